@@ -1,0 +1,33 @@
+# mailrep: `make run` installs and starts the service, `make test` runs every test.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install peers run test lint bench clean
+
+$(BIN)/mailrep: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(BIN)/mailrep
+
+install: $(BIN)/mailrep
+
+peers:
+	scripts/install-peers
+
+run: install
+	$(BIN)/mailrep serve
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/trace.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,23 @@
+"""The `mailrep` command. Each subsystem registers its own commands from a small module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="mailrep: e-mail reputation clearinghouse")
+
+
+@app.callback()
+def _root() -> None:
+    """mailrep: trace spam, run the blocklist, serve DNS."""
+
+
+def _register() -> None:
+    from mailrep.trace import command as trace_command
+
+    trace_command.register(app)
+
+
+def main() -> None:
+    _register()
+    app()
