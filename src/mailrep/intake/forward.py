@@ -1,0 +1,212 @@
+"""Finding the spams inside a reporter's submission mail.
+
+A reporter forwards spam *as attachment* (`message/rfc822`, SpamCop's rule), possibly several
+per mail; each attachment becomes one report, byte for byte as it was attached. Mail programs
+that do not know how also produce two common fallbacks, which are accepted but flagged:
+
+    attachment   a `message/rfc822` part (decoded if a client wrongly base64-encoded it)
+    eml_file     any other part whose file name ends in .eml and that parses as mail
+    headers      a `text/rfc822-headers` part (headers only, no body)
+    inline       no attachment; the text body holds a "Forwarded message" block that starts
+                 with the original header lines (Thunderbird, Gmail, Apple Mail, Outlook)
+
+`extract_spams(raw)` walks the MIME tree on the raw bytes (never re-serialising a part, so the
+sha256 of an attachment is the sha256 of what the reporter attached) and raises `NoSpamAttached`
+with a text telling the reporter how to forward properly when it finds nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.message
+import email.utils
+import quopri
+import re
+from dataclasses import dataclass
+
+from mailrep.errors import BadInput, NotMail
+from mailrep.trace.message import Flag, Message, read_message
+
+MAX_DEPTH = 8
+MAX_SPAMS = 100
+
+HOW_TO_FORWARD = (
+    "no spam found: forward each spam AS AN ATTACHMENT (message/rfc822) with its full "
+    "headers; in most mail programs: select the message, then 'Forward as attachment'"
+)
+
+
+class NoSpamAttached(BadInput):
+    """No spam attached: forward each spam as an attachment (message/rfc822) with full headers."""
+
+    code = "no_spam_attached"
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """One spam found in a submission: its raw bytes, how it was found, and flags."""
+
+    raw: bytes
+    how: str
+    flags: tuple[Flag, ...] = ()
+
+
+def content_type(value: str | None) -> tuple[str, dict[str, str]]:
+    """`text/plain; charset=x` -> ("text/plain", {"charset": "x"}); default text/plain."""
+    if not value:
+        return "text/plain", {}
+    m = email.message.Message()
+    m["Content-Type"] = value
+    params: dict[str, str] = {}
+    for key, val in (m.get_params() or [])[1:]:
+        if isinstance(val, tuple):  # RFC 2231 encoded value
+            val = email.utils.collapse_rfc2231_value(val)
+        params[key.lower()] = str(val)
+    return m.get_content_type(), params
+
+
+def filename(msg: Message) -> str:
+    for header in ("Content-Disposition", "Content-Type"):
+        _, params = content_type("x/x; " + (msg.get(header) or "").partition(";")[2])
+        name = params.get("filename") or params.get("name")
+        if name:
+            return name
+    return ""
+
+
+def decode_transfer(msg: Message, body: bytes) -> tuple[bytes, str | None]:
+    """The body with its Content-Transfer-Encoding undone; the encoding if there was one."""
+    cte = (msg.get("Content-Transfer-Encoding") or "").strip().lower()
+    if cte == "base64":
+        try:
+            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", body)), cte
+        except (binascii.Error, ValueError):
+            return body, None
+    if cte == "quoted-printable":
+        return quopri.decodestring(body), cte
+    return body, None
+
+
+def split_multipart(body: bytes, boundary: str) -> list[bytes]:
+    """The parts between `--boundary` delimiter lines (RFC 2046 5.1.1); preamble and epilogue dropped."""
+    delim = re.compile(
+        rb"(?:\r\n|\n|^)--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"(--)?[ \t]*(?=\r\n|\n|$)",
+        re.M,
+    )
+    parts: list[bytes] = []
+    start: int | None = None
+    for m in delim.finditer(body):
+        if start is not None:
+            parts.append(body[start : m.start()])
+        if m.group(1):  # close delimiter
+            return parts
+        nl = body.find(b"\n", m.end())
+        start = len(body) if nl < 0 else nl + 1
+    if start is not None:  # no close delimiter: keep what we have
+        parts.append(body[start:])
+    return parts
+
+
+def _part(raw: bytes) -> tuple[Message, bytes]:
+    """A MIME part's headers and body. Parts may have no headers at all (text/plain default)."""
+    if raw.startswith((b"\r\n", b"\n")):
+        return Message(headers=[], body=raw[2 if raw.startswith(b"\r\n") else 1 :]), raw
+    try:
+        msg = read_message(raw)
+    except NotMail:
+        return Message(headers=[], body=raw), raw
+    return msg, msg.body
+
+
+def _looks_like_mail(raw: bytes) -> bool:
+    try:
+        msg = read_message(raw)
+    except NotMail:
+        return False
+    names = {n.lower() for n, _ in msg.headers}
+    return bool(names & {"received", "from", "message-id", "return-path"}) and len(names) >= 2
+
+
+def _walk(msg: Message, body: bytes, depth: int, found: list[Extracted], texts: list[bytes]) -> None:
+    ctype, params = content_type(msg.get("Content-Type"))
+    if len(found) >= MAX_SPAMS:
+        return
+    if ctype.startswith("multipart/") and depth < MAX_DEPTH:
+        boundary = params.get("boundary")
+        if not boundary:
+            return
+        for raw_part in split_multipart(body, boundary):
+            part, part_body = _part(raw_part)
+            _walk(part, part_body, depth + 1, found, texts)
+        return
+    if ctype in ("message/rfc822", "message/global"):
+        inner, cte = decode_transfer(msg, body)
+        flags = (Flag("attachment_encoded", f"the attached message was {cte}-encoded"),) if cte else ()
+        if inner.strip():
+            found.append(Extracted(inner, "attachment", flags))
+        return
+    if ctype == "text/rfc822-headers":
+        inner, _ = decode_transfer(msg, body)
+        if _looks_like_mail(inner + b"\n\n"):
+            found.append(Extracted(inner.rstrip(b"\r\n") + b"\n\n", "headers",
+                                   (Flag("headers_only", "only the headers of the spam were attached"),)))
+        return
+    if filename(msg).lower().endswith(".eml"):
+        inner, _ = decode_transfer(msg, body)
+        if _looks_like_mail(inner):
+            found.append(Extracted(inner, "eml_file",
+                                   (Flag("eml_file", f"spam attached as a file ({ctype}), not as message/rfc822"),)))
+        return
+    if ctype == "text/plain" and "attachment" not in (msg.get("Content-Disposition") or "").lower():
+        texts.append(decode_transfer(msg, body)[0])
+
+
+# Lines that introduce a forwarded message in the body of common mail programs.
+_FORWARD_MARKER = re.compile(
+    rb"^[ \t>]*(?:-{2,}[ \t]*(?:Original Message|Forwarded [Mm]essage|Weitergeleitete Nachricht|"
+    rb"Message transf\xc3\xa9r\xc3\xa9|Mensaje reenviado)[ \t]*-{2,}|Begin forwarded message:)[ \t]*\r?$",
+    re.M,
+)
+_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+
+
+def _unquote(block: bytes) -> bytes:
+    lines = block.splitlines(keepends=True)
+    if lines and all(line.startswith(b">") or not line.strip() for line in lines[:5]):
+        return b"".join(re.sub(rb"^> ?", b"", line) for line in lines)
+    return block
+
+
+def inline_forward(text: bytes) -> Extracted | None:
+    """The message in a 'Forwarded message' block (or pasted at the top), or None."""
+    candidates: list[tuple[bytes, str]] = []
+    for m in _FORWARD_MARKER.finditer(text):
+        candidates.append((_unquote(text[m.end():].lstrip(b"\r\n")), "after a forward marker"))
+    candidates.append((text.lstrip(b"\r\n \t"), "pasted as the text body"))
+    for block, where in candidates:
+        first = block.split(b"\n", 1)[0]
+        if not _HEADER_LINE.match(first) or not _looks_like_mail(block):
+            continue
+        msg = read_message(block)
+        names = {n.lower() for n, _ in msg.headers}
+        if "received" not in names and where != "after a forward marker":
+            continue
+        detail = f"spam forwarded inline ({where}), not as an attachment: headers may be incomplete"
+        return Extracted(block, "inline", (Flag("inline_forward", detail),))
+    return None
+
+
+def extract_spams(raw: bytes) -> list[Extracted]:
+    """Every spam in a submission, in order. Raises `NoSpamAttached` (or `NotMail`)."""
+    top = read_message(raw)
+    found: list[Extracted] = []
+    texts: list[bytes] = []
+    _walk(top, top.body, 0, found, texts)
+    if found:
+        return found
+    for text in texts:
+        got = inline_forward(text)
+        if got is not None:
+            return [got]
+    raise NoSpamAttached(HOW_TO_FORWARD)
