@@ -1,11 +1,71 @@
 from __future__ import annotations
 
-import pytest
+import os
+import uuid
 
-from tests.peers import require_corpus
+import pytest
+import sqlalchemy as sa
+
+from tests.peers import IN_CI, require_corpus
 
 
 @pytest.fixture(scope="session")
 def corpus():
     """Path of ../shared/corpus (third-party test data, never copied into the project)."""
     return require_corpus()
+
+
+# --- databases: every test that takes `db` or `db_url` runs on SQLite and on PostgreSQL -------
+
+PG_URL = os.environ.get("MAILREP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_pg_state: dict[str, str | None] = {}
+
+
+def _pg_unreachable() -> str | None:
+    """None when PostgreSQL answers, else the reason (checked once per session)."""
+    if "reason" not in _pg_state:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            _pg_state["reason"] = None
+        except Exception as e:  # any failure to connect means "no PostgreSQL here"
+            _pg_state["reason"] = f"PostgreSQL unreachable at {PG_URL}: {type(e).__name__}"
+        finally:
+            engine.dispose()
+    return _pg_state["reason"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mailrep.sqlite3'}"
+        return
+    reason = _pg_unreachable()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def db(db_url):
+    """A migrated `mailrep.store.db.Database` on SQLite and on PostgreSQL."""
+    from mailrep.store.db import Database
+
+    database = Database(db_url)
+    database.upgrade()
+    yield database
+    database.dispose()

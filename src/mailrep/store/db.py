@@ -1,0 +1,139 @@
+"""The database handle: one engine, one `transaction()` context manager, migrations.
+
+    db = Database.from_settings(load_settings())   # or Database("sqlite:///var/mailrep.sqlite3")
+    db.upgrade()                                    # alembic upgrade head, programmatically
+    with db.transaction() as conn:                  # BEGIN IMMEDIATE on SQLite; commit on exit
+        conn.execute(...)
+    with db.read() as conn:                         # a consistent read snapshot
+        ...
+
+SQLite (the default) runs in WAL mode with `synchronous=FULL`: a transaction that returned from
+commit survives SIGKILL and power loss. Write transactions take the write lock up front
+(`BEGIN IMMEDIATE`) so two writers queue on `busy_timeout` instead of failing half-way with
+SQLITE_BUSY when a read lock cannot be upgraded. PostgreSQL is used when the URL says so
+(`postgresql+psycopg://...`); the schema is the same (`mailrep.store.tables`).
+
+Database failures leave this module as `StorageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from mailrep.config import Settings
+from mailrep.errors import StorageError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "mailrep_sqlite_begin"
+
+
+def _sqlite_engine(url: sa.URL, **kw: Any) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        **kw,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Driver autocommit: we emit BEGIN ourselves (see _on_begin), so pysqlite never opens
+        # a hidden deferred transaction, and PRAGMAs run outside any transaction.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """One database (SQLite file or PostgreSQL) and its connection pool."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = sa.make_url(url)
+        try:
+            if self.url.get_backend_name() == "sqlite":
+                self.engine = _sqlite_engine(self.url, echo=echo)
+            else:
+                self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError) as e:
+            raise StorageError(f"cannot open database {self.url!r}: {e}") from e
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.db_url)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        with self._begin("IMMEDIATE") as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot (no write lock on SQLite)."""
+        with self._begin("DEFERRED") as conn:
+            yield conn
+
+    @contextmanager
+    def _begin(self, mode: str) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_BEGIN_OPTION: mode})
+                with conn.begin():
+                    yield conn
+        except sa.exc.DBAPIError as e:
+            raise StorageError(f"database error: {e.orig}") from e
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` (alembic upgrade, run in-process)."""
+        from alembic import command
+
+        command.upgrade(self._alembic_config(), revision)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def is_empty(self) -> bool:
+        """True when no migration has ever run here."""
+        return self.current_revision() is None
+
+    def _alembic_config(self) -> Any:
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        # env.py uses this engine (not a URL string: keeps the SQLite PRAGMAs and test schemas).
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"

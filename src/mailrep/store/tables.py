@@ -1,0 +1,225 @@
+"""The schema: SQLAlchemy Core tables, one for SQLite and PostgreSQL alike.
+
+Times are stored as naive UTC (`UTCDateTime`) and come back as aware UTC datetimes. IPs and
+networks are text in their canonical form (`ipaddress` str()). Raw messages are zlib
+compressed (`raw_z`) beside their sha256 and sizes. Enumerations are short strings guarded by
+CHECK constraints, with the allowed values exported below so code never repeats literals.
+
+Layout for what joins later: reputation reads `reports`, `trap_hits`, `volume` and `listings`
+by IP; a bond ledger hangs off `accounts` (an account with a sender role); abuse notification
+reads `reports` by source IP. None of them needs these tables reshaped.
+
+Change detection for the DNS side: `max(listing_events.id)` (see blocklist.change_marker).
+
+Changing a table here needs a new migration in `store/migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+# --- allowed values --------------------------------------------------------------------------
+ROLES = ("admin", "deputy", "reporter", "feed")
+ACCOUNT_STATUSES = ("active", "disabled")
+REPORTER_STATUSES = ("active", "suspended")
+REPORTER_KINDS = ("user", "mole", "simp")
+CHANNELS = ("http", "smtp", "fbl", "import")
+REPORT_STATES = ("accepted", "processed", "parked")
+LISTING_STATES = ("listed", "unlisted", "delisted", "exempt")
+REQUEST_STATUSES = ("pending", "approved", "denied")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit keys on PostgreSQL; SQLite needs plain INTEGER for its rowid alias.
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A point in time: stored as naive UTC, returned as an aware UTC datetime."""
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+def _pk() -> sa.Column[Any]:
+    return sa.Column("id", ID, primary_key=True, autoincrement=True)
+
+
+accounts = sa.Table(
+    "accounts", metadata,
+    _pk(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    _one_of("role", ROLES, "role"),
+    _one_of("status", ACCOUNT_STATUSES, "status"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    _pk(),
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+reporters = sa.Table(
+    "reporters", metadata,
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("mailhosts", sa.Text(), nullable=False, server_default=""),
+    sa.Column("trust_weight", sa.Float(), nullable=False, server_default="1.0"),
+    sa.Column("daily_quota", sa.Integer(), nullable=False, server_default="5000"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("kind", sa.String(8), nullable=False, server_default="user"),
+    sa.Column("submit_code", sa.String(64), nullable=True, unique=True),
+    _one_of("status", REPORTER_STATUSES, "status"),
+    _one_of("kind", REPORTER_KINDS, "kind"),
+)
+
+reports = sa.Table(
+    "reports", metadata,
+    _pk(),
+    sa.Column("reporter_id", ID, sa.ForeignKey("accounts.id"), nullable=True, index=True),
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("raw_z", sa.LargeBinary(), nullable=False),
+    sa.Column("raw_size", sa.Integer(), nullable=False),
+    sa.Column("stored_size", sa.Integer(), nullable=False),
+    sa.Column("truncated", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("trace_json", sa.JSON(), nullable=True),
+    sa.Column("source_ip", sa.String(45), nullable=True),
+    sa.Column("counted", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("flags", sa.JSON(), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False, server_default="accepted"),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
+    sa.Index("ix_reports_source_ip_received_at", "source_ip", "received_at"),
+    sa.Index("ix_reports_state", "state"),
+    _one_of("channel", CHANNELS, "channel"),
+    _one_of("state", REPORT_STATES, "state"),
+)
+
+trap_hits = sa.Table(
+    "trap_hits", metadata,
+    _pk(),
+    sa.Column("feed_account_id", ID, sa.ForeignKey("accounts.id"), nullable=True, index=True),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("raw_z", sa.LargeBinary(), nullable=False),
+    sa.Column("raw_size", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("source_ip", sa.String(45), nullable=True),
+    sa.Column("trace_json", sa.JSON(), nullable=True),
+    sa.Column("trap_address", sa.String(320), nullable=True),  # never published
+    sa.Column("counted", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("flags", sa.JSON(), nullable=True),
+    sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
+    sa.Index("ix_trap_hits_source_ip_received_at", "source_ip", "received_at"),
+)
+
+volume = sa.Table(
+    "volume", metadata,
+    _pk(),
+    sa.Column("ip", sa.String(45), nullable=False, index=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+    sa.Column("period_start", UTCDateTime(), nullable=False),
+    sa.Column("period_end", UTCDateTime(), nullable=False),
+    sa.Column("feed_account_id", ID, sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("count >= 0", name="count_nonnegative"),
+)
+
+listings = sa.Table(
+    "listings", metadata,
+    _pk(),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),  # IP or CIDR text
+    sa.Column("family", sa.SmallInteger(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("manual", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("score", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("first_evidence", UTCDateTime(), nullable=True),
+    sa.Column("last_evidence", UTCDateTime(), nullable=True),
+    sa.Column("listed_since", UTCDateTime(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("delisted_at", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Index("ix_listings_state_expires_at", "state", "expires_at"),
+    _one_of("state", LISTING_STATES, "state"),
+    sa.CheckConstraint("family IN (4, 6)", name="family"),
+)
+
+listing_events = sa.Table(
+    "listing_events", metadata,
+    _pk(),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("old_state", sa.String(16), nullable=False),
+    sa.Column("new_state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),  # policy|deputy|admin: no names
+    sa.Column("score", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_listing_events_key_id", "key", "id"),
+)
+
+delisting_requests = sa.Table(
+    "delisting_requests", metadata,
+    _pk(),
+    sa.Column("public_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("ip", sa.String(45), nullable=False, index=True),
+    sa.Column("contact_email", sa.String(320), nullable=False),
+    sa.Column("explanation", sa.Text(), nullable=False),
+    sa.Column("client_addr", sa.String(45), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=True),
+    sa.Column("decided_by", ID, sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("decision_reason", sa.Text(), nullable=True),
+    sa.Index("ix_delisting_requests_status_created_at", "status", "created_at"),
+    sa.Index("ix_delisting_requests_client_addr_created_at", "client_addr", "created_at"),
+    _one_of("status", REQUEST_STATUSES, "status"),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    _pk(),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor_account_id", ID, sa.ForeignKey("accounts.id"), nullable=True, index=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False, server_default=""),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("detail", sa.JSON(), nullable=True),
+    sa.Index("ix_audit_log_target", "target"),
+)

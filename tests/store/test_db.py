@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from mailrep.errors import StorageError
+from mailrep.store import tables as t
+from mailrep.store.db import Database
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(db):
+    names = set(sa.inspect(db.engine).get_table_names())
+    assert set(t.metadata.tables) <= names
+    assert db.current_revision() is not None
+    db.upgrade()  # a second upgrade is a no-op
+    assert not db.is_empty()
+
+
+def test_schema_matches_tables_module(db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), t.metadata)
+    assert diff == []
+
+
+def test_times_round_trip_as_aware_utc(db):
+    local = NOW.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    with db.transaction() as conn:
+        conn.execute(t.accounts.insert().values(name="a", role="admin", created_at=local))
+    with db.read() as conn:
+        got = conn.execute(sa.select(t.accounts.c.created_at)).scalar_one()
+    assert got == NOW and got.tzinfo is not None and got.utcoffset() == timedelta(0)
+
+
+def test_transaction_rolls_back_on_error(db):
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        conn.execute(t.accounts.insert().values(name="gone", role="admin", created_at=NOW))
+        raise RuntimeError("boom")
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.accounts)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "table, values",
+    [
+        (t.accounts, {"name": "x", "role": "emperor", "created_at": NOW}),
+        (t.listings, {"key": "192.0.2.1", "family": 5, "state": "listed", "updated_at": NOW}),
+        (t.listings, {"key": "192.0.2.1", "family": 4, "state": "maybe", "updated_at": NOW}),
+        (t.api_tokens, {"account_id": 999, "token_hash": "h", "created_at": NOW}),  # foreign key
+    ],
+)
+def test_constraints_are_enforced_and_become_storage_errors(db, table, values):
+    with pytest.raises(StorageError), db.transaction() as conn:
+        conn.execute(table.insert().values(**values))
+
+
+def test_report_row_round_trip(db):
+    raw = b"Subject: hi\r\n\r\nbody\r\n"
+    with db.transaction() as conn:
+        rid = conn.execute(
+            t.reports.insert().values(
+                channel="http", received_at=NOW, sha256="0" * 64, raw_z=zlib.compress(raw),
+                raw_size=len(raw), stored_size=len(raw), trace_json={"source_ip": "192.0.2.7"},
+                source_ip="192.0.2.7", flags=["old"], dedupe_key="k1",
+            )
+        ).inserted_primary_key[0]
+    with db.read() as conn:
+        row = conn.execute(sa.select(t.reports).where(t.reports.c.id == rid)).one()
+    assert zlib.decompress(row.raw_z) == raw
+    assert row.trace_json == {"source_ip": "192.0.2.7"} and row.flags == ["old"]
+    assert row.counted is True and row.truncated is False and row.state == "accepted"
+
+
+def test_sqlite_is_durable_wal(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'sub' / 'x.sqlite3'}")
+    with db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    db.dispose()
+
+
+def test_bad_url_is_a_storage_error():
+    with pytest.raises(StorageError):
+        Database("nosuchdialect://x")
