@@ -17,6 +17,10 @@ def _register() -> None:
 
     trace_command.register(app)
 
+    from mailrep.dns import command as dns_command
+
+    dns_command.register(app)
+
 
 def main() -> None:
     _register()

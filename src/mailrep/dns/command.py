@@ -1,0 +1,173 @@
+"""`mailrep dns`: serve rbldnsd data files or a snapshot file, without a database.
+
+    mailrep dns -b 127.0.0.1/5300 bl.example:ip4set:/data/spam.txt,/data/more.txt ...
+    mailrep dns -b 127.0.0.1/5300 --snapshot var/zones.snap --workers 2
+
+Zone specs follow rbldnsd (`zone:type:file[,file...]`). The data files (or the snapshot) are
+watched and reloaded when they change; SIGHUP forces a reload. With `--workers N`, N processes
+share the port through SO_REUSEPORT, each loaded from the same (copy-on-write) snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from mailrep.errors import BadInput, MailrepError
+
+log = logging.getLogger("mailrep.dns")
+
+
+def parse_bind(spec: str) -> tuple[str, int]:
+    """rbldnsd -b syntax: 'addr/port', 'addr' (port 53), '[v6]/port' or 'v6/port'."""
+    host, _, port = spec.rpartition("/") if "/" in spec else (spec, "", "53")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        p = int(port)
+    except ValueError:
+        raise BadInput(f"bad -b {spec!r}: port must be a number") from None
+    if not 0 <= p <= 65535:
+        raise BadInput(f"bad -b {spec!r}: port out of range")
+    return host, p
+
+
+def parse_zone_spec(spec: str) -> tuple[str, str, list[str]]:
+    """'zone:type:file,file' -> (zone, type, files); rbldnsd also accepts 'zone,zone2:...'."""
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise BadInput(f"bad zone spec {spec!r}: expected zone:type:file[,file...]")
+    zone, kind, files = parts
+    return zone, kind, [f for f in files.split(",") if f]
+
+
+def _loader(snapshot: str | None, specs: list[tuple[str, str, list[str]]]) -> tuple[Callable[[], Any], list[str]]:
+    from mailrep.zones import zone as zones
+
+    if snapshot:
+        return (lambda: zones.load_snapshot(snapshot)), [snapshot]
+    expanded: list[tuple[str, str, list[str]]] = []
+    for names, kind, files in specs:
+        for name in names.split(","):  # rbldnsd: several zones may share one dataset
+            expanded.append((name, kind, files))
+    paths = sorted({f for _, _, files in specs for f in files})
+    return (lambda: zones.load_rbldnsd(expanded)), paths
+
+
+async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: list[str], *,
+                reuse_port: bool, interval: float, tcp_idle: float, max_tcp: int,
+                announce: Callable[[str], None], first: Any = None) -> None:
+    from mailrep.dns.reload import Reloader
+    from mailrep.dns.server import DnsServer
+
+    snap = first if first is not None else load()
+    servers = [DnsServer(snap, reuse_port=reuse_port, tcp_idle=tcp_idle, max_tcp=max_tcp)
+               for _ in binds]
+    for server, (host, port) in zip(servers, binds, strict=True):
+        h, p = await server.start(host, port)
+        announce(f"mailrep dns: listening on {h} port {p} (serial {getattr(snap, 'serial', '?')}, "
+                 f"pid {os.getpid()})")
+    reloader = Reloader(paths, load, servers, interval=interval)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload_now()))
+    watcher = loop.create_task(reloader.run())
+    await stop.wait()
+    watcher.cancel()
+    for server in servers:
+        await server.stop()
+
+
+def _run(coro: Any) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def run_workers(n: int, start_one: Callable[[], None]) -> int:
+    """Fork `n` workers running `start_one`; forward SIGTERM/SIGINT; exit when all have exited."""
+    pids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                start_one()
+            except BaseException:  # the child must never return into the parent's code
+                logging.getLogger("mailrep.dns").exception("dns worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        pids.append(pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, lambda s, f: [os.kill(p, signal.SIGHUP) for p in pids])
+    worst = 0
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status))
+    return worst
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("dns")
+    def dns(
+        zones: list[str] = typer.Argument(None, help="rbldnsd zone specs zone:type:file[,file...]"),
+        bind: list[str] = typer.Option(["127.0.0.1/5300"], "-b", "--bind",
+                                       help="address/port to listen on (repeatable); port 0 = any"),
+        snapshot: str = typer.Option(None, "--snapshot", help="serve this snapshot file"),
+        workers: int = typer.Option(1, "--workers", min=1, help="processes sharing the port"),
+        interval: float = typer.Option(1.0, "--check-interval", help="seconds between change checks"),
+        tcp_idle: float = typer.Option(10.0, "--tcp-idle", help="TCP idle timeout, seconds"),
+        max_tcp: int = typer.Option(256, "--max-tcp", help="concurrent TCP connections per worker"),
+    ) -> None:
+        """Serve DNSBL zones from rbldnsd data files or a snapshot (like rbldnsd -b)."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                            stream=sys.stderr)
+        try:
+            if bool(snapshot) == bool(zones):
+                raise BadInput("give either --snapshot FILE or zone specs, not both or neither")
+            binds = [parse_bind(b) for b in bind]
+            if workers > 1 and any(port == 0 for _, port in binds):
+                raise BadInput("--workers needs a fixed port (not 0)")
+            load, paths = _loader(snapshot, [parse_zone_spec(z) for z in zones or []])
+            from mailrep.dns.testpoints import check_snapshot
+
+            first = load()
+            check_snapshot(first)
+        except MailrepError as e:
+            typer.echo(f"mailrep dns: {e.message}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as e:
+            typer.echo(f"mailrep dns: {e}", err=True)
+            raise typer.Exit(2) from None
+
+        def announce(line: str) -> None:
+            print(line, flush=True)
+
+        def one() -> None:
+            _run(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
+                       tcp_idle=tcp_idle, max_tcp=max_tcp, announce=announce, first=first))
+
+        if workers == 1:
+            one()
+        else:
+            raise typer.Exit(run_workers(workers, one))

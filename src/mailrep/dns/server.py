@@ -1,0 +1,189 @@
+"""The DNS server: UDP in a tight synchronous loop on its own thread, TCP on asyncio.
+
+    server = DnsServer(snapshot)            # checks the RFC 5782 test points, or raises
+    host, port = await server.start("127.0.0.1", 0)
+    server.swap(new_snapshot)               # atomic: build the responder, then swap the reference
+    await server.stop()
+
+The loops only move bytes; `Responder` (answer.py) decides everything. A swap replaces one
+reference, so a query is answered wholly from the old or wholly from the new snapshot and
+serving never pauses. Any exception escaping the responder becomes SERVFAIL here (the one
+place where this front door turns errors into wire codes); nothing kills a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from mailrep.dns.answer import Responder, servfail
+from mailrep.dns.constants import TCP_MAX
+from mailrep.dns.testpoints import check_snapshot
+
+log = logging.getLogger("mailrep.dns")
+
+UDP_RCVBUF = 4 << 20
+RECV_MAX = 65535
+
+
+class DnsServer:
+    """One DNS listener (UDP + TCP on the same address) serving one swappable snapshot."""
+
+    def __init__(self, snapshot: Any, *, tcp_idle: float = 10.0, max_tcp: int = 256,
+                 reuse_port: bool = False, cache_size: int = 100_000,
+                 responder: Callable[[Any], Responder] | None = None) -> None:
+        self.tcp_idle = tcp_idle
+        self.max_tcp = max_tcp
+        self.reuse_port = reuse_port
+        self._make = responder or (lambda snap: Responder(snap, cache_size=cache_size))
+        check_snapshot(snapshot)
+        self._responder: Responder = self._make(snapshot)
+        self._udp: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._tcp: asyncio.AbstractServer | None = None
+        self._tcp_conns: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self.address: tuple[str, int] | None = None
+        self.errors = 0  # replies turned into SERVFAIL
+
+    @property
+    def snapshot(self) -> Any:
+        return self._responder.snapshot
+
+    def swap(self, snapshot: Any) -> None:
+        """Serve `snapshot` from now on; raises (and keeps the current one) if it fails the checks."""
+        check_snapshot(snapshot)
+        self._responder = self._make(snapshot)
+        log.info("dns: serving snapshot serial %s", getattr(snapshot, "serial", "?"))
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for attempt in range(20):
+            udp = self._socket(family, socket.SOCK_DGRAM)
+            try:
+                udp.bind((host, port))
+                bound = udp.getsockname()[1]
+                tcp = self._socket(family, socket.SOCK_STREAM)
+                try:
+                    tcp.bind((host, bound))
+                except OSError as e:
+                    tcp.close()
+                    if port == 0 and e.errno == errno.EADDRINUSE and attempt < 19:
+                        udp.close()
+                        continue  # the ephemeral UDP port is taken for TCP: pick another
+                    raise
+            except BaseException:
+                udp.close()
+                raise
+            break
+        tcp.listen(128)
+        tcp.setblocking(False)
+        self._udp = udp
+        self.address = (host, bound)
+        self._tcp = await asyncio.start_server(self._tcp_client, sock=tcp)
+        self._thread = threading.Thread(target=self._udp_loop, name=f"dns-udp-{bound}", daemon=True)
+        self._thread.start()
+        log.info("dns: listening on %s port %d (udp+tcp)", host, bound)
+        return self.address
+
+    def _socket(self, family: int, kind: int) -> socket.socket:
+        s = socket.socket(family, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if kind == socket.SOCK_DGRAM:
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+        return s
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._tcp is not None:
+            self._tcp.close()
+            for task in list(self._tcp_conns):
+                task.cancel()
+            await asyncio.gather(*self._tcp_conns, return_exceptions=True)
+            await self._tcp.wait_closed()
+            self._tcp = None
+        if self._udp is not None and self._thread is not None:
+            self._wake_udp()
+            await asyncio.to_thread(self._thread.join, 5)
+            self._udp.close()
+            self._udp = None
+            self._thread = None
+
+    def _wake_udp(self) -> None:
+        """Unblock recvfrom with one empty datagram to ourselves."""
+        assert self._udp is not None
+        addr = self._udp.getsockname()
+        with socket.socket(self._udp.family, socket.SOCK_DGRAM) as s, contextlib.suppress(OSError):
+            s.sendto(b"", addr[:2])
+
+    # --- UDP: a tight blocking loop -------------------------------------------------------
+
+    def _udp_loop(self) -> None:
+        assert self._udp is not None
+        sock = self._udp
+        recvfrom, sendto = sock.recvfrom, sock.sendto
+        while not self._stopping:
+            try:
+                data, addr = recvfrom(RECV_MAX)
+            except OSError:
+                if self._stopping:
+                    break
+                continue
+            try:
+                reply = self._responder.udp(data)
+            except Exception:
+                self.errors += 1
+                log.exception("dns: answering a UDP query failed")
+                reply = servfail(data)
+            if reply is not None:
+                try:
+                    sendto(reply, addr)
+                except OSError:
+                    pass
+
+    # --- TCP: length-prefixed, several queries per connection, idle timeout ---------------
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if len(self._tcp_conns) >= self.max_tcp or task is None:
+            writer.close()
+            return
+        self._tcp_conns.add(task)
+        try:
+            while True:
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), self.tcp_idle))
+                query = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
+                reply = self.answer_tcp(query)
+                if reply is None:
+                    break  # not a query we answer: a stream cannot skip it quietly
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._tcp_conns.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def answer_tcp(self, query: bytes) -> bytes | None:
+        try:
+            reply = self._responder.answer(query, tcp=True)
+        except Exception:
+            self.errors += 1
+            log.exception("dns: answering a TCP query failed")
+            reply = servfail(query)
+        if reply is not None and len(reply) > TCP_MAX:
+            reply = servfail(query)
+        return reply
