@@ -1,0 +1,64 @@
+"""Intake limits and tuning, read from the `[intake]` table of the settings.
+
+    max_bytes          10 MiB   hard reject above this (enforced while reading the body)
+    keep_bytes         50 KiB   stored size; the rest is cut and the cut is flagged
+    max_age_hours      48       older mail is stored but not counted (flagged)
+    daily_quota        5000     per reporter per 24 h when the reporter row has none
+    batch_size         500      most items one writer transaction commits
+    batch_wait_ms      2        how long the writer waits to fill a batch
+    trace_workers      2        processes tracing messages (0: trace in the calling thread)
+    operator_mailhosts []       networks / host names of the operator's spamtrap relays
+    delisting_per_hour 10       delisting requests per client address per hour
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from mailrep.errors import BadInput
+
+MiB = 1024 * 1024
+KiB = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    max_bytes: int = 10 * MiB
+    keep_bytes: int = 50 * KiB
+    max_age: timedelta = timedelta(hours=48)
+    daily_quota: int = 5000
+    batch_size: int = 500
+    batch_wait: float = 0.002
+    trace_workers: int = 2
+    operator_mailhosts: tuple[str, ...] = field(default_factory=tuple)
+    delisting_per_hour: int = 10
+    volume_batch_max: int = 10000
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any]) -> IntakeLimits:
+        known = {
+            "max_bytes", "keep_bytes", "max_age_hours", "daily_quota", "batch_size",
+            "batch_wait_ms", "trace_workers", "operator_mailhosts", "delisting_per_hour",
+            "volume_batch_max",
+        }
+        unknown = set(section) - known
+        if unknown:
+            raise BadInput(f"[intake]: unknown keys {sorted(unknown)}")
+        try:
+            return cls(
+                max_bytes=int(section.get("max_bytes", cls.max_bytes)),
+                keep_bytes=int(section.get("keep_bytes", cls.keep_bytes)),
+                max_age=timedelta(hours=float(section.get("max_age_hours", 48))),
+                daily_quota=int(section.get("daily_quota", cls.daily_quota)),
+                batch_size=max(1, int(section.get("batch_size", cls.batch_size))),
+                batch_wait=float(section.get("batch_wait_ms", 2)) / 1000.0,
+                trace_workers=max(0, int(section.get("trace_workers", cls.trace_workers))),
+                operator_mailhosts=tuple(str(h) for h in section.get("operator_mailhosts", ())),
+                delisting_per_hour=int(section.get("delisting_per_hour", cls.delisting_per_hour)),
+                volume_batch_max=int(section.get("volume_batch_max", cls.volume_batch_max)),
+            )
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"[intake]: {e}") from e

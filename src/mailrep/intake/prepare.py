@@ -1,0 +1,122 @@
+"""Turning one raw message into what the store keeps: pure, picklable, runs in a process pool.
+
+`prepare(raw, mailhosts=..., now=..., keep_bytes=..., max_age=...)` hashes the full bytes
+(the dedupe key), traces the message with the given mail hosts, cuts the stored copy to
+`keep_bytes` (flagging the cut), decides whether the report counts (mail older than `max_age`
+by its first Received date, else its Date header, is stored but not counted) and compresses
+the stored copy. It raises `NotMail` for bytes that are not a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from mailrep.errors import NotMail
+from mailrep.trace.message import Flag, read_message
+
+FLAG_TRUNCATED = "truncated"
+FLAG_TOO_OLD = "too_old"
+FLAG_NO_SOURCE = "no_source"
+FLAG_TRACE_FAILED = "trace_failed"
+
+
+@dataclass(slots=True)
+class Prepared:
+    sha256: str
+    size: int
+    raw_z: bytes
+    truncated: bool
+    source_ip: str | None
+    trace: dict[str, Any]
+    counted: bool
+    mail_date: datetime | None
+    flags: list[dict[str, str]] = field(default_factory=list)
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=UTC)
+    return d.astimezone(UTC)
+
+
+def mail_date(headers: list[tuple[str, str]]) -> datetime | None:
+    """When the mail arrived: the date of the first (topmost) Received, else its Date."""
+    for name, value in headers:
+        if name.lower() == "received" and ";" in value:
+            d = _parse_date(value.rsplit(";", 1)[1])
+            if d is not None:
+                return d
+            break
+    for name, value in headers:
+        if name.lower() == "date":
+            return _parse_date(value)
+    return None
+
+
+def _trace(raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> dict[str, Any]:
+    from mailrep import trace as trace_pkg
+
+    trace_message = getattr(trace_pkg, "trace_message", None)
+    if trace_message is None:  # the trace engine has not landed: keep the minimal contract
+        read_message(raw)
+        return {"source": {"ip": None, "reason": "trace engine unavailable"}, "hops": [],
+                "flags": [], "urls": [], "arf": None, "error": None}
+    trust_config = getattr(trace_pkg, "TrustConfig", None)
+    kwargs: dict[str, Any] = {"now": now}
+    if trust_config is not None:
+        kwargs["config"] = trust_config(mailhosts=tuple(mailhosts))
+    return dict(trace_message(raw, **kwargs).to_dict())
+
+
+def prepare(
+    raw: bytes, *, mailhosts: tuple[str, ...] = (), now: datetime, keep_bytes: int,
+    max_age: timedelta,
+) -> Prepared:
+    if not raw.strip():
+        raise NotMail("empty message")
+    message = read_message(raw)  # raises NotMail; cheap, and gives the dates
+    if not message.headers:
+        raise NotMail()
+    try:
+        trace = _trace(raw, mailhosts, now)
+    except NotMail:
+        raise
+    except Exception as e:  # a tracing bug must not lose the report: store it, uncounted
+        trace = {"source": {"ip": None, "reason": "trace failed"}, "hops": [], "flags": [],
+                 "urls": [], "arf": None, "error": f"{type(e).__name__}: {e}"[:500]}
+    flags: list[dict[str, str]] = [f for f in trace.get("flags") or [] if isinstance(f, dict)]
+    kept = raw[:keep_bytes]
+    truncated = len(raw) > keep_bytes
+    if truncated:
+        flags.append(Flag(FLAG_TRUNCATED, f"stored the first {keep_bytes} of {len(raw)} bytes").to_dict())
+    source = trace.get("source") or {}
+    source_ip = source.get("ip") if isinstance(source, dict) else None
+    counted = True
+    if trace.get("error"):
+        flags.append(Flag(FLAG_TRACE_FAILED, str(trace["error"])[:500]).to_dict())
+    if not source_ip:
+        counted = False
+        flags.append(Flag(FLAG_NO_SOURCE, "no source IP found; not counted").to_dict())
+    when = mail_date(message.headers)
+    if when is not None and now - when > max_age:
+        counted = False
+        flags.append(Flag(FLAG_TOO_OLD, f"mail dated {when.isoformat()} is older than "
+                                        f"{max_age}; stored but not counted").to_dict())
+    return Prepared(
+        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw_z=zlib.compress(kept, 1),
+        truncated=truncated, source_ip=source_ip, trace=trace, counted=counted, mail_date=when,
+        flags=flags,
+    )

@@ -1,0 +1,289 @@
+"""The intake service: validate -> trace -> one writer commits batches -> acknowledge.
+
+    service = IntakeService(db, limits, clock=clock)
+    receipt = await service.submit_report(reporter, raw)      # after COMMIT, never before
+    receipt = await service.submit_trap_hit(feed_id, raw)
+    n = await service.submit_volume(feed_id, [VolumeItem(...), ...])
+    service.close()                                            # commits what is queued
+
+Tracing runs in a process pool (`trace_workers`, 0 = in the caller's thread); every store
+write goes through the one `Writer`, whose transaction also checks dedupe and the quota so
+both hold under concurrency. After a batch committed, the IPs whose evidence changed go to
+the `Processor` (post-commit re-evaluation, see `intake.processor`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailrep.errors import NotAllowed, OverQuota, TooBig
+from mailrep.intake.limits import IntakeLimits
+from mailrep.intake.prepare import Prepared, prepare
+from mailrep.intake.processor import Processor
+from mailrep.intake.writer import Writer
+from mailrep.store import reports as store
+from mailrep.store.db import Database
+
+Clock = Callable[[], datetime]
+QUOTA_WINDOW = timedelta(hours=24)
+QUOTA_RECHECK_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who submits: an account id, its mail hosts, its quota (reporters) and whether active."""
+
+    account_id: int
+    mailhosts: tuple[str, ...] = ()
+    daily_quota: int = 5000
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    id: int
+    source_ip: str | None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeItem:
+    ip: str
+    count: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(slots=True)
+class _Report:
+    who: Submitter
+    channel: str
+    at: datetime
+    p: Prepared
+
+
+@dataclass(slots=True)
+class _Trap:
+    feed_id: int | None
+    at: datetime
+    p: Prepared
+    trap_address: str | None
+
+
+@dataclass(slots=True)
+class _Volume:
+    feed_id: int | None
+    at: datetime
+    items: list[VolumeItem]
+
+
+class IntakeService:
+    def __init__(self, db: Database, limits: IntakeLimits, *, clock: Clock,
+                 reevaluate: Callable[[Database, list[str], datetime], Any] | None = None,
+                 executor: Executor | None = None, process: bool = True) -> None:
+        self.db = db
+        self.limits = limits
+        self.clock = clock
+        self.writer = Writer(self._commit, batch_size=limits.batch_size, batch_wait=limits.batch_wait)
+        self.processor = Processor(db, clock=clock, reevaluate=reevaluate) if process else None
+        self._executor = executor
+        self._own_executor = executor is None
+        self._quota: dict[int, tuple[int, float]] = {}  # account -> (count in window, checked)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.writer.start()
+        if self.processor is not None:
+            self.processor.start()
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.processor is not None:
+            self.processor.close()
+        if self._own_executor and self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def _pool(self) -> Executor | None:
+        if self.limits.trace_workers <= 0:
+            return None
+        if self._executor is None:
+            ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
+            self._executor = ProcessPoolExecutor(self.limits.trace_workers, mp_context=ctx)
+        return self._executor
+
+    # -- preparing (trace) -------------------------------------------------------------------
+
+    def prepare_sync(self, raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> Prepared:
+        self._check_size(raw)
+        return prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=self.limits.keep_bytes,
+                       max_age=self.limits.max_age)
+
+    async def _prepare(self, raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> Prepared:
+        self._check_size(raw)
+        fn = functools.partial(prepare, raw, mailhosts=mailhosts, now=now,
+                               keep_bytes=self.limits.keep_bytes, max_age=self.limits.max_age)
+        pool = self._pool()
+        if pool is None:
+            return fn()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, fn)
+        except BrokenProcessPool:  # a worker died (OOM, signal): start a new pool, trace here
+            self._executor = None
+            return await asyncio.to_thread(fn)
+
+    def _check_size(self, raw: bytes) -> None:
+        if len(raw) > self.limits.max_bytes:
+            raise TooBig(f"the message is {len(raw)} bytes; the limit is {self.limits.max_bytes}")
+
+    # -- submitting --------------------------------------------------------------------------
+
+    async def submit_report(self, who: Submitter, raw: bytes, channel: str = "http") -> Receipt:
+        if not who.active:
+            raise NotAllowed("this reporter is suspended")
+        self._precheck_quota(who)
+        now = self.clock()
+        p = await self._prepare(raw, who.mailhosts, now)
+        return await asyncio.wrap_future(self.writer.submit(_Report(who, channel, now, p)))
+
+    def submit_prepared(self, who: Submitter, p: Prepared, now: datetime, channel: str = "http") -> Future[Receipt]:
+        """For bulk callers that traced themselves: the future resolves after COMMIT."""
+        return self.writer.submit(_Report(who, channel, now, p))
+
+    async def submit_trap_hit(self, feed_id: int | None, raw: bytes, trap_address: str | None = None) -> Receipt:
+        now = self.clock()
+        p = await self._prepare(raw, self.limits.operator_mailhosts, now)
+        return await asyncio.wrap_future(self.writer.submit(_Trap(feed_id, now, p, trap_address)))
+
+    def submit_trap_prepared(self, feed_id: int | None, p: Prepared, now: datetime) -> Future[Receipt]:
+        return self.writer.submit(_Trap(feed_id, now, p, None))
+
+    async def submit_volume(self, feed_id: int | None, items: Sequence[VolumeItem]) -> int:
+        return await asyncio.wrap_future(self.submit_volume_nowait(feed_id, items))
+
+    def submit_volume_nowait(self, feed_id: int | None, items: Sequence[VolumeItem]) -> Future[int]:
+        return self.writer.submit(_Volume(feed_id, self.clock(), list(items)))
+
+    def _precheck_quota(self, who: Submitter) -> None:
+        """Reject early (before tracing) when the cached count is already over the quota."""
+        cached = self._quota.get(who.account_id)
+        if cached and cached[0] >= who.daily_quota and time.monotonic() - cached[1] < QUOTA_RECHECK_S:
+            raise OverQuota(f"quota of {who.daily_quota} reports per 24 h reached")
+
+    # -- the writer's transaction ------------------------------------------------------------
+
+    def _commit(self, batch: Sequence[Any]) -> list[Any]:
+        results: list[Any] = [None] * len(batch)
+        changed_ips: set[str] = set()
+        report_ids: list[tuple[int, str | None]] = []
+        with self.db.transaction() as conn:
+            self._commit_reports(conn, batch, results, report_ids)
+            self._commit_traps(conn, batch, results, changed_ips)
+            for i, item in enumerate(batch):
+                if isinstance(item, _Volume):
+                    rows = [{"ip": v.ip, "count": v.count, "period_start": v.start,
+                             "period_end": v.end, "feed_account_id": item.feed_id,
+                             "received_at": item.at} for v in item.items]
+                    results[i] = store.insert_volume(conn, rows)
+                    changed_ips.update(v.ip for v in item.items)
+        # COMMITTED: from here on the items are durable; post-commit work may start.
+        if self.processor is not None:
+            self.processor.notify(report_ids, changed_ips)
+        return results
+
+    def _commit_reports(self, conn: Any, batch: Sequence[Any], results: list[Any],
+                        new: list[tuple[int, str | None]]) -> None:
+        idx = [i for i, it in enumerate(batch) if isinstance(it, _Report)]
+        if not idx:
+            return
+        keys = {i: store.report_key(batch[i].who.account_id, batch[i].p.sha256) for i in idx}
+        existing = store.find_reports(conn, list(set(keys.values())))
+        self._refresh_quota(conn, {batch[i].who.account_id for i in idx}, batch[idx[0]].at)
+        rows: list[dict[str, Any]] = []
+        row_of: dict[str, int] = {}
+        pending: list[tuple[int, str, bool]] = []
+        for i in idx:
+            item: _Report = batch[i]
+            key = keys[i]
+            if key in existing:
+                rid, ip = existing[key]
+                results[i] = Receipt(rid, ip, duplicate=True)
+                continue
+            if key in row_of:  # the same message twice in one batch
+                pending.append((i, key, True))
+                continue
+            count, checked = self._quota[item.who.account_id]
+            if count >= item.who.daily_quota:
+                results[i] = OverQuota(f"quota of {item.who.daily_quota} reports per 24 h reached")
+                continue
+            self._quota[item.who.account_id] = (count + 1, checked)
+            p = item.p
+            row_of[key] = len(rows)
+            pending.append((i, key, False))
+            rows.append({
+                "reporter_id": item.who.account_id, "channel": item.channel, "received_at": item.at,
+                "sha256": p.sha256, "raw_z": p.raw_z, "raw_size": p.size,
+                "stored_size": min(p.size, self.limits.keep_bytes), "truncated": p.truncated,
+                "trace_json": p.trace, "source_ip": p.source_ip, "counted": p.counted,
+                "flags": p.flags, "state": store.ACCEPTED, "error": None, "dedupe_key": key,
+            })
+        ids = store.insert_reports(conn, rows)
+        new.extend((rid, row["source_ip"] if row["counted"] else None) for rid, row in zip(ids, rows, strict=True))
+        for i, key, dup in pending:
+            r = row_of[key]
+            results[i] = Receipt(ids[r], rows[r]["source_ip"], duplicate=dup)
+
+    def _refresh_quota(self, conn: Any, account_ids: set[int], now: datetime) -> None:
+        mono = time.monotonic()
+        stale = {a for a in account_ids
+                 if a not in self._quota or mono - self._quota[a][1] > QUOTA_RECHECK_S}
+        if stale:
+            counts = store.count_reports_since(conn, stale, now - QUOTA_WINDOW)
+            for a, n in counts.items():
+                self._quota[a] = (n, mono)
+
+    def _commit_traps(self, conn: Any, batch: Sequence[Any], results: list[Any], changed: set[str]) -> None:
+        idx = [i for i, it in enumerate(batch) if isinstance(it, _Trap)]
+        if not idx:
+            return
+        keys = {i: store.trap_key(batch[i].feed_id, batch[i].p.sha256) for i in idx}
+        existing = store.find_trap_hits(conn, list(set(keys.values())))
+        rows: list[dict[str, Any]] = []
+        row_of: dict[str, int] = {}
+        order: list[tuple[int, str, bool]] = []
+        for i in idx:
+            item: _Trap = batch[i]
+            key = keys[i]
+            if key in existing:
+                results[i] = Receipt(existing[key][0], existing[key][1], duplicate=True)
+                continue
+            if key in row_of:
+                order.append((i, key, True))
+                continue
+            p = item.p
+            row_of[key] = len(rows)
+            order.append((i, key, False))
+            rows.append({
+                "feed_account_id": item.feed_id, "received_at": item.at, "sha256": p.sha256,
+                "raw_z": p.raw_z, "raw_size": p.size, "source_ip": p.source_ip,
+                "trace_json": p.trace, "trap_address": item.trap_address, "counted": p.counted,
+                "flags": p.flags, "dedupe_key": key,
+            })
+            if p.source_ip and p.counted:
+                changed.add(p.source_ip)
+        ids = store.insert_trap_hits(conn, rows)
+        for i, key, dup in order:
+            r = row_of[key]
+            results[i] = Receipt(ids[r], rows[r]["source_ip"], duplicate=dup)
+

@@ -1,0 +1,134 @@
+"""Batched SQL for the intake: reports, trap hits and volume; dedupe; quota counts.
+
+Every function takes an open connection inside the caller's transaction (the intake writer
+commits one batch per transaction), and works on lists so a batch costs a handful of
+statements, not one per item. Dedupe keys:
+
+    report    r:<reporter account id>:<sha256 of the raw bytes>
+    trap hit  t:<feed account id>:<sha256>
+
+Report states: accepted (committed, post-commit work pending) -> processed, or parked with
+the error that stopped its post-commit work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mailrep.store.tables import reports, trap_hits, volume
+
+ACCEPTED, PROCESSED, PARKED = "accepted", "processed", "parked"
+_CHUNK = 500  # bound for IN (...) lists
+
+
+def report_key(reporter_id: int | None, sha256: str) -> str:
+    return f"r:{reporter_id if reporter_id is not None else '-'}:{sha256}"
+
+
+def trap_key(feed_id: int | None, sha256: str) -> str:
+    return f"t:{feed_id if feed_id is not None else '-'}:{sha256}"
+
+
+def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def find_reports(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+    """Existing reports by dedupe key: key -> (id, source_ip)."""
+    found: dict[str, tuple[int, str | None]] = {}
+    for part in _chunks(list(keys)):
+        q = sa.select(reports.c.dedupe_key, reports.c.id, reports.c.source_ip).where(
+            reports.c.dedupe_key.in_(part))
+        for key, rid, ip in conn.execute(q):
+            found[key] = (rid, ip)
+    return found
+
+
+def find_trap_hits(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+    found: dict[str, tuple[int, str | None]] = {}
+    for part in _chunks(list(keys)):
+        q = sa.select(trap_hits.c.dedupe_key, trap_hits.c.id, trap_hits.c.source_ip).where(
+            trap_hits.c.dedupe_key.in_(part))
+        for key, rid, ip in conn.execute(q):
+            found[key] = (rid, ip)
+    return found
+
+
+def _insert_returning_ids(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    return [r[0] for r in conn.execute(stmt, rows)]
+
+
+def insert_reports(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert report rows (column dicts incl. dedupe_key); ids in the same order."""
+    return _insert_returning_ids(conn, reports, rows)
+
+
+def insert_trap_hits(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    return _insert_returning_ids(conn, trap_hits, rows)
+
+
+def insert_volume(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    if rows:
+        conn.execute(volume.insert(), rows)
+    return len(rows)
+
+
+def count_reports_since(conn: Connection, reporter_ids: Iterable[int], since: datetime) -> dict[int, int]:
+    """Reports stored per reporter since `since` (the quota window); 0 for none."""
+    ids = sorted(set(reporter_ids))
+    counts = dict.fromkeys(ids, 0)
+    for part in _chunks(ids):
+        q = (sa.select(reports.c.reporter_id, sa.func.count())
+             .where(reports.c.reporter_id.in_(part), reports.c.received_at >= since)
+             .group_by(reports.c.reporter_id))
+        for rid, n in conn.execute(q):
+            counts[rid] = int(n)
+    return counts
+
+
+def get_report(conn: Connection, report_id: int) -> dict[str, Any] | None:
+    cols = [c for c in reports.c if c.name != "raw_z"]
+    row = conn.execute(sa.select(*cols).where(reports.c.id == report_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def get_raw(conn: Connection, report_id: int) -> bytes | None:
+    return conn.execute(sa.select(reports.c.raw_z).where(reports.c.id == report_id)).scalar()
+
+
+def accepted_reports(conn: Connection, *, after_id: int = 0, limit: int = 5000) -> list[tuple[int, str | None]]:
+    """Reports whose post-commit work is pending: (id, source_ip), oldest first."""
+    q = (sa.select(reports.c.id, reports.c.source_ip)
+         .where(reports.c.state == ACCEPTED, reports.c.id > after_id)
+         .order_by(reports.c.id).limit(limit))
+    return [(r[0], r[1]) for r in conn.execute(q)]
+
+
+def mark_reports(conn: Connection, ids: Sequence[int], state: str, error: str | None = None) -> None:
+    for part in _chunks(list(ids)):
+        conn.execute(reports.update().where(reports.c.id.in_(part)).values(state=state, error=error))
+
+
+def report_states(conn: Connection) -> dict[str, int]:
+    q = sa.select(reports.c.state, sa.func.count()).group_by(reports.c.state)
+    return {s: int(n) for s, n in conn.execute(q)}
+
+
+def recent_trap_ips(conn: Connection, since: datetime) -> list[str]:
+    q = (sa.select(trap_hits.c.source_ip).distinct()
+         .where(trap_hits.c.received_at >= since, trap_hits.c.source_ip.is_not(None)))
+    return [r[0] for r in conn.execute(q)]
+
+
+def recent_volume_ips(conn: Connection, since: datetime) -> list[str]:
+    q = sa.select(volume.c.ip).distinct().where(volume.c.received_at >= since)
+    return [r[0] for r in conn.execute(q)]

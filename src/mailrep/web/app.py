@@ -1,0 +1,106 @@
+"""The FastAPI application: `create_app(settings, db, clock)`.
+
+JSON under /api/v1, OpenAPI at /api/v1/openapi.json and /docs. The intake service (trace
+pool, the one writer, the post-commit processor) starts with the app's lifespan and is closed
+with it, after committing what is queued. Errors become HTTP answers in `web.errors` only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+
+import mailrep
+from mailrep.config import Settings
+from mailrep.errors import TooBig
+from mailrep.intake.limits import IntakeLimits
+from mailrep.intake.service import IntakeService
+from mailrep.store.db import Database
+from mailrep.web import errors
+from mailrep.web.auth import Authenticator
+from mailrep.web.ratelimit import TokenBucket
+
+Clock = Callable[[], datetime]
+API = "/api/v1"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Clock
+    limits: IntakeLimits
+    intake: IntakeService
+    auth: Authenticator
+    delisting_limiter: TokenBucket
+    monotonic: Callable[[], float] = time.monotonic
+
+
+class BodyLimit:
+    """ASGI middleware: no request body may exceed `limit` bytes, streamed or declared."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise TooBig(f"the body is over the limit of {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
+               limits: IntakeLimits | None = None, intake: IntakeService | None = None) -> FastAPI:
+    clock = clock or system_clock
+    limits = limits or IntakeLimits.from_section(settings.section("intake"))
+    service = intake or IntakeService(db, limits, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="mailrep", version=getattr(mailrep, "__version__", "0.1.0"),
+        description="E-mail reputation clearinghouse: spam reports in, listings out, every "
+                    "decision explained.",
+        openapi_url=f"{API}/openapi.json", docs_url="/docs", redoc_url=None, lifespan=lifespan,
+    )
+    app.state.ctx = Context(
+        settings=settings, db=db, clock=clock, limits=limits, intake=service,
+        auth=Authenticator(db),
+        delisting_limiter=TokenBucket(capacity=limits.delisting_per_hour, per_seconds=3600.0),
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=limits.max_bytes)
+
+    from mailrep.web.routes import feeds, reports
+
+    for module in (reports, feeds):
+        app.include_router(module.router, prefix=API)
+    return app

@@ -1,0 +1,86 @@
+"""Bearer tokens -> the calling account, with its role checked (401 / 403 via errors.py).
+
+Authentication results are cached for a few seconds per token hash, so a busy reporter
+costs one sha256 per request instead of a database round trip; a revoked token stops
+working within `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mailrep.errors import NotAllowed, NotAuthenticated, NotFound
+from mailrep.store import accounts
+from mailrep.store.db import Database
+
+bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer mr_...`")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    account: accounts.Account
+    reporter: accounts.Reporter | None = None
+
+    @property
+    def id(self) -> int:
+        return self.account.id
+
+    @property
+    def role(self) -> str:
+        return self.account.role
+
+
+class Authenticator:
+    def __init__(self, db: Database, *, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._cache: dict[str, tuple[Caller, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, secret: str) -> Caller:
+        key = accounts.hash_token(secret)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and hit[1] > now:
+            return hit[0]
+        with self.db.read() as conn:
+            account = accounts.authenticate(conn, secret)
+            reporter = None
+            if account.role == "reporter":
+                try:
+                    reporter = accounts.get_reporter(conn, account.id)
+                except NotFound:
+                    reporter = None
+        caller = Caller(account, reporter)
+        with self._lock:
+            if len(self._cache) >= self.max_entries:
+                self._cache.clear()
+            self._cache[key] = (caller, now + self.ttl)
+        return caller
+
+
+def _authenticate(request: Request, cred: HTTPAuthorizationCredentials | None) -> Caller:
+    if cred is None or cred.scheme.lower() != "bearer" or not cred.credentials:
+        raise NotAuthenticated("send `Authorization: Bearer <token>`")
+    auth: Authenticator = request.app.state.ctx.auth
+    return auth(cred.credentials)
+
+
+def role(*allowed: str) -> Callable[..., Caller]:
+    """A dependency: the caller, who must hold one of `allowed` roles (admin always may)."""
+
+    def dependency(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+        caller = _authenticate(request, cred)
+        if caller.role not in allowed and caller.role != "admin":
+            raise NotAllowed(f"this needs a {' or '.join(allowed)} token, not {caller.role}")
+        return caller
+
+    return dependency

@@ -1,0 +1,1 @@
+"""API routes, one module per audience: reporters, feeds, the public, deputies."""

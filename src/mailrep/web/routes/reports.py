@@ -1,0 +1,79 @@
+"""Reporters: submit a spam (`POST /reports`) and see what became of it (`GET /reports/{id}`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from mailrep.errors import NotAllowed, NotFound
+from mailrep.intake.service import Submitter
+from mailrep.store import reports as store
+from mailrep.web.auth import Caller, role
+from mailrep.web.body import check_mail_type, read_limited
+from mailrep.web.routes.common import MAIL_BODY, ctx, error_responses, iso
+
+router = APIRouter(tags=["reports"])
+MAX_ID = 2**63 - 1
+
+
+class ReportReceipt(BaseModel):
+    id: int
+    source_ip: str | None
+    url: str
+    duplicate: bool = False
+
+
+class ReportView(BaseModel):
+    id: int
+    received_at: str | None
+    channel: str
+    source_ip: str | None
+    state: str
+    counted: bool
+    truncated: bool
+    size: int
+    flags: list[dict[str, Any]]
+    error: str | None
+    trace: dict[str, Any] | None
+
+
+def submitter(caller: Caller) -> Submitter:
+    rep = caller.reporter
+    if rep is None:
+        raise NotAllowed("this account has no reporter profile")
+    return Submitter(caller.id, rep.mailhosts, rep.daily_quota, rep.status == "active")
+
+
+@router.post(
+    "/reports", status_code=202, response_model=ReportReceipt, openapi_extra=MAIL_BODY,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+    summary="Submit one spam (raw message); answered after the report is durably stored",
+)
+async def post_report(request: Request, caller: Caller = Depends(role("reporter"))) -> JSONResponse:
+    c = ctx(request)
+    who = submitter(caller)
+    check_mail_type(request)
+    raw = await read_limited(request, c.limits.max_bytes)
+    receipt = await c.intake.submit_report(who, raw, channel="http")
+    url = str(request.url_for("get_report", report_id=receipt.id))
+    body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate)
+    return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
+
+
+@router.get("/reports/{report_id}", response_model=ReportView, name="get_report",
+            responses=error_responses(401, 403, 404, 422))
+def get_report(request: Request, report_id: int = Path(ge=1, le=MAX_ID),
+               caller: Caller = Depends(role("reporter"))) -> ReportView:
+    with ctx(request).db.read() as conn:
+        row = store.get_report(conn, report_id)
+    if row is None or (row["reporter_id"] != caller.id and caller.role != "admin"):
+        raise NotFound(f"no report {report_id} of yours")
+    return ReportView(
+        id=row["id"], received_at=iso(row["received_at"]), channel=row["channel"],
+        source_ip=row["source_ip"], state=row["state"], counted=bool(row["counted"]),
+        truncated=bool(row["truncated"]), size=int(row["raw_size"]), flags=list(row["flags"] or []),
+        error=row["error"], trace=row["trace_json"],
+    )
