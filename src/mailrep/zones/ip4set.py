@@ -1,0 +1,240 @@
+"""IPv4 dataset: sorted compact arrays per prefix length, most specific match wins.
+
+Entries live in *levels*, one per prefix length, most specific first. A level is a sorted
+`array('I')` of network addresses and either one shared value index (the usual case: every
+entry says 127.0.0.2 with the same TXT) or a parallel `array('B'|'H'|'I')` of indexes into
+the dataset's value table. Index 0 is reserved for exclusions (`!`).
+
+A lookup masks the address for each level and bisects; the first level holding the key
+decides (an exclusion decides "not listed"). rbldnsd `ip4set` ranges are cut into
+octet-aligned blocks (levels 32/24/16/8, like rbldnsd does); `ip4trie` keeps any CIDR
+length as its own level. Memory for N /32 entries sharing one value: 4*N bytes.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+from mailrep.zones.value import Value, merge_values
+from mailrep.zones.zone import ENT, Answer, Hit
+
+EXCLUDED: Final = 0  # value index of an exclusion entry
+
+OCTET: Final[dict[bytes, int]] = {str(i).encode(): i for i in range(256)}
+
+
+def mask_of(plen: int) -> int:
+    return (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+
+
+def ip4_text(q: int) -> str:
+    return f"{q >> 24}.{q >> 16 & 255}.{q >> 8 & 255}.{q & 255}"
+
+
+def index_typecode(nvalues: int) -> str:
+    return "B" if nvalues <= 0x100 else "H" if nvalues <= 0x10000 else "I"
+
+
+# plen, mask, addresses, per-entry value indexes (or None), the shared index, count
+Level = tuple[int, int, array, array | None, int, int]
+
+
+class Ip4Set:
+    """An immutable IPv4 dataset. `values[0]` is None (the exclusion marker)."""
+
+    kind: Final = "ip4"
+    __slots__ = ("_hits", "levels", "values")
+
+    def __init__(self, levels: Sequence[Level], values: Sequence[Value | None]) -> None:
+        self.levels = tuple(sorted(levels, key=lambda lv: -lv[0]))
+        self.values = tuple(values)
+        # answers that do not depend on the key are built once
+        self._hits = tuple(
+            v.hit(b"") if v is not None and v.static else None for v in self.values
+        )
+
+    @classmethod
+    def from_arrays(
+        cls, parts: Sequence[tuple[int, array, array | None, int]], values: Sequence[Value | None]
+    ) -> Ip4Set:
+        return cls([(p, mask_of(p), a, i, s, len(a)) for p, a, i, s in parts], values)
+
+    def _find(self, q: int) -> int:
+        for _plen, mask, addrs, idx, single, n in self.levels:
+            k = q & mask
+            i = bisect_left(addrs, k)
+            if i != n and addrs[i] == k:
+                return single if idx is None else idx[i]
+        return -1
+
+    def lookup_ip4(self, q: int) -> Hit | None:
+        """Fast entry point: `q` is the IPv4 address as an int."""
+        v = self._find(q)
+        if v <= 0:
+            return None
+        h = self._hits[v]
+        if h is not None:
+            return h
+        return self.values[v].hit(ip4_text(q).encode())  # type: ignore[union-attr]
+
+    def lookup(self, sub: tuple[bytes, ...]) -> Answer:
+        n = len(sub)
+        if n == 4:
+            o = OCTET
+            try:
+                q = o[sub[3]] << 24 | o[sub[2]] << 16 | o[sub[1]] << 8 | o[sub[0]]
+            except KeyError:
+                return None
+            v = self._find(q)
+            if v <= 0:
+                return None
+            h = self._hits[v]
+            if h is not None:
+                return h
+            return self.values[v].hit(b".".join((sub[3], sub[2], sub[1], sub[0])))  # type: ignore[union-attr]
+        if 0 < n < 4:
+            try:
+                q = 0
+                for lab in reversed(sub):
+                    q = q << 8 | OCTET[lab]
+            except KeyError:
+                return None
+            bits = 8 * n
+            return ENT if self.has_beneath(q << (32 - bits), bits) else None
+        return None
+
+    def has_beneath(self, base: int, bits: int) -> bool:
+        """Whether some listed entry lies in base/bits (an exclusion never removes a name)."""
+        end = base + (1 << (32 - bits))
+        for plen, mask, addrs, idx, single, n in self.levels:
+            if plen <= bits:
+                k = base & mask
+                i = bisect_left(addrs, k)
+                if i != n and addrs[i] == k and (single if idx is None else idx[i]) != EXCLUDED:
+                    return True
+            else:
+                lo = bisect_left(addrs, base)
+                if lo == n or addrs[lo] >= end:
+                    continue
+                if idx is None:
+                    if single != EXCLUDED:
+                        return True
+                    continue
+                hi = bisect_left(addrs, end, lo)
+                if any(idx[i] != EXCLUDED for i in range(lo, hi)):
+                    return True
+        return False
+
+    def __len__(self) -> int:
+        return sum(lv[5] for lv in self.levels)
+
+    def entries(self) -> Iterator[tuple[int, int, int]]:
+        """(network, plen, value index) in (plen desc, address) order; for export and diffs."""
+        for plen, _m, addrs, idx, single, n in self.levels:
+            for i in range(n):
+                yield addrs[i], plen, (single if idx is None else idx[i])
+
+    def __repr__(self) -> str:
+        return f"<Ip4Set {len(self)} entries in {len(self.levels)} levels>"
+
+
+def octet_blocks(lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """Cut lo..hi (inclusive) into octet-aligned blocks (start, plen), as rbldnsd ip4set does."""
+    while lo <= hi:
+        for plen, size in ((8, 1 << 24), (16, 1 << 16), (24, 1 << 8), (32, 1)):
+            if lo % size == 0 and lo + size - 1 <= hi:
+                yield lo, plen
+                lo += size
+                break
+
+
+class Ip4Builder:
+    """Collects entries, then builds an `Ip4Set`. Value index 0 means exclusion."""
+
+    def __init__(self, values: Sequence[Value | None] | None = None) -> None:
+        self.values: list[Value | None] = list(values) if values is not None else [None]
+        self._index: dict[Value, int] = {v: i for i, v in enumerate(self.values) if v is not None}
+        self._addrs: dict[int, list[int]] = {}
+        self._vidx: dict[int, list[int]] = {}
+        self._trie: dict[int, dict[int, int]] = {}
+
+    def value_index(self, v: Value | None) -> int:
+        if v is None:
+            return EXCLUDED
+        i = self._index.get(v)
+        if i is None:
+            i = self._index[v] = len(self.values)
+            self.values.append(v)
+        return i
+
+    def add(self, net: int, plen: int, vi: int) -> None:
+        """One entry at its own level (duplicates allowed; merged when built)."""
+        a = self._addrs.get(plen)
+        if a is None:
+            a = self._addrs[plen] = []
+            self._vidx[plen] = []
+        a.append(net)
+        self._vidx[plen].append(vi)
+
+    def add_range(self, lo: int, hi: int, vi: int) -> None:
+        """An rbldnsd ip4set range: octet-aligned blocks, each at its level."""
+        if lo == hi:
+            self.add(lo, 32, vi)
+            return
+        for start, plen in octet_blocks(lo, hi):
+            self.add(start, plen, vi)
+
+    def add_cidr_once(self, net: int, plen: int, vi: int) -> bool:
+        """An ip4trie entry: the first value for a prefix wins; False on a duplicate."""
+        level = self._trie.setdefault(plen, {})
+        if net in level:
+            return False
+        level[net] = vi
+        return True
+
+    def __len__(self) -> int:
+        return sum(len(a) for a in self._addrs.values()) + sum(len(t) for t in self._trie.values())
+
+    def build(self) -> Ip4Set:
+        for plen, level in self._trie.items():
+            for net, vi in level.items():
+                self.add(net, plen, vi)
+        self._trie = {}
+        parts: list[tuple[int, array, array | None, int]] = []
+        for plen in sorted(self._addrs, reverse=True):
+            parts.append(self._level(self._addrs[plen], self._vidx[plen]))
+            parts[-1] = (plen, *parts[-1][1:])
+        self._addrs, self._vidx = {}, {}
+        return Ip4Set.from_arrays(parts, self.values)
+
+    def _level(self, addrs: list[int], vidx: list[int]) -> tuple[int, array, array | None, int]:
+        distinct = set(vidx)
+        if len(distinct) == 1:
+            return 0, array("I", sorted(set(addrs))), None, vidx[0]
+        order = sorted(range(len(addrs)), key=addrs.__getitem__)
+        out_a = array("I")
+        out_v: list[int] = []
+        i, n = 0, len(order)
+        while i < n:
+            key = addrs[order[i]]
+            j = i + 1
+            while j < n and addrs[order[j]] == key:
+                j += 1
+            group = [vidx[order[k]] for k in range(i, j)]
+            out_a.append(key)
+            out_v.append(self._merge_group(group))
+            i = j
+        if len(set(out_v)) == 1:
+            return 0, out_a, None, out_v[0]
+        return 0, out_a, array(index_typecode(len(self.values)), out_v), 0
+
+    def _merge_group(self, group: list[int]) -> int:
+        if EXCLUDED in group:
+            return EXCLUDED  # rbldnsd: an exclusion beats listings of the same key
+        uniq = list(dict.fromkeys(group))
+        if len(uniq) == 1:
+            return uniq[0]
+        return self.value_index(merge_values(self.values[i] for i in uniq))  # type: ignore[misc]

@@ -1,0 +1,140 @@
+"""What a listed entry answers: A value(s), a TXT template, a TTL; and the table that interns them.
+
+A TXT template is kept as `segments`: the text split where the queried key goes, so that
+answering is `key.join(segments)`. rbldnsd's `$n` variables, `$=` base template and `$$`
+escapes are resolved when the template is compiled, not per query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from mailrep.errors import BadInput
+from mailrep.zones.zone import Hit
+
+LISTED_A: Final = b"\x7f\x00\x00\x02"  # 127.0.0.2, the default listing value
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    a: tuple[bytes, ...]
+    txt: tuple[bytes, ...] | None  # template segments; the key goes between them
+    ttl: int
+
+    def hit(self, key: bytes) -> Hit:
+        t = self.txt
+        return Hit(self.a, None if t is None else (t[0] if len(t) == 1 else key.join(t)), self.ttl)
+
+    @property
+    def static(self) -> bool:
+        """True when the answer does not depend on the queried key."""
+        return self.txt is None or len(self.txt) == 1
+
+    def template(self) -> str | None:
+        """The TXT template in rbldnsd form ('$' for the key, '$$' for a dollar)."""
+        if self.txt is None:
+            return None
+        return "$".join(s.decode("utf-8", "surrogateescape").replace("$", "$$") for s in self.txt)
+
+
+def merge_values(values: Iterable[Value]) -> Value:
+    """One value answering for several entries with the same key (all A values, first TXT)."""
+    vs = list(values)
+    a: list[bytes] = []
+    for v in vs:
+        a.extend(x for x in v.a if x not in a)
+    txt = next((v.txt for v in vs if v.txt is not None), None)
+    return Value(tuple(a), txt, min(v.ttl for v in vs))
+
+
+def compile_template(
+    text: str | None, *, subst: Mapping[str, str] | None = None, base: str | None = None,
+) -> tuple[bytes, ...] | None:
+    """Template text -> segments, rbldnsd style.
+
+    `$` is the queried key, `$$` a dollar sign, `$0`..`$9` substitution variables; with a
+    base template (`$=` line) the entry's text is put where the base says `$=`, unless the
+    entry text starts with `=`, which opts out of the base template.
+    """
+    subst = subst or {}
+    if base is not None:
+        opt_out = text is not None and text.startswith("=")
+        text = text[1:] if opt_out and text is not None else _expand_base(base, text)
+    if text is None:
+        return None
+    parts: list[str] = []
+    cur: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "$":
+            cur.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1] if i + 1 < n else ""
+        if nxt == "$":
+            cur.append("$")
+            i += 2
+        elif nxt.isdigit() and nxt.isascii():
+            cur.append(subst.get(nxt, ""))
+            i += 2
+        else:
+            parts.append("".join(cur))
+            cur = []
+            i += 1
+    parts.append("".join(cur))
+    return tuple(p.encode("utf-8", "surrogateescape") for p in parts)
+
+
+def _expand_base(base: str, text: str | None) -> str:
+    # '$=' in the base stands for the entry's own text ('$', the key, when it has none)
+    out: list[str] = []
+    i, n = 0, len(base)
+    while i < n:
+        if base[i] == "$" and i + 1 < n and base[i + 1] == "=":
+            out.append(text if text else "$")
+            i += 2
+        elif base[i] == "$" and i + 1 < n:
+            out.append(base[i : i + 2])
+            i += 2
+        else:
+            out.append(base[i])
+            i += 1
+    return "".join(out)
+
+
+def a_bytes(text: str) -> bytes:
+    """'127.0.0.2' (or rbldnsd's short form '2' = 127.0.0.2) -> 4 bytes."""
+    parts = text.strip().split(".")
+    if len(parts) == 1:
+        parts = ["127", "0", "0", parts[0]]
+    if len(parts) != 4 or not all(p.isdigit() and p.isascii() and int(p) <= 255 for p in parts):
+        raise BadInput(f"bad A value: {text!r}")
+    return bytes(int(p) for p in parts)
+
+
+class ValueTable:
+    """Interns values so entries can refer to them by a small index."""
+
+    __slots__ = ("_index", "values")
+
+    def __init__(self, values: Iterable[Value] = ()) -> None:
+        self.values: list[Value] = []
+        self._index: dict[Value, int] = {}
+        for v in values:
+            self.intern(v)
+
+    def intern(self, v: Value) -> int:
+        i = self._index.get(v)
+        if i is None:
+            i = self._index[v] = len(self.values)
+            self.values.append(v)
+        return i
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> Value:
+        return self.values[i]
