@@ -17,36 +17,49 @@ from mailrep.zones.zone import Hit
 LISTED_A: Final = b"\x7f\x00\x00\x02"  # 127.0.0.2, the default listing value
 
 
+Segments = tuple[bytes, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Value:
     a: tuple[bytes, ...]
-    txt: tuple[bytes, ...] | None  # template segments; the key goes between them
+    txt: Segments | None  # template segments; the key goes between them
     ttl: int
+    more: tuple[Segments, ...] = ()  # further TXT templates (duplicate entries, merged)
 
     def hit(self, key: bytes) -> Hit:
         t = self.txt
-        return Hit(self.a, None if t is None else (t[0] if len(t) == 1 else key.join(t)), self.ttl)
+        txt = None if t is None else (t[0] if len(t) == 1 else key.join(t))
+        if not self.more:
+            return Hit(self.a, txt, self.ttl)
+        return Hit(self.a, txt, self.ttl, tuple(m[0] if len(m) == 1 else key.join(m) for m in self.more))
 
     @property
     def static(self) -> bool:
         """True when the answer does not depend on the queried key."""
-        return self.txt is None or len(self.txt) == 1
+        return all(len(t) == 1 for t in self.templates())
+
+    def templates(self) -> tuple[Segments, ...]:
+        return ((self.txt,) if self.txt is not None else ()) + self.more
 
     def template(self) -> str | None:
-        """The TXT template in rbldnsd form ('$' for the key, '$$' for a dollar)."""
-        if self.txt is None:
-            return None
-        return "$".join(s.decode("utf-8", "surrogateescape").replace("$", "$$") for s in self.txt)
+        """The first TXT template in rbldnsd form ('$' for the key, '$$' for a dollar)."""
+        return None if self.txt is None else template_text(self.txt)
+
+
+def template_text(segs: Segments) -> str:
+    return "$".join(s.decode("utf-8", "surrogateescape").replace("$", "$$") for s in segs)
 
 
 def merge_values(values: Iterable[Value]) -> Value:
-    """One value answering for several entries with the same key (all A values, first TXT)."""
+    """One value answering for several entries with the same key: all A values, all TXTs."""
     vs = list(values)
     a: list[bytes] = []
+    txts: list[Segments] = []
     for v in vs:
         a.extend(x for x in v.a if x not in a)
-    txt = next((v.txt for v in vs if v.txt is not None), None)
-    return Value(tuple(a), txt, min(v.ttl for v in vs))
+        txts.extend(t for t in v.templates() if t not in txts)
+    return Value(tuple(a), txts[0] if txts else None, min(v.ttl for v in vs), tuple(txts[1:]))
 
 
 def compile_template(

@@ -42,6 +42,7 @@ class Hit:
     a: tuple[bytes, ...]  # 4-byte IPv4 values in 127/8
     txt: bytes | None  # '$' already replaced by the queried key; may exceed 255 bytes
     ttl: int
+    more_txt: tuple[bytes, ...] = ()  # further TXT records (one per duplicate entry, like rbldnsd)
 
 
 class _Ent:
@@ -85,10 +86,14 @@ def merge_answers(answers: Sequence[Answer]) -> Answer:
     if len(hits) == 1:
         return hits[0]
     a: list[bytes] = []
+    txts: list[bytes] = []
     for h in hits:
         a.extend(v for v in h.a if v not in a)
-    txt = next((h.txt for h in hits if h.txt is not None), None)
-    return Hit(tuple(a), txt, min(h.ttl for h in hits))
+        if h.txt is not None:
+            txts.append(h.txt)
+        txts.extend(h.more_txt)
+    txts = list(dict.fromkeys(txts))
+    return Hit(tuple(a), txts[0] if txts else None, min(h.ttl for h in hits), tuple(txts[1:]))
 
 
 def _under(sub: tuple[bytes, ...], suffix: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
