@@ -21,6 +21,10 @@ def _register() -> None:
 
     dns_command.register(app)
 
+    from mailrep import serve as serve_command
+
+    serve_command.register(app)
+
 
 def main() -> None:
     _register()

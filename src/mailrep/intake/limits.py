@@ -47,18 +47,19 @@ class IntakeLimits:
         unknown = set(section) - known
         if unknown:
             raise BadInput(f"[intake]: unknown keys {sorted(unknown)}")
+        d = cls()
         try:
             return cls(
-                max_bytes=int(section.get("max_bytes", cls.max_bytes)),
-                keep_bytes=int(section.get("keep_bytes", cls.keep_bytes)),
+                max_bytes=int(section.get("max_bytes", d.max_bytes)),
+                keep_bytes=int(section.get("keep_bytes", d.keep_bytes)),
                 max_age=timedelta(hours=float(section.get("max_age_hours", 48))),
-                daily_quota=int(section.get("daily_quota", cls.daily_quota)),
-                batch_size=max(1, int(section.get("batch_size", cls.batch_size))),
+                daily_quota=int(section.get("daily_quota", d.daily_quota)),
+                batch_size=max(1, int(section.get("batch_size", d.batch_size))),
                 batch_wait=float(section.get("batch_wait_ms", 2)) / 1000.0,
-                trace_workers=max(0, int(section.get("trace_workers", cls.trace_workers))),
+                trace_workers=max(0, int(section.get("trace_workers", d.trace_workers))),
                 operator_mailhosts=tuple(str(h) for h in section.get("operator_mailhosts", ())),
-                delisting_per_hour=int(section.get("delisting_per_hour", cls.delisting_per_hour)),
-                volume_batch_max=int(section.get("volume_batch_max", cls.volume_batch_max)),
+                delisting_per_hour=int(section.get("delisting_per_hour", d.delisting_per_hour)),
+                volume_batch_max=int(section.get("volume_batch_max", d.volume_batch_max)),
             )
         except (TypeError, ValueError) as e:
             raise BadInput(f"[intake]: {e}") from e
