@@ -1,0 +1,240 @@
+"""URLs advertised in a message: found in its text and HTML parts, de-obfuscated, normalised.
+
+`extract_urls(msg)` reads the decoded text of every text part (see `mime.texts`), undoes the
+usual obfuscations (`hxxp://`, `h**p://`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`), finds URLs with
+a scheme (http, https, ftp) and bare `www.` hosts, and returns each once, in the order seen.
+HTML is entity-decoded first, so `href`/`src` attribute values are found like bare text.
+
+Each `Url` carries its host (lower case, IDN as punycode) and the registered domain from the
+Public Suffix List snapshot bundled with tldextract; nothing is fetched from the network.
+The registered domain honours the PSL's private section (`evil.github.io` stays apart from
+`github.io`), and a host that is itself a private suffix falls back to the ICANN answer
+(`s3.amazonaws.com` -> `amazonaws.com`). IPv4/IPv6 literal hosts have domain ''.
+
+Rejected as garbage: hosts with an empty or over-long label, characters outside LDH and `_`,
+a single label, or a top-level domain the PSL does not know. Every regex here is linear:
+no nested quantifiers, bounded repeats.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import tldextract
+
+from mailrep.trace import mime
+from mailrep.trace.message import Message
+
+MAX_URL_CHARS = 2048
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
+_SCHEMES = {"http": "http", "https": "https", "hxxp": "http", "hxxps": "https", "h**p": "http",
+            "h**ps": "https", "ftp": "ftp", "fxp": "ftp"}
+
+# `[.]`, `(.)`, `{.}`, `[dot]`, `(dot)` with at most one space either side -> `.`
+_OBFUSCATED_DOT = re.compile(r" ?(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}) ?", re.I)
+_OBFUSCATED_COLON = re.compile(r"\[:\]|\(:\)")
+_OBFUSCATION_HINT = re.compile(r"[\[({](?:\.|dot|:)[\])}]", re.I)  # cheap test before the rewrite
+# The look-ahead lets the engine skip quickly to a possible first letter.
+_CANDIDATE = re.compile(
+    r"""(?=[hfw])(?:
+        \b(?P<scheme>https?|hxxps?|h\*\*ps?|ftp|fxp):(?://|\\\\)
+      | (?<![\w.@/\\-])(?P<www>www\d{0,3}\.)
+    )
+    (?P<rest>[^\s<>"'`\x00-\x1f\x7f]{1,MAXLEN})""".replace("MAXLEN", str(MAX_URL_CHARS)),
+    re.I | re.X,
+)
+_AUTHORITY_END = re.compile(r"[/?#\\]")
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
+_UNICODE_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_TRAILING = ".,;:!?'\"*|"
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+@dataclass(frozen=True, slots=True)
+class Url:
+    """One advertised URL: normalised, its host, and the host's registered domain."""
+
+    url: str
+    host: str
+    domain: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"url": self.url, "host": self.host, "domain": self.domain}
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> tldextract.TLDExtract:
+    # Only the snapshot shipped inside the tldextract package: no URLs, no disk cache.
+    return tldextract.TLDExtract(
+        cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True, include_psl_private_domains=True
+    )
+
+
+@lru_cache(maxsize=65536)
+def registered_domain(host: str) -> str:
+    """The registered domain (public suffix plus one label) of a host name, '' for IP
+    literals and hosts under no known suffix."""
+    host = host.strip().rstrip(".").lower()
+    if not host or _is_ip(host):
+        return ""
+    ext = _extractor()
+    r = ext.extract_str(host)
+    if r.domain and r.suffix:
+        return f"{r.domain}.{r.suffix}"
+    if r.suffix and r.is_private:
+        r = ext.extract_str(host, include_psl_private_domains=False)
+        if r.domain and r.suffix:
+            return f"{r.domain}.{r.suffix}"
+    return ""
+
+
+@lru_cache(maxsize=65536)
+def _known_tld(tld: str) -> bool:
+    return bool(_extractor().extract_str(f"x.{tld}").suffix)
+
+
+def extract_urls(msg: Message, *, limit: int = 200) -> list[Url]:
+    """The URLs in the message's text and HTML parts, deduplicated, in the order seen.
+    Never raises."""
+    found: list[Url] = []
+    seen: set[str] = set()
+    try:
+        for kind, text in mime.texts(msg):
+            if kind == mime.Kind.HTML and "&" in text:
+                text = html.unescape(text)
+            for url in urls_in_text(text):
+                if url.url not in seen:
+                    seen.add(url.url)
+                    found.append(url)
+                    if len(found) >= limit:
+                        return found
+    except Exception:  # a safety net; extraction must never stop a trace
+        pass
+    return found
+
+
+def urls_in_text(text: str) -> list[Url]:
+    """The URLs in one piece of decoded text (obfuscations undone), in order, with repeats."""
+    if _OBFUSCATION_HINT.search(text):
+        text = _OBFUSCATED_DOT.sub(".", text)
+        text = _OBFUSCATED_COLON.sub(":", text)
+    out: list[Url] = []
+    for m in _CANDIDATE.finditer(text):
+        scheme = m.group("scheme")
+        if scheme:
+            url = normalise(_SCHEMES.get(scheme.lower(), "http"), m.group("rest"))
+        else:
+            url = normalise("http", m.group("www") + m.group("rest"))
+        if url is not None:
+            out.append(url)
+    return out
+
+
+@lru_cache(maxsize=16384)
+def normalise(scheme: str, rest: str) -> Url | None:
+    """Build a `Url` from a scheme and what followed `scheme://`, or None for garbage."""
+    rest = _strip_trailing(rest)
+    cut = _AUTHORITY_END.search(rest)
+    authority, path = (rest[: cut.start()], rest[cut.start():]) if cut else (rest, "")
+    path = path.replace("\\", "/").partition("#")[0]
+    if path and path[0] != "/":
+        path = "/" + path
+    authority = authority.rpartition("@")[2]
+    port = ""
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end < 0:
+            return None
+        host_text, tail = authority[1:end], authority[end + 1:]
+        if tail:
+            if not tail.startswith(":"):
+                return None
+            port = tail[1:]
+    else:
+        host_text, _, port = authority.partition(":")
+    if port and not (port.isascii() and port.isdigit() and len(port) <= 5):
+        return None
+    if port.lstrip("0") == _DEFAULT_PORTS.get(scheme) or port == "":
+        port = ""
+    else:
+        port = ":" + port.lstrip("0")
+    host = clean_host(host_text)
+    if host is None:
+        return None
+    shown = f"[{host}]" if ":" in host else host
+    domain = "" if _is_ip(host) else registered_domain(host)
+    return Url(f"{scheme}://{shown}{port}{path or '/'}", host, domain)
+
+
+@lru_cache(maxsize=16384)
+def clean_host(text: str) -> str | None:
+    """A host name in canonical form (lower case, punycode, no trailing dot), an IPv4 /
+    IPv6 literal in canonical form, or None when it is not a plausible Internet host."""
+    host = text.translate(_UNICODE_DOTS).strip().rstrip(".").lower()
+    if not host or len(host) > 253:
+        return None
+    if ":" in host:
+        try:
+            return ipaddress.IPv6Address(host).compressed
+        except ValueError:
+            return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except (UnicodeError, ValueError):
+            return None
+        if len(host) > 253:
+            return None
+    labels = host.split(".")
+    if all(label.isdigit() for label in labels):
+        return _ipv4(labels)
+    if host.startswith("0x") and "." not in host:
+        try:
+            return _ipv4([str(int(host, 16))])
+        except ValueError:
+            return None
+    if len(labels) < 2 or not _TLD.fullmatch(labels[-1]):
+        return None
+    for label in labels:
+        if not _LABEL.fullmatch(label):
+            return None
+    if not _known_tld(labels[-1]):
+        return None
+    return host
+
+
+def _ipv4(labels: list[str]) -> str | None:
+    """Dotted quads, and the single decimal number some spam uses to hide an address."""
+    if len(labels) == 1:
+        value = int(labels[0])
+        return str(ipaddress.IPv4Address(value)) if 2**24 <= value < 2**32 and len(labels[0]) <= 10 else None
+    if len(labels) != 4 or any(len(x) > 3 or int(x) > 255 for x in labels):
+        return None
+    return ".".join(str(int(x)) for x in labels)
+
+
+def _is_ip(host: str) -> bool:
+    if ":" in host:
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
+def _strip_trailing(rest: str) -> str:
+    """Drop sentence punctuation after a URL, and closing brackets that do not close
+    anything inside it: `(see http://x.example/a)` -> `http://x.example/a`."""
+    while rest:
+        last = rest[-1]
+        if last in _TRAILING or (last in _CLOSERS and rest.count(last) > rest.count(_CLOSERS[last])):
+            rest = rest[:-1]
+        elif rest.endswith(("&gt", "&lt")):
+            rest = rest[:-3]
+        else:
+            break
+    return rest
