@@ -1,0 +1,314 @@
+"""One Received header value in, one relay (hop) out.
+
+`parse_received(value)` returns a `Relay` (the sending host as the receiving MTA recorded
+it), an `Ignored` (a known line that is not a handover between hosts: qmail's `invoked by`,
+local pickup, fetchmail, virus scanners...) or None (a line we cannot read). It never raises.
+
+Field meanings follow SpamAssassin's `parse_received_line`, the de-facto reference for
+which part of each MTA's format is the IP, the rDNS, the HELO name and so on; the formats
+themselves are tabled in `received_formats`. On top of that we strip NUL bytes, cap the
+length we look at, lower-case IPv6 addresses, read the hop's date, and refuse `by` names
+that are mail addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailrep.trace.date import parse_date
+from mailrep.trace.received_formats import (
+    FETCHMAIL,
+    FROM_RULES,
+    LOCAL,
+    NO_ADDRESS,
+    NOT_FROM,
+    PAREN_RULES,
+    QMAIL_SCANNER,
+    UPPER_RULES,
+)
+from mailrep.trace.received_patterns import ENOUGH, Skipped, compile_, run
+
+__all__ = [
+    "FETCHMAIL",
+    "LOCAL",
+    "MAX_RECEIVED_CHARS",
+    "NOT_FROM",
+    "NO_ADDRESS",
+    "QMAIL_SCANNER",
+    "Ignored",
+    "Relay",
+    "parse_date",
+    "parse_received",
+]
+
+MAX_RECEIVED_CHARS = 4096
+"""Longer values (after unfolding and squeezing blanks) are not parsed: real ones are < 1 KB."""
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """One handover: who connected (ip, rdns, helo, ident, auth) to whom (by), and when."""
+
+    ip: str
+    rdns: str
+    helo: str
+    by: str
+    ident: str
+    envfrom: str
+    id: str
+    auth: str
+    date: datetime | None
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A Received line deliberately skipped: it records no handover between hosts."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class _Work:
+    ip: str = ""
+    rdns: str = ""
+    helo: str = ""
+    by: str = ""
+    ident: str = ""
+    envfrom: str | None = None
+    id: str = ""
+    auth: str = ""
+
+
+# ---- cheap normalisation --------------------------------------------------------------------
+
+_BLANKS = re.compile(r"\s+", re.ASCII)
+_DAY = r"(?:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
+_MONTH = r"(?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec)"
+# The date at the end. The look-behind makes every run of blanks/semicolons a single start.
+_DATE_TAIL = re.compile(
+    rf"(?<![\s;])[\s;]+(?:{_DAY}, )?\d+ {_MONTH} \d+ \d+:\d+(?::\d+)? \S+$", re.ASCII
+)
+
+# ---- lines that are not handovers ----------------------------------------------------------
+
+_STARTS_FROM = re.compile(r"\(?from ", re.ASCII | re.IGNORECASE)
+_WITH_LOCAL_FOR = re.compile(r"\bwith local for\b", re.ASCII)
+_NAME_BY_NAME = re.compile(r"from (\S+) by [^\s;]+ ?;", re.ASCII | re.IGNORECASE)
+_BRACKETED_V4 = re.compile(r"\[[\d.]+\]", re.ASCII)
+
+# ---- fields found anywhere in the line ----------------------------------------------------
+
+_ID = re.compile(r" id <?([^\s<>;]{3,})", re.ASCII)
+_HELO_CHARS = r"[-A-Za-z0-9.^+_&:=?!@%*$\\/]"
+_HELO_EQ = re.compile(rf"\bhelo=({_HELO_CHARS}+)(?:[^-A-Za-z0-9.^+_&:=?!@%*$\\/]|$)", re.ASCII)
+_HELO_CMD = re.compile(
+    rf"\b(?:HELO|EHLO) ({_HELO_CHARS}+)(?:[^-A-Za-z0-9.^+_&:=?!@%*$\\/]|$)", re.ASCII
+)
+_BY = re.compile(r" by (\S+)(?:[^-A-Za-z0-9;.]|$)", re.ASCII)
+_ENVFROM = re.compile(r"(?:return-path:? |envelope-(?:sender|from)[ =])(\S+)\b", re.ASCII | re.I)
+_FALLBACK_IP = compile_(r"\[({IP})\]")
+
+# ---- authentication markers (first that matches wins) -------------------------------------
+
+_AUTH_WITH = re.compile(
+    r" with ((?:ES|L|UTF8S|UTF8L)MTPS?A|ASMTP|HTTP[SU]?)(?: |;|$)", re.ASCII | re.I
+)
+_GMAIL = re.compile(
+    r" by mx\.google\.com with ESMTPS id [a-z0-9]{1,4}sm[0-9]{2,9}[a-z]{3}\.[0-9]{1,3}\.[0-9]{4}\."
+    r"(?:[0-6][0-9]\.){4}[0-6][0-9]",
+    re.ASCII,
+)
+_GMAIL_TLS = re.compile(r"\(version=([^ ]+) cipher=([^)]+)\)", re.ASCII)
+_COURIER = re.compile(
+    r"from .*?(?:\]\)|\)\]) \(AUTH: (LOGIN|PLAIN|DIGEST-MD5|CRAM-MD5) \S+(?:, .*?)?\) by ", re.ASCII
+)
+_SENDMAIL_CLOSE = re.compile(r"(?:\](?: \([^)]*\))?\)|\)\]) ", re.ASCII)
+_GMX = compile_(
+    r"from \S* \((?:HELO|EHLO) (\S*)\) \[({IP})\] by (mail\.gmx\.(?:net|com)) \([^)]+\) with (ESMTP|SMTP)"
+)
+_CRITICAL_PATH = re.compile(
+    r"\) by .+ \(\d{1,2}\.\d\.\d{3}(?:\.\d{1,3})?\) \(authenticated as .+\) id ", re.ASCII
+)
+_POSTFIX_SASL = re.compile(r"\) \(Authenticated sender: \S+\) by \S+ \(([^)]+)\) with ", re.ASCII)
+_COMMUNIGATE = re.compile(r"CommuniGate Pro (?:HTTP|SMTP|XIMSS|IMAP)", re.ASCII)
+_HTTP_DAV = re.compile(r" with Microsoft Exchange Server HTTP-DAV\b", re.ASCII)
+_VIA_HTTP = re.compile(r" \(via (HTTP.?)\)(?: |;|$)", re.ASCII | re.I)
+
+# ---- final clean-up -----------------------------------------------------------------------
+
+_BAD_CHARS = re.compile(r"[\s\x00#\[\]()<>|]", re.ASCII)
+_ZONE = re.compile(r"%[A-Za-z0-9._~-]*$", re.ASCII)
+_MAPPED_V4 = re.compile(r"^0*:0*:(?:0*:)*ffff:(\d+\.\d+\.\d+\.\d+)$", re.ASCII | re.I)
+
+
+def parse_received(value: str) -> Relay | Ignored | None:
+    """Parse one Received header value (folded or not). Never raises."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("latin-1")
+    elif not isinstance(value, str):
+        return None
+    raw = _BLANKS.sub(" ", value.replace("\x00", "")).strip()
+    if len(raw) > MAX_RECEIVED_CHARS:
+        return None
+    text = raw
+    while text.endswith(";"):  # stray semicolons at the end, each with one blank before it
+        text = text[:-2] if text.endswith(" ;") else text[:-1]
+    work = _Work()
+    outcome = _classify(text, work)
+    if outcome is None:
+        return None
+    if isinstance(outcome, Skipped):
+        return Ignored(outcome.reason)
+    return _relay(work, raw)
+
+
+def _classify(text: str, work: _Work) -> object:
+    if not _STARTS_FROM.match(text):
+        return Skipped(NOT_FROM)
+    if "with local for" in text and _WITH_LOCAL_FOR.search(text):
+        return Skipped(LOCAL)
+    if (m := _NAME_BY_NAME.match(text)) and not _BRACKETED_V4.fullmatch(m.group(1)):
+        return Skipped(NO_ADDRESS)
+
+    text = _DATE_TAIL.sub("", text, count=1)
+    text = text.replace(")by ", ") by ", 1)
+
+    if m := _ID.search(text):
+        work.id = m.group(1)
+    if ("helo=" in text and (m := _HELO_EQ.search(text))) or (m := _HELO_CMD.search(text)):
+        work.helo = m.group(1)
+    if m := _BY.search(text):
+        work.by = m.group(1)
+    work.auth = _auth(text)
+
+    outcome: object = None
+    if text.startswith("from "):
+        text = text[5:]
+        if m := _ENVFROM.search(text):
+            work.envfrom = m.group(1)
+        outcome = run(FROM_RULES, text, work)
+        if outcome is None and not work.helo:
+            work.helo = _guess_helo(text)
+    elif text.startswith("FROM "):
+        text = text[5:]
+        outcome = run(UPPER_RULES, text, work)
+        if outcome is ENOUGH and work.rdns == "unverified":
+            work.rdns = ""
+    elif text.startswith("(from "):
+        text = text[6:]
+        outcome = run(PAREN_RULES, text, work)
+    if outcome is not None:
+        return outcome
+
+    if not work.ip and (m := _FALLBACK_IP.search(text)):
+        work.ip = m.group(1)
+    return ENOUGH if work.ip and work.by else None
+
+
+def _guess_helo(text: str) -> str:
+    """The first word, when nothing better named the sender (cut at its last odd char
+    when the line is that one word)."""
+    head, space, _ = text.partition(" ")
+    if space:
+        return head
+    for i in range(len(head) - 1, 0, -1):
+        c = head[i]
+        if not (c.isascii() and (c.isalnum() or c in "-.")):
+            return head[:i]
+    return ""
+
+
+def _auth(text: str) -> str:
+    """How the sender authenticated, as SpamAssassin names it; '' if the line does not say."""
+    has_by = " by " in text
+    if has_by and (m := _AUTH_WITH.search(text)):
+        return m.group(1)
+    gmail = " by mx.google.com with ESMTPS id " in text and _GMAIL.search(text)
+    if gmail and (m := _GMAIL_TLS.search(text)):
+        return f"GMail - transport={m.group(1)} cipher={m.group(2)}"
+    if "(AUTH: " in text and (m := _COURIER.match(text)):
+        return m.group(1)
+    if "authenticated" in text and _sendmail_authenticated(text):
+        return "Sendmail"
+    if "mail.gmx." in text and (m := _GMX.search(text)):
+        return f"GMX ({m.group(4)} / {m.group(3)})"
+    if " (authenticated as " in text and _CRITICAL_PATH.search(text):
+        return "CriticalPath"
+    if "(Authenticated sender: " in text and (m := _POSTFIX_SASL.search(text)):
+        return "Postfix" if m.group(1) == "Postfix" else f"Postfix ({m.group(1)})"
+    if " (account " in text and _COMMUNIGATE.search(text):
+        return "Communigate"
+    if " with Microsoft Exchange Server HTTP-DAV" in text and _HTTP_DAV.search(text):
+        return "HTTP-DAV"
+    if has_by and (m := _VIA_HTTP.search(text)):
+        return m.group(1)
+    return ""
+
+
+def _sendmail_authenticated(text: str) -> bool:
+    """`from host (name [ip]) ... (... authenticated ...) ... by`: sendmail's AUTH comment.
+
+    Each gap may hold anything, so the earliest occurrence of each piece is the best
+    choice; scanning piece by piece keeps this linear.
+    """
+    if not text.startswith("from "):
+        return False
+    m = _SENDMAIL_CLOSE.search(text, 5)
+    if m is None:
+        return False
+    opened = text.find("(", m.end())
+    if opened < 0:
+        return False
+    word = text.find("authenticated", opened + 1)
+    if word < 0:
+        return False
+    closed = text.find(")", word + len("authenticated"))
+    return closed >= 0 and text.find(" by", closed + 1) >= 0
+
+
+def _clean(field: str) -> str:
+    return _BAD_CHARS.sub("!", field)
+
+
+def _relay(work: _Work, raw: str) -> Relay:
+    rdns = work.rdns.rstrip(".")
+    if rdns.lower() == "unknown" or rdns.startswith("["):
+        rdns = ""
+    ip = work.ip
+    if ip[:5].lower() == "ipv6:":
+        ip = ip[5:]
+    ip = ip.removeprefix("[").removesuffix("]")
+    ip = _ZONE.sub("", ip)
+    if m := _MAPPED_V4.match(ip):
+        ip = m.group(1)
+    if ":" in ip:
+        ip = ip.lower()
+    by = work.by.removesuffix(";")
+    if "@" in by:  # a mail address where the receiving host's name belongs: not a host
+        by = ""
+    envfrom = ""
+    if work.envfrom is not None:
+        envfrom = _clean(work.envfrom.lstrip().lstrip("<").rstrip().rstrip(">"))
+    return Relay(
+        ip=_clean(ip),
+        rdns=_clean(rdns),
+        helo=_clean(work.helo),
+        by=_clean(by),
+        ident=_clean(work.ident),
+        envfrom=envfrom,
+        id=work.id,
+        auth=work.auth,
+        date=_hop_date(raw),
+        raw=raw,
+    )
+
+
+def _hop_date(raw: str) -> datetime | None:
+    semi = raw.rfind(";")
+    if semi >= 0:
+        return parse_date(raw[semi + 1 :])
+    m = _DATE_TAIL.search(raw)
+    return parse_date(m.group(0).lstrip(" ;")) if m else None
