@@ -97,11 +97,18 @@ class _ZoneWire:
         self.ns_ttl = zone.ns_ttl
 
     def name_at(self, labels: tuple[bytes, ...], apex_ptr: int) -> bytes:
-        """A name, compressed against the apex when it lies inside the zone."""
-        n = len(self.origin)
-        if n and len(labels) >= n and labels[len(labels) - n :] == self.origin:
-            head = labels[: len(labels) - n]
-            return b"".join(bytes((len(x),)) + x for x in head) + struct.pack("!H", apex_ptr)
+        """A name, compressed against the longest suffix of the origin it shares."""
+        origin = self.origin
+        delta = 0
+        for j in range(len(origin)):
+            tail = origin[j:]
+            if len(labels) > len(tail) and labels[len(labels) - len(tail) :] == tail:
+                head = labels[: len(labels) - len(tail)]
+                return (b"".join(bytes((len(x),)) + x for x in head)
+                        + struct.pack("!H", apex_ptr + delta))
+            if labels == tail:
+                return struct.pack("!H", apex_ptr + delta)
+            delta += len(origin[j]) + 1
         return b"".join(bytes((len(x),)) + x for x in labels) + b"\x00"
 
     def soa_rr(self, apex_ptr: int, ttl: int) -> bytes:
