@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailrep.errors import BadInput
-from mailrep.zones import ip4parse
+from mailrep.zones import ip4parse, ip6parse
+from mailrep.zones.dnset import DnBuilder
 from mailrep.zones.ip4set import EXCLUDED, Ip4Builder
+from mailrep.zones.ip6set import Ip6Builder
 from mailrep.zones.value import LISTED_A, Value, compile_template
 from mailrep.zones.zone import DEFAULT_TTL, Dataset, Snapshot, Soa, Zone, normalize_name
 
@@ -299,10 +301,146 @@ class Ip4Loader(Loader):
         return b.build()
 
 
+class Ip6Loader(Loader):
+    """ip6tset (/64 listings, /128 exclusions, one shared value) and ip6trie."""
+
+    def __init__(self, kind: str, warn: Callable[[str], None]) -> None:
+        super().__init__(kind, warn)
+        self.entries: list[tuple[int, int, RawValue | None]] = []
+
+    def entry(self, line: str) -> None:
+        st = self.state
+        if line[0] == ":" and not line.startswith("::"):
+            self.default_line(line)
+            return
+        excl = line[0] == "!"
+        if excl:
+            line = line[1:].lstrip(" \t")
+        tset = st.kind == "ip6tset"
+        got = ip6parse.cidr(line, allow_bits=not tset)
+        if got is None:
+            self.warn(f"{self.where}: invalid address")
+            return
+        net, plen, rest, hostbits = got
+        ok, vtext = _value_part(rest)
+        if not ok:
+            self.warn(f"{self.where}: invalid address")
+            return
+        if tset:
+            if plen != (128 if excl else 64):
+                self.warn(f"{self.where}: invalid address for regular entry (should be 64 bits)")
+                return
+        elif hostbits:
+            self.warn(f"{self.where}: invalid range (non-zero host part)")
+            return
+        rv: RawValue | None
+        if excl:
+            rv = None
+        elif st.kind == "ip6tset" or not vtext or vtext[0] in COMMENT:
+            rv = st.default
+        else:
+            got2 = parse_a_txt(vtext, st.default)
+            if isinstance(got2, str):
+                self.warn(f"{self.where}: {got2}")
+                return
+            rv = got2
+        self.entries.append((net, plen, rv))
+
+    def finish(self) -> Dataset:
+        st = self.state
+        b = Ip6Builder()
+        cache: dict[int, int] = {}
+        trie = st.kind == "ip6trie"
+        for net, plen, rv in self.entries:
+            if rv is None:
+                vi = 0
+            else:
+                vi = cache.get(id(rv), -1)
+                if vi < 0:
+                    vi = cache[id(rv)] = b.value_index(st.value(rv))
+            if not b.add(net, plen, vi, first_wins=trie):
+                self.warn(f"duplicated entry for {ip6parse.text(net)}/{plen}")
+        self.entries = []
+        return b.build()
+
+
+class DnLoader(Loader):
+    """dnset: exact names, `*.` / `.` wildcards, `!` exclusions."""
+
+    def __init__(self, kind: str, warn: Callable[[str], None]) -> None:
+        super().__init__(kind, warn)
+        self.entries: list[tuple[bytes, bool, bool, RawValue | None]] = []
+
+    def entry(self, line: str) -> None:
+        st = self.state
+        if line[0] == ":":
+            self.default_line(line)
+            return
+        excl = line[0] == "!"
+        if excl:
+            line = line[1:].lstrip(" \t")
+        exact, wild = True, False
+        if line.startswith("*."):
+            line, exact, wild = line[2:], False, True
+        elif line.startswith("."):
+            line, wild = line[1:], True
+        token, _, rest = line.replace("\t", " ").partition(" ")
+        name = dn_key(token)
+        if name is None:
+            self.warn(f"{self.where}: invalid domain name")
+            return
+        vtext = rest.lstrip(" \t")
+        rv: RawValue | None
+        if excl:
+            rv = None
+        elif not vtext or vtext[0] in COMMENT:
+            rv = st.default
+        else:
+            got = parse_a_txt(vtext, st.default)
+            if isinstance(got, str):
+                self.warn(f"{self.where}: {got}")
+                return
+            rv = got
+        self.entries.append((name, exact, wild, rv))
+
+    def finish(self) -> Dataset:
+        st = self.state
+        b = DnBuilder()
+        cache: dict[int, int] = {}
+        for name, exact, wild, rv in self.entries:
+            if rv is None:
+                vi = 0
+            else:
+                vi = cache.get(id(rv), -1)
+                if vi < 0:
+                    vi = cache[id(rv)] = b.value_index(st.value(rv))
+            b.add(name, vi, exact=exact, wild=wild)
+        self.entries = []
+        return b.build()
+
+
+def dn_key(token: str) -> bytes | None:
+    """A domain name as written in a data file -> lowercase key, or None if invalid."""
+    t = token[:-1] if token.endswith(".") else token
+    if not t:
+        return None
+    try:
+        raw = t.encode("ascii")
+    except UnicodeEncodeError:
+        raw = t.encode("utf-8", "surrogateescape")
+    labels = raw.lower().split(b".")
+    if any(not lab or len(lab) > 63 for lab in labels) or len(raw) > 253:
+        return None
+    return b".".join(labels)
+
+
 LOADERS: dict[str, Callable[[str, Callable[[str], None]], Loader]] = {
     "ip4set": Ip4Loader,
     "ip4tset": Ip4Loader,
     "ip4trie": Ip4Loader,
+    "ip6tset": Ip6Loader,
+    "ip6trie": Ip6Loader,
+    "dnset": DnLoader,
 }
 
 
