@@ -1,0 +1,119 @@
+"""What can be listed: canonical keys, and the ranges that never are.
+
+Only public unicast addresses are listable. Never listed: private (RFC 1918, ULA), shared
+(100.64/10), loopback, link-local, multicast, documentation and benchmarking ranges, reserved
+space, and the operator's exemption networks. IPv4-mapped IPv6 addresses are read as IPv4.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from mailrep.errors import BadInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Named special-purpose ranges, so an explanation can say which one (first match wins).
+SPECIAL: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(net), name)
+    for net, name in (
+        ("0.0.0.0/8", "'this network' (RFC 791)"),
+        ("10.0.0.0/8", "private network (RFC 1918)"),
+        ("100.64.0.0/10", "shared address space (RFC 6598)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private network (RFC 1918)"),
+        ("192.0.0.0/24", "IETF protocol assignments"),
+        ("192.0.2.0/24", "documentation (TEST-NET-1)"),
+        ("192.168.0.0/16", "private network (RFC 1918)"),
+        ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+        ("198.51.100.0/24", "documentation (TEST-NET-2)"),
+        ("203.0.113.0/24", "documentation (TEST-NET-3)"),
+        ("224.0.0.0/4", "multicast"),
+        ("240.0.0.0/4", "reserved"),
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),
+        ("100::/64", "discard-only"),
+        ("2001:db8::/32", "documentation"),
+        ("fc00::/7", "unique local (private)"),
+        ("fe80::/10", "link-local"),
+        ("ff00::/8", "multicast"),
+    )
+)
+
+
+def parse_ip(text: str) -> IPAddress:
+    """An address from text; IPv4-mapped IPv6 becomes IPv4. BadInput when it is not one."""
+    try:
+        ip = ipaddress.ip_address(str(text).strip())
+    except ValueError as e:
+        raise BadInput(f"not an IP address: {str(text)[:60]!r}") from e
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def parse_key(text: str) -> IPAddress | IPNetwork:
+    """A listing key: an address, or a network in CIDR form (host bits must be zero)."""
+    text = str(text).strip()
+    if "/" not in text:
+        return parse_ip(text)
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise BadInput(f"not an IP network: {text[:60]!r}") from e
+    if net.num_addresses == 1:
+        return net.network_address
+    return net
+
+
+def canonical(text: str) -> str:
+    """The stored form of a key: '192.0.2.1', '2001:db8::1', '192.0.2.0/24'."""
+    return str(parse_key(text))
+
+
+def never_listed_reason(
+    key: IPAddress | IPNetwork, exemptions: Iterable[IPNetwork] = ()
+) -> str | None:
+    """Why `key` can never be listed, or None when it can."""
+    is_net = isinstance(key, ipaddress.IPv4Network | ipaddress.IPv6Network)
+    for net in exemptions:
+        if net.version == key.version and (key.subnet_of(net) if is_net else key in net):  # type: ignore[arg-type,operator]
+            return f"operator exemption {net}"
+    for net, name in SPECIAL:
+        if net.version != key.version:
+            continue
+        if (key.overlaps(net) if is_net else key in net):  # type: ignore[arg-type,operator]
+            return f"{name} {net}"
+    if not key.is_global:
+        return "not a public unicast address"
+    return None
+
+
+def discount_reason(source_ip: str | None, mailhosts: Iterable[str] = ()) -> str | None:
+    """Why a report about `source_ip` must not count, or None when it counts.
+
+    Not counted: no source found, a source that is not a listable address, or one inside the
+    reporter's own mail hosts (networks or addresses; host names cannot match an address and
+    are skipped here, the tracer uses them).
+    """
+    if not source_ip:
+        return "no source IP"
+    try:
+        ip = parse_ip(source_ip)
+    except BadInput:
+        return "source is not an IP address"
+    reason = never_listed_reason(ip)
+    if reason:
+        return f"source in {reason}"
+    for host in mailhosts:
+        try:
+            net = ipaddress.ip_network(host.strip(), strict=False)
+        except ValueError:
+            continue
+        if net.version == ip.version and ip in net:
+            return f"source is the reporter's own mail host {net}"
+    return None

@@ -1,0 +1,84 @@
+"""Evidence for the policy, loaded in bulk: counted reports (with their reporter's trust and
+kind), trap hits and volume, per IP, inside the policy window.
+
+A report counts when it is flagged `counted`, is not parked, and its reporter (if any) is an
+active reporter; anonymous reports (no reporter account) count as kind `simp` with trust 1.0
+and share one identity for the independence rule. Suspending a reporter removes its reports
+from every later evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mailrep.policy.score import Evidence, ReportRow
+from mailrep.store.tables import reporters, reports, trap_hits, volume
+
+_CHUNK = 500
+
+
+def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def load(conn: Connection, ips: Sequence[str], now: datetime, window_days: float) -> dict[str, Evidence]:
+    """Evidence for each IP in `ips` (every IP gets an entry, maybe empty)."""
+    since = now - timedelta(days=window_days)
+    reps: dict[str, list[ReportRow]] = {ip: [] for ip in ips}
+    traps: dict[str, list[datetime]] = {ip: [] for ip in ips}
+    vols: dict[str, int] = dict.fromkeys(ips, 0)
+    for part in _chunks(list(ips)):
+        q = (
+            sa.select(reports.c.source_ip, reports.c.received_at, reports.c.reporter_id,
+                      sa.func.coalesce(reporters.c.trust_weight, 1.0),
+                      sa.func.coalesce(reporters.c.kind, "simp"))
+            .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
+            .where(reports.c.source_ip.in_(part), reports.c.received_at > since,
+                   reports.c.counted.is_(True), reports.c.state != "parked",
+                   sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
+                          reporters.c.account_id.is_(None)))
+        )
+        for ip, at, reporter, trust, kind in conn.execute(q):
+            reps[ip].append(ReportRow(at, reporter, float(trust), kind))
+        q2 = sa.select(trap_hits.c.source_ip, trap_hits.c.received_at).where(
+            trap_hits.c.source_ip.in_(part), trap_hits.c.received_at > since, trap_hits.c.counted.is_(True))
+        for ip, at in conn.execute(q2):
+            traps[ip].append(at)
+        q3 = (sa.select(volume.c.ip, sa.func.sum(volume.c.count))
+              .where(volume.c.ip.in_(part), volume.c.period_end > since).group_by(volume.c.ip))
+        for ip, total in conn.execute(q3):
+            vols[ip] = int(total or 0)
+    return {ip: Evidence(tuple(reps[ip]), tuple(traps[ip]), vols[ip]) for ip in ips}
+
+
+def counts(conn: Connection, ip: str, now: datetime, window_days: float) -> dict[str, Any]:
+    """Public evidence counts for one IP: trap, user, mole, simp, last_seen (no identities)."""
+    since = now - timedelta(days=window_days)
+    out: dict[str, Any] = {"trap": 0, "user": 0, "mole": 0, "simp": 0, "last_seen": None}
+    q = (
+        sa.select(sa.func.coalesce(reporters.c.kind, "simp"), sa.func.count(), sa.func.max(reports.c.received_at))
+        .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
+        .where(reports.c.source_ip == ip, reports.c.received_at > since, reports.c.counted.is_(True),
+               reports.c.state != "parked")
+        .group_by(sa.func.coalesce(reporters.c.kind, "simp"))
+    )
+    last: list[datetime] = []
+    for kind, n, latest in conn.execute(q):
+        out[kind] = out.get(kind, 0) + int(n)
+        if latest is not None:
+            last.append(latest)
+    n, latest = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(trap_hits.c.received_at)).where(
+            trap_hits.c.source_ip == ip, trap_hits.c.received_at > since, trap_hits.c.counted.is_(True))
+    ).one()
+    out["trap"] = int(n)
+    if latest is not None:
+        last.append(latest)
+    out["last_seen"] = max(last) if last else None
+    return out
