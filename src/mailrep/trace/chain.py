@@ -37,7 +37,7 @@ class FlagCode:
 
 
 def _is_local_name(by: str) -> bool:
-    b = by.strip().lower().rstrip(".")
+    b = by.strip().strip("[]!").lower().rstrip(".")
     if not b:
         return True
     ip = parse_ip(b)
@@ -47,7 +47,7 @@ def _is_local_name(by: str) -> bool:
 
 
 def _recorded_by_sender(hop: Hop, sender: Hop) -> bool:
-    by = hop.relay.by.strip().lower().rstrip(".")
+    by = hop.relay.by.strip().strip("[]!").lower().rstrip(".")
     if not by:
         return False
     if any(by == n.lower().rstrip(".") for n in sender.names()):
@@ -71,7 +71,7 @@ def _decide(hop: Hop, config: TrustConfig, state: _State) -> None:
         elif r.auth:
             hop.why = f"the sender authenticated ({r.auth}) (inferred trust)"
         else:
-            state.end(hop, f"{r.ip} is public and the sender did not authenticate: first untrusted relay")
+            state.end(hop, f"{r.ip} is public and the sender did not authenticate")
         return
     if config.mailhost_names:
         for name in hop.names():
