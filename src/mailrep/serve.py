@@ -176,8 +176,11 @@ async def run(settings: Settings, db: Database, *, http: tuple[str, int],
     stop_dns: Callable[[], Awaitable[None]] | None = None
     if dns is not None:
         stop_dns = await start_dns(db, settings, dns, utc_now)
-    if smtp is not None:
-        _announce(f"smtp {smtp[0]}:{smtp[1]} requested: SMTP intake is not yet available")
+    stop_smtp: Callable[[], Awaitable[None]] | None = None
+    if smtp is not None:  # [S] SMTP intake hook (mailrep.intake.doors), same intake service as HTTP
+        from mailrep.intake.doors import start_smtp
+
+        stop_smtp = await start_smtp(settings, app.state.ctx.intake, db, smtp, clock=utc_now)
     _announce(f"http on http://{'[' + host + ']' if ':' in host else host}:{port} "
               f"(database {db.dialect})")
     try:
@@ -188,6 +191,8 @@ async def run(settings: Settings, db: Database, *, http: tuple[str, int],
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if stop_smtp is not None:  # [S] SMTP intake hook
+            await stop_smtp()
         if stop_dns is not None:
             await stop_dns()
         _announce("stopped")
@@ -197,7 +202,7 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         http: str = typer.Option("127.0.0.1:8080", "--http", help="web/API address host:port (port 0: any)"),
-        smtp: str = typer.Option(None, "--smtp", help="SMTP intake address (a later issue)"),
+        smtp: str = typer.Option(None, "--smtp", help="SMTP intake address host:port (submission, fbl, spamtraps)"),
         dns: str = typer.Option(None, "--dns", help="DNS address host:port for the blocklist zones"),
         data_dir: Path = typer.Option(None, "--data-dir", help="data directory (default ./var, env MAILREP_DATA_DIR)"),
     ) -> None:

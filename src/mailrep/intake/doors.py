@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from mailrep.config import Settings
@@ -136,3 +136,12 @@ def smtp_server(settings: Settings, service: IntakeService, db: Database, *,
     reply = SmarthostReply(config.reply_smarthost, sender=config.sender) if config.reply_smarthost else None
     doors = StoreDoors(service, db, config, site_url=settings.site_url, clock=clock)
     return SmtpServer(doors, config, reply=reply)
+
+
+async def start_smtp(settings: Settings, service: IntakeService, db: Database, bind: tuple[str, int], *,
+                     clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Callable[[], Awaitable[None]]:
+    """Start the SMTP door in the running loop (`mailrep serve --smtp`); returns its stop()."""
+    server = smtp_server(settings, service, db, clock=clock)
+    host, port = await server.start(*bind)
+    print(f"mailrep serve: smtp on {host}:{port}", flush=True)
+    return server.stop
