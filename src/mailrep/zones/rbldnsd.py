@@ -458,8 +458,8 @@ def load_rbldnsd(
     raises `RbldnsdError` (rbldnsd refuses to start on those too).
     """
     warnings: list[str] = []
-    loaded: dict[tuple[str, tuple[str, ...]], tuple[DatasetState, list[tuple[tuple[bytes, ...], Dataset]]]] = {}
-    zones: dict[str, list[tuple[DatasetState, list[tuple[tuple[bytes, ...], Dataset]]]]] = {}
+    loaded: dict[tuple[str, tuple[str, ...]], tuple[DatasetState, Dataset]] = {}
+    zones: dict[str, list[tuple[DatasetState, Dataset]]] = {}
     mtime = 0
     for zone, kind, files in specs:
         kind = kind.lower()
@@ -476,7 +476,7 @@ def load_rbldnsd(
                     raise RbldnsdError(f"unknown dataset type `{kind}'")
                 ld = factory(kind, warnings.append)
                 ld.read_files(files)
-                loaded[key] = (ld.state, [((), ld.finish())])
+                loaded[key] = (ld.state, ld.finish())
             for f in files:
                 mtime = max(mtime, int(os.stat(f).st_mtime))
         zones.setdefault(name, []).append(loaded[key])
@@ -490,7 +490,7 @@ def load_rbldnsd(
             soa = synthetic_soa(name, ser, ttl)
         else:
             soa = Soa(soa_t[0], soa_t[1], ser, soa_t[3], soa_t[4], soa_t[5], soa_t[6], soa_t[7])
-        datasets = [d for _, ds in parts for d in ds]
+        datasets = [ds for _, ds in parts]
         out.append(Zone(name, soa=soa, ns=ns_st.ns if ns_st else (),
                         ns_ttl=ns_st.ns_ttl if ns_st else None, ttl=ttl, datasets=datasets))
     ser = serial if serial is not None else max((z.soa.serial for z in out), default=mtime)

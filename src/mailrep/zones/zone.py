@@ -96,17 +96,8 @@ def merge_answers(answers: Sequence[Answer]) -> Answer:
     return Hit(tuple(a), txts[0] if txts else None, min(h.ttl for h in hits), tuple(txts[1:]))
 
 
-def _under(sub: tuple[bytes, ...], suffix: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
-    n = len(suffix)
-    if not n:
-        return sub
-    if len(sub) >= n and sub[len(sub) - n :] == suffix:
-        return sub[: len(sub) - n]
-    return None
-
-
 class Zone:
-    """One origin with its datasets; immutable once built."""
+    """One origin with its datasets (all consulted, answers merged); immutable once built."""
 
     __slots__ = ("datasets", "labels", "lookup", "name", "ns", "ns_ttl", "soa", "ttl")
 
@@ -116,13 +107,12 @@ class Zone:
     ns: tuple[str, ...]
     ns_ttl: int
     ttl: int
-    datasets: tuple[tuple[tuple[bytes, ...], Dataset], ...]
+    datasets: tuple[Dataset, ...]
     lookup: Callable[[tuple[bytes, ...]], Answer]
 
     def __init__(
         self, name: str, *, soa: Soa, ns: Sequence[str] = (), ns_ttl: int | None = None,
-        ttl: int = DEFAULT_TTL,
-        datasets: Sequence[tuple[tuple[bytes, ...], Dataset] | Dataset] = (),
+        ttl: int = DEFAULT_TTL, datasets: Sequence[Dataset] = (),
     ) -> None:
         self.name = normalize_name(name)
         self.labels = tuple(x.encode("ascii") for x in self.name.split(".")) if self.name else ()
@@ -130,42 +120,26 @@ class Zone:
         self.ns = tuple(normalize_name(x) for x in ns)
         self.ns_ttl = ttl if ns_ttl is None else ns_ttl
         self.ttl = ttl
-        parts: list[tuple[tuple[bytes, ...], Dataset]] = []
-        for d in datasets:
-            parts.append(d if isinstance(d, tuple) else ((), d))
-        self.datasets = tuple(parts)
-        if len(parts) == 1 and not parts[0][0]:
-            # the hot path: one dataset at the origin answers directly
-            self.lookup = parts[0][1].lookup
-        elif not parts:
+        self.datasets = tuple(datasets)
+        if len(self.datasets) == 1:
+            # the hot path: one dataset answers directly, no merging
+            self.lookup = self.datasets[0].lookup
+        elif not self.datasets:
             self.lookup = _nothing
         else:
             self.lookup = self._lookup_many
 
     def _lookup_many(self, sub: tuple[bytes, ...]) -> Answer:
-        answers: list[Answer] = []
-        for suffix, ds in self.datasets:
-            rest = _under(sub, suffix)
-            if rest is None:
-                # a name above a subzone's origin (but below ours) is an empty non-terminal
-                if len(sub) < len(suffix) and sub and suffix[len(suffix) - len(sub) :] == sub:
-                    answers.append(ENT)
-                continue
-            if not rest and suffix:
-                answers.append(ENT)  # the subzone's own name exists
-                continue
-            answers.append(ds.lookup(rest))
-        return merge_answers(answers)
+        return merge_answers([ds.lookup(sub) for ds in self.datasets])
 
     def lookup_ip4(self, q: int) -> Answer:
         """Fast path for IPv4 zones: `q` is the address as an int (not reversed)."""
-        for suffix, ds in self.datasets:
-            if not suffix and ds.kind == "ip4":
-                return ds.lookup_ip4(q)  # type: ignore[attr-defined, no-any-return]
+        if len(self.datasets) == 1 and self.datasets[0].kind == "ip4":
+            return self.datasets[0].lookup_ip4(q)  # type: ignore[attr-defined, no-any-return]
         return self.lookup(tuple(str(q >> s & 255).encode() for s in (0, 8, 16, 24)))
 
     def __len__(self) -> int:
-        return sum(len(d) for _, d in self.datasets)
+        return sum(len(d) for d in self.datasets)
 
     def __repr__(self) -> str:
         return f"<Zone {self.name} serial={self.soa.serial} entries={len(self)}>"
