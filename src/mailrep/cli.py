@@ -25,6 +25,10 @@ def _register() -> None:
 
     serve_command.register(app)
 
+    from mailrep import admin
+
+    admin.register(app)
+
 
 def main() -> None:
     _register()

@@ -1,0 +1,181 @@
+"""Operator commands: the database, accounts and tokens, staff actions on listings.
+
+    mailrep db upgrade
+    mailrep reporter add NAME [--mailhosts "mx1.example.net 198.51.100.0/24"] [--trust 1.0]
+    mailrep token create --role feed|reporter|deputy|admin NAME      (token on the last line)
+    mailrep token revoke TOKEN
+    mailrep list|delist|exempt|unexempt KEY --reason "..." [--actor NAME]
+    mailrep explain IP          mailrep lookup IP          (JSON)
+    mailrep sweep               (expire what is due)
+    mailrep delisting list [--status pending]
+    mailrep delisting approve|deny ID --reason "..."
+
+Every command takes `--data-dir` (env MAILREP_DATA_DIR) and honours MAILREP_DATABASE_URL. The
+database is migrated first when it is empty. Staff actions from the command line are taken
+by a local admin account (`--actor`, default `operator`, created on first use) and land in
+the audit log. Errors print `error: <message>` on stderr and exit 1 (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from mailrep import blocklist
+from mailrep.config import load_settings
+from mailrep.errors import BadInput, MailrepError
+from mailrep.policy.listing import Action
+from mailrep.store import accounts
+from mailrep.store.accounts import Account
+from mailrep.store.db import Database
+
+T = TypeVar("T")
+DataDir = typer.Option(None, "--data-dir", help="data directory (default ./var, env MAILREP_DATA_DIR)")
+Reason = typer.Option(..., "--reason", help="why (mandatory, public in the listing history)")
+Actor = typer.Option("operator", "--actor", help="admin account acting (created if missing)")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_db(data_dir: Path | None, *, upgrade_if_empty: bool = True) -> Database:
+    settings = load_settings(data_dir=data_dir)
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    blocklist.configure(blocklist.config_from(settings))
+    db = Database.from_settings(settings)
+    if upgrade_if_empty and db.is_empty():
+        db.upgrade()
+    return db
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """The one place where mailrep errors become exit codes for these commands."""
+    try:
+        return fn()
+    except MailrepError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(2 if isinstance(e, BadInput) else 1) from None
+
+
+def _json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _actor(db: Database, name: str) -> Account:
+    with db.transaction() as conn:
+        acc = accounts.ensure_account(conn, name, "admin", _now())
+    return acc
+
+
+def register(app: typer.Typer) -> None:
+    db_app = typer.Typer(no_args_is_help=True, help="database schema")
+    reporter_app = typer.Typer(no_args_is_help=True, help="reporter accounts")
+    token_app = typer.Typer(no_args_is_help=True, help="API tokens")
+    delisting_app = typer.Typer(no_args_is_help=True, help="delisting requests")
+    app.add_typer(db_app, name="db")
+    app.add_typer(reporter_app, name="reporter")
+    app.add_typer(token_app, name="token")
+    app.add_typer(delisting_app, name="delisting")
+
+    @db_app.command("upgrade")
+    def db_upgrade(data_dir: Path | None = DataDir) -> None:
+        """Migrate the database to the newest schema."""
+        def go() -> None:
+            db = open_db(data_dir, upgrade_if_empty=False)
+            db.upgrade()
+            typer.echo(f"{db!r} at revision {db.current_revision()}")
+        _run(go)
+
+    @reporter_app.command("add")
+    def reporter_add(
+        name: str,
+        mailhosts: str = typer.Option("", "--mailhosts", help="the reporter's own relays: networks or host names"),
+        trust: float = typer.Option(1.0, "--trust", help="trust weight of its reports"),
+        quota: int = typer.Option(5000, "--quota", help="reports per 24 h"),
+        kind: str = typer.Option("user", "--kind", help="user | mole | simp"),
+        data_dir: Path | None = DataDir,
+    ) -> None:
+        """Create a reporter and print its first API token (last line)."""
+        def go() -> None:
+            db = open_db(data_dir)
+            acc, rep, secret = blocklist.add_reporter(db, name, _now(), mailhosts=mailhosts, trust_weight=trust,
+                                                      daily_quota=quota, kind=kind)
+            typer.echo(f"reporter {acc.name} (id {acc.id}) mailhosts={' '.join(rep.mailhosts) or '-'} "
+                       f"submit code {rep.submit_code}")
+            typer.echo(secret)
+        _run(go)
+
+    @token_app.command("create")
+    def token_create(
+        name: str,
+        role: str = typer.Option(..., "--role", help="feed | reporter | deputy | admin"),
+        label: str = typer.Option("", "--label"),
+        data_dir: Path | None = DataDir,
+    ) -> None:
+        """Create a token for account NAME (created with --role if missing); the token is the last line."""
+        def go() -> None:
+            db = open_db(data_dir)
+            secret = blocklist.create_token(db, name, role, _now(), label=label)
+            typer.echo(f"token for {name} ({role}); it is shown only once:")
+            typer.echo(secret)
+        _run(go)
+
+    @token_app.command("revoke")
+    def token_revoke(token: str, data_dir: Path | None = DataDir) -> None:
+        """Revoke a token."""
+        _run(lambda: blocklist.revoke(open_db(data_dir), token, _now()))
+        typer.echo("revoked")
+
+    def _staff(action: Action) -> Callable[..., None]:
+        def command(key: str, reason: str = Reason, actor: str = Actor, data_dir: Path | None = DataDir) -> None:
+            def go() -> None:
+                db = open_db(data_dir)
+                _json(blocklist.manual(db, action, key, reason, _actor(db, actor), _now()))
+            _run(go)
+        command.__doc__ = f"{action.value.capitalize()} KEY (an IP, or a network for list) with a reason."
+        return command
+
+    for action in Action:
+        app.command(action.value)(_staff(action))
+
+    @app.command("explain")
+    def explain_cmd(ip: str, data_dir: Path | None = DataDir) -> None:
+        """How the policy scores IP now (JSON)."""
+        _run(lambda: _json(blocklist.explain(open_db(data_dir), ip, _now())))
+
+    @app.command("lookup")
+    def lookup_cmd(ip: str, data_dir: Path | None = DataDir) -> None:
+        """The public status of IP (JSON, as GET /api/v1/lookup/{ip})."""
+        _run(lambda: _json(blocklist.lookup(open_db(data_dir), ip, _now())))
+
+    @app.command("sweep")
+    def sweep_cmd(data_dir: Path | None = DataDir) -> None:
+        """Expire every listing that is due."""
+        events = _run(lambda: blocklist.sweep(open_db(data_dir), _now()))
+        typer.echo(f"{len(events)} listing(s) changed")
+
+    @delisting_app.command("list")
+    def delisting_list(status: str = typer.Option("pending", "--status", help="pending | approved | denied | all"),
+                       data_dir: Path | None = DataDir) -> None:
+        """Delisting requests (JSON)."""
+        _run(lambda: _json(blocklist.delisting_requests(open_db(data_dir), status=None if status == "all" else status)))
+
+    def _decide(approve: bool) -> Callable[..., None]:
+        def command(request_id: str, reason: str = Reason, actor: str = Actor,
+                    data_dir: Path | None = DataDir) -> None:
+            def go() -> None:
+                db = open_db(data_dir)
+                _json(blocklist.decide_delisting(db, request_id, approve, reason, _actor(db, actor), _now()))
+            _run(go)
+        command.__doc__ = f"{'Approve (and delist)' if approve else 'Deny'} a delisting request, with a reason."
+        return command
+
+    delisting_app.command("approve")(_decide(True))
+    delisting_app.command("deny")(_decide(False))
