@@ -29,6 +29,10 @@ def _register() -> None:
 
     admin.register(app)
 
+    from mailrep.intake import import_command  # [S] mailrep import, mailrep reporter show
+
+    import_command.register(app)
+
 
 def main() -> None:
     _register()

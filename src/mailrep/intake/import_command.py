@@ -1,0 +1,176 @@
+"""`mailrep import` and `mailrep reporter show`.
+
+    mailrep import --reporter NAME [--channel user|fbl|trap] PATH...   (mbox, Maildir, .eml dir, -)
+
+A rich progress bar (messages, rate, ETA) on a terminal; a summary at the end (imported,
+duplicates, untraceable with reasons, rejected). Exit 0 when the data was merely odd (not mail,
+untraceable, duplicates); 1 on real errors (storage, unreadable path); 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from mailrep.config import Settings, load_settings
+from mailrep.errors import BadInput, MailrepError, NotFound, StorageError
+from mailrep.intake.addresses import SmtpConfig, submit_address
+from mailrep.intake.importer import CHANNELS, Importer, Summary
+from mailrep.intake.limits import IntakeLimits
+from mailrep.intake.mailbox import Source
+from mailrep.intake.service import IntakeService
+from mailrep.store import accounts
+from mailrep.store.db import Database
+
+
+class RateColumn(ProgressColumn):
+    """Messages per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("  -- msg/s" if speed is None else f"{speed:5.0f} msg/s", style="progress.data.speed")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _open(data_dir: Path | None) -> tuple[Settings, Database]:
+    settings = load_settings(data_dir=data_dir)
+    db = Database.from_settings(settings)
+    if db.is_empty():
+        db.upgrade()
+    return settings, db
+
+
+def print_summary(console: Console, s: Summary) -> None:
+    console.print(f"imported {s.imported}, duplicates {s.duplicates}, "
+                  f"untraceable {sum(s.untraceable.values())}, rejected {sum(s.rejected.values())} "
+                  f"(of {s.seen} messages)")
+    for title, counter in (("untraceable", s.untraceable), ("rejected", s.rejected)):
+        for reason, n in counter.most_common(10):
+            console.print(f"  {title}: {n} x {reason}")
+    for err in s.errors[:20]:
+        console.print(f"  error: {err}")
+
+
+def run_import(paths: list[str], reporter: str, channel: str, data_dir: Path | None, as_json: bool) -> int:
+    console = Console(stderr=True)
+    settings, db = _open(data_dir)
+    try:
+        with db.read() as conn:
+            acc = accounts.get_account(conn, reporter)
+            try:
+                mailhosts = accounts.get_reporter(conn, acc.id).mailhosts
+            except NotFound:
+                mailhosts = ()
+        if channel == "user" and acc.role != "reporter":
+            raise BadInput(f"{reporter!r} is a {acc.role} account; --channel user needs a reporter")
+        sources = [Source(p) for p in paths]
+        total = sum(s.count() for s in sources)
+        limits = IntakeLimits.from_section(settings.section("intake"))
+        service = IntakeService(db, limits, clock=_now)
+        service.start()
+        importer = Importer(service, db, owner_id=acc.id, channel=channel, mailhosts=mailhosts,
+                            clock=_now, workers=limits.trace_workers if total > 200 else 0)
+        progress = Progress(
+            TextColumn("[bold]import[/bold]"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False, refresh_per_second=8,
+        )
+        try:
+            with progress:
+                task = progress.add_task("import", total=total)
+                summary = importer.run(sources, on_progress=lambda n: progress.advance(task, n))
+        finally:
+            service.close()
+    finally:
+        db.dispose()
+    if as_json:
+        print(json.dumps(summary.to_dict(), sort_keys=True))
+    print_summary(console, summary)
+    return 1 if summary.errors else 0
+
+
+def reporter_show(name: str, data_dir: Path | None) -> dict[str, object]:
+    settings, db = _open(data_dir)
+    try:
+        with db.read() as conn:
+            acc = accounts.get_account(conn, name)
+            rep = accounts.get_reporter(conn, acc.id)
+    finally:
+        db.dispose()
+    cfg = SmtpConfig.from_section(settings.section("smtp"), default_domain=settings.zone_base)
+    return {
+        "name": acc.name, "id": acc.id, "status": rep.status if acc.active else acc.status,
+        "kind": rep.kind, "trust_weight": rep.trust_weight, "daily_quota": rep.daily_quota,
+        "mailhosts": list(rep.mailhosts),
+        "submit_address": submit_address(rep.submit_code, cfg) if rep.submit_code else None,
+    }
+
+
+def _reporter_group(app: typer.Typer) -> typer.Typer:
+    for group in app.registered_groups:
+        if group.name == "reporter" and group.typer_instance is not None:
+            return group.typer_instance
+    sub = typer.Typer(no_args_is_help=True, help="reporter accounts")
+    app.add_typer(sub, name="reporter")
+    return sub
+
+
+def register(app: typer.Typer) -> None:
+    data_dir_opt = typer.Option(None, "--data-dir", help="data directory (default ./var, env MAILREP_DATA_DIR)")
+
+    @app.command("import")
+    def import_cmd(
+        paths: list[str] = typer.Argument(..., help="mbox files, Maildirs, directories of .eml, or - for stdin"),
+        reporter: str = typer.Option(..., "--reporter", help="account the reports are filed under"),
+        channel: str = typer.Option("user", "--channel", help="user | fbl | trap"),
+        as_json: bool = typer.Option(False, "--json", help="also print the summary as JSON on stdout"),
+        data_dir: Path = data_dir_opt,
+    ) -> None:
+        """Import stored mail as reports (resumable: re-running imports nothing twice)."""
+        if channel not in CHANNELS:
+            typer.echo(f"mailrep import: --channel must be one of {', '.join(CHANNELS)}", err=True)
+            raise typer.Exit(2)
+        try:
+            code = run_import(paths, reporter, channel, data_dir, as_json)
+        except (NotFound, BadInput) as e:
+            typer.echo(f"mailrep import: {e.message}", err=True)
+            raise typer.Exit(2 if isinstance(e, BadInput) else 1) from e
+        except (StorageError, MailrepError, OSError) as e:
+            typer.echo(f"mailrep import: {e}", err=True)
+            raise typer.Exit(1) from e
+        raise typer.Exit(code)
+
+    reporter_app = _reporter_group(app)
+
+    @reporter_app.command("show")
+    def show(name: str, as_json: bool = typer.Option(False, "--json"), data_dir: Path = data_dir_opt) -> None:
+        """A reporter's profile and secret submission address."""
+        try:
+            info = reporter_show(name, data_dir)
+        except MailrepError as e:
+            typer.echo(f"mailrep reporter show: {e.message}", err=True)
+            raise typer.Exit(1) from e
+        if as_json:
+            print(json.dumps(info, sort_keys=True))
+            return
+        for k, v in info.items():
+            print(f"{k}: {' '.join(v) if isinstance(v, list) else v}")
+

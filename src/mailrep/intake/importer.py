@@ -1,0 +1,193 @@
+"""Bulk import of stored mail (mbox, Maildir, .eml) into the same durable intake path.
+
+    importer = Importer(service, db, owner_id=..., channel="user", mailhosts=(...))
+    summary = importer.run(sources, on_progress=lambda n_done, n_new: ...)
+
+Idempotent and resumable: each message's sha256 is looked up (in batches) before it is traced,
+so re-running an import, or resuming one that was interrupted, skips what is stored already and
+stores nothing twice (the store's dedupe key is per reporter and sha256). Tracing runs in a
+process pool; storing goes through the intake service's one writer (acknowledged after COMMIT).
+The operator runs imports, so the reporter's daily quota does not apply to them.
+
+Channels: `user` -> reports of channel `import`; `fbl` -> reports of channel `fbl`;
+`trap` -> trap hits of the feed account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mailrep.errors import BadInput, MailrepError, NotMail, StorageError
+from mailrep.intake.mailbox import MailItem, Source
+from mailrep.intake.prepare import Prepared, prepare
+from mailrep.intake.service import IntakeService, Submitter
+from mailrep.store import reports as store
+from mailrep.store.db import Database
+
+CHANNELS = {"user": "import", "fbl": "fbl", "trap": "trap"}
+LOOKUP_BATCH = 256
+MAX_IN_FLIGHT = 1024
+NO_QUOTA = 10**12
+
+
+@dataclass
+class Summary:
+    seen: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    untraceable: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seen": self.seen, "imported": self.imported, "duplicates": self.duplicates,
+                "untraceable": dict(self.untraceable), "rejected": dict(self.rejected),
+                "errors": list(self.errors)}
+
+
+def untraceable_reason(p: Prepared) -> str | None:
+    """Why a stored message has no source IP (None when it has one)."""
+    if p.source_ip:
+        return None
+    source = p.trace.get("source") if isinstance(p.trace, dict) else None
+    reason = source.get("reason") if isinstance(source, dict) else None
+    if not reason and isinstance(p.trace, dict) and p.trace.get("error"):
+        reason = "trace failed"
+    return str(reason or "no source found")[:120]
+
+
+def _prepare_one(raw: bytes, mailhosts: tuple[str, ...], now: datetime, keep_bytes: int, max_age: Any) -> Prepared:
+    return prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes, max_age=max_age)
+
+
+class Importer:
+    def __init__(self, service: IntakeService, db: Database, *, owner_id: int, channel: str = "user",
+                 mailhosts: tuple[str, ...] = (), clock: Callable[[], datetime],
+                 workers: int | None = None) -> None:
+        if channel not in CHANNELS:
+            raise BadInput(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+        self.service = service
+        self.db = db
+        self.owner_id = owner_id
+        self.channel = channel
+        self.trap = channel == "trap"
+        self.mailhosts = service.limits.operator_mailhosts if self.trap else mailhosts
+        self.clock = clock
+        self.workers = service.limits.trace_workers if workers is None else workers
+        self.who = Submitter(owner_id, self.mailhosts, NO_QUOTA, True)
+
+    def key(self, sha: str) -> str:
+        return store.trap_key(self.owner_id, sha) if self.trap else store.report_key(self.owner_id, sha)
+
+    def _stored(self, keys: list[str]) -> set[str]:
+        with self.db.read() as conn:
+            found = store.find_trap_hits(conn, keys) if self.trap else store.find_reports(conn, keys)
+        return set(found)
+
+    def _batches(self, items: Iterable[MailItem]) -> Iterator[list[tuple[MailItem, str]]]:
+        batch: list[tuple[MailItem, str]] = []
+        for item in items:
+            batch.append((item, hashlib.sha256(item.raw).hexdigest()))
+            if len(batch) >= LOOKUP_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def run(self, sources: Iterable[Source], on_progress: Callable[[int], None] | None = None) -> Summary:
+        """Import every message; `on_progress(n)` after each n messages are settled."""
+        summary = Summary()
+        pool: Executor | None = None
+        if self.workers > 0:
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        pending: list[tuple[str, Any, tuple[Any, ...]]] = []
+        stored: list[tuple[Prepared, Future[Any]]] = []
+        tick = on_progress or (lambda n: None)
+        limits = self.service.limits
+        try:
+            for source in sources:
+                for batch in self._batches(source):
+                    summary.seen += len(batch)
+                    known = self._stored([self.key(sha) for _, sha in batch])
+                    now = self.clock()
+                    for item, sha in batch:
+                        if self.key(sha) in known:
+                            summary.duplicates += 1
+                            tick(1)
+                            continue
+                        args = (item.raw, self.mailhosts, now, limits.keep_bytes, limits.max_age)
+                        if len(item.raw) > limits.max_bytes:
+                            pending.append((item.key, BadInput(f"larger than {limits.max_bytes} bytes"), args))
+                        elif pool is not None:
+                            pending.append((item.key, pool.submit(_prepare_one, *args), args))
+                        else:
+                            pending.append((item.key, self._safe_prepare(*args), args))
+                    if len(pending) >= MAX_IN_FLIGHT:
+                        self._store(pending, stored, summary, tick)
+                        pending = []
+            self._store(pending, stored, summary, tick)
+            self._settle(stored, summary, tick)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return summary
+
+    @staticmethod
+    def _safe_prepare(*args: Any) -> Prepared | MailrepError:
+        try:
+            return _prepare_one(*args)
+        except MailrepError as e:
+            return e
+
+    def _store(self, pending: list[tuple[str, Any, tuple[Any, ...]]], stored: list[tuple[Prepared, Future[Any]]],
+               summary: Summary, tick: Callable[[int], None]) -> None:
+        now = self.clock()
+        for _key, got, args in pending:
+            if isinstance(got, Future):
+                try:
+                    got = got.result()
+                except MailrepError as e:
+                    got = e
+                except Exception:  # a dead worker: trace here instead, never lose the item
+                    got = self._safe_prepare(*args)
+            if isinstance(got, NotMail):
+                summary.rejected["not mail"] += 1
+                tick(1)
+                continue
+            if isinstance(got, BaseException):
+                summary.rejected[str(getattr(got, "message", got))[:80]] += 1
+                tick(1)
+                continue
+            fut = (self.service.submit_trap_prepared(self.owner_id, got, now) if self.trap
+                   else self.service.submit_prepared(self.who, got, now, channel=CHANNELS[self.channel]))
+            stored.append((got, fut))
+        if len(stored) >= MAX_IN_FLIGHT:
+            self._settle(stored, summary, tick)
+
+    @staticmethod
+    def _settle(stored: list[tuple[Prepared, Future[Any]]], summary: Summary, tick: Callable[[int], None]) -> None:
+        for p, fut in stored:
+            try:
+                receipt = fut.result()
+            except StorageError:
+                raise
+            except MailrepError as e:
+                summary.rejected[e.message[:80]] += 1
+                tick(1)
+                continue
+            if receipt.duplicate:
+                summary.duplicates += 1
+            else:
+                summary.imported += 1
+                reason = untraceable_reason(p)
+                if reason:
+                    summary.untraceable[reason] += 1
+            tick(1)
+        stored.clear()
