@@ -158,7 +158,7 @@ def normalise(scheme: str, rest: str) -> Url | None:
             port = tail[1:]
     else:
         host_text, _, port = authority.partition(":")
-    if port and not (port.isascii() and port.isdigit() and len(port) <= 5):
+    if port and not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
         return None
     if port.lstrip("0") == _DEFAULT_PORTS.get(scheme) or port == "":
         port = ""
