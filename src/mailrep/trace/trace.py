@@ -17,15 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-try:  # TEMP until arf.py lands
-    from mailrep.trace.arf import Arf, NotArf, looks_like_arf, parse_arf
-except ImportError:  # pragma: no cover
-    Arf = Any  # type: ignore
-    NotArf = Exception  # type: ignore
-
-    def looks_like_arf(msg): return False  # type: ignore
-
-    def parse_arf(msg): raise NotArf("x")  # type: ignore
+from mailrep.trace.arf import Arf, NotArf, looks_like_arf, parse_arf
 from mailrep.trace.chain import FlagCode, forgery_flags, walk
 from mailrep.trace.hop import Hop, HopKind
 from mailrep.trace.message import Flag, Message, read_message
@@ -100,6 +92,7 @@ def trace_parsed(msg: Message, *, config: TrustConfig, now: datetime | None) -> 
 
 
 def _trace_arf(report: Message, arf: Arf, flags: list[Flag], config: TrustConfig, now: datetime | None) -> Trace:
+    flags.extend(arf.flags)
     arf_ip = _norm_ip(arf.source_ip)
     if arf.original is not None:
         t = _trace_plain(arf.original, flags, config, now)
@@ -108,7 +101,10 @@ def _trace_arf(report: Message, arf: Arf, flags: list[Flag], config: TrustConfig
             t.source_reason = f"the report's Source-IP (the embedded message gives none: {t.source_reason})"
             t.source_ip, t.source_hop = arf_ip, None
         elif arf_ip is not None and t.source_ip != arf_ip:
-            flags.append(Flag("arf_source_mismatch", f"the report's Source-IP {arf_ip} differs from the traced source {t.source_ip}"))
+            at = next((i for i, h in enumerate(t.hops) if _norm_ip(h.ip) == arf_ip), None)
+            where = (f"; it appears at hop {at + 1}: the relays above it are the reporting provider's, declare them as mailhosts"
+                     if at is not None else "")
+            flags.append(Flag("arf_source_mismatch", f"the report's Source-IP {arf_ip} differs from the traced source {t.source_ip}{where}"))
         return t
     t = Trace(None, "an ARF report without the original message and without Source-IP", [], flags, arf=arf, config=config)
     if arf_ip is not None:
