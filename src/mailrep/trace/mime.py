@@ -20,6 +20,7 @@ import binascii
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from mailrep.trace.message import Flag, Message, read_message
 
@@ -79,12 +80,17 @@ def parse_content_type(value: str | None) -> tuple[str, dict[str, str]]:
     params: dict[str, str] = {}
     if rest:
         for m in _PARAM.finditer(";" + rest):
-            key = m.group(1).lower().rstrip("*")
+            key = m.group(1).lower()
             val = m.group(2).strip()
             if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
                 val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-            if key.endswith("*0"):  # RFC 2231 continuation: keep the first section only
-                key = key[:-2]
+            if "*" in key:  # RFC 2231: keep the first section, drop charset'lang' and %-escapes
+                key, _, section = key.partition("*")
+                section = section.rstrip("*")
+                if section not in ("", "0"):
+                    continue
+                if m.group(1).endswith("*") and val.count("'") >= 2:
+                    val = unquote(val.split("'", 2)[2], errors="replace")
             params.setdefault(key, val)
     return ctype, params
 
