@@ -20,6 +20,7 @@ import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -110,6 +111,7 @@ class Importer:
         pending: list[tuple[str, Any, tuple[Any, ...]]] = []
         stored: list[tuple[Prepared, Future[Any]]] = []
         tick = on_progress or (lambda n: None)
+        broken = False
         limits = self.service.limits
         try:
             for source in sources:
@@ -125,8 +127,12 @@ class Importer:
                         args = (item.raw, self.mailhosts, now, limits.keep_bytes, limits.max_age)
                         if len(item.raw) > limits.max_bytes:
                             pending.append((item.key, BadInput(f"larger than {limits.max_bytes} bytes"), args))
-                        elif pool is not None:
-                            pending.append((item.key, pool.submit(_prepare_one, *args), args))
+                        elif pool is not None and not broken:
+                            try:
+                                pending.append((item.key, pool.submit(_prepare_one, *args), args))
+                            except BrokenProcessPool:  # trace here from now on, lose nothing
+                                broken = True
+                                pending.append((item.key, self._safe_prepare(*args), args))
                         else:
                             pending.append((item.key, self._safe_prepare(*args), args))
                     if len(pending) >= MAX_IN_FLIGHT:

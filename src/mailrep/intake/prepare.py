@@ -9,6 +9,7 @@ the stored copy. It raises `NotMail` for bytes that are not a message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from dataclasses import dataclass, field
@@ -66,19 +67,20 @@ def mail_date(headers: list[tuple[str, str]]) -> datetime | None:
     return None
 
 
-def _trace(raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> dict[str, Any]:
-    from mailrep import trace as trace_pkg
+@functools.lru_cache(maxsize=256)
+def trust_config(mailhosts: tuple[str, ...]) -> Any:
+    """The trust configuration for a reporter's mail hosts (inference when none)."""
+    from mailrep.trace.trust import TrustConfig
 
-    trace_message = getattr(trace_pkg, "trace_message", None)
-    if trace_message is None:  # the trace engine has not landed: keep the minimal contract
-        read_message(raw)
-        return {"source": {"ip": None, "reason": "trace engine unavailable"}, "hops": [],
-                "flags": [], "urls": [], "arf": None, "error": None}
-    trust_config = getattr(trace_pkg, "TrustConfig", None)
-    kwargs: dict[str, Any] = {"now": now}
-    if trust_config is not None:
-        kwargs["config"] = trust_config(mailhosts=tuple(mailhosts))
-    return dict(trace_message(raw, **kwargs).to_dict())
+    if not mailhosts:
+        return TrustConfig()
+    return TrustConfig.from_mailhosts(list(mailhosts))
+
+
+def _trace(raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> dict[str, Any]:
+    from mailrep.trace.trace import trace_message
+
+    return dict(trace_message(raw, config=trust_config(tuple(mailhosts)), now=now).to_dict())
 
 
 def prepare(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -152,7 +153,11 @@ class IntakeService:
     async def submit_report(self, who: Submitter, raw: bytes, channel: str = "http") -> Receipt:
         if not who.active:
             raise NotAllowed("this reporter is suspended")
-        self._precheck_quota(who)
+        if self._over_quota_cached(who):
+            dup = await asyncio.to_thread(self._find_duplicate, who, raw)
+            if dup is None:
+                raise OverQuota(f"quota of {who.daily_quota} reports per 24 h reached")
+            return dup
         now = self.clock()
         p = await self._prepare(raw, who.mailhosts, now)
         return await asyncio.wrap_future(self.writer.submit(_Report(who, channel, now, p)))
@@ -175,11 +180,17 @@ class IntakeService:
     def submit_volume_nowait(self, feed_id: int | None, items: Sequence[VolumeItem]) -> Future[int]:
         return self.writer.submit(_Volume(feed_id, self.clock(), list(items)))
 
-    def _precheck_quota(self, who: Submitter) -> None:
-        """Reject early (before tracing) when the cached count is already over the quota."""
+    def _over_quota_cached(self, who: Submitter) -> bool:
+        """True when the cached count already says "over quota": reject before tracing."""
         cached = self._quota.get(who.account_id)
-        if cached and cached[0] >= who.daily_quota and time.monotonic() - cached[1] < QUOTA_RECHECK_S:
-            raise OverQuota(f"quota of {who.daily_quota} reports per 24 h reached")
+        return bool(cached and cached[0] >= who.daily_quota
+                    and time.monotonic() - cached[1] < QUOTA_RECHECK_S)
+
+    def _find_duplicate(self, who: Submitter, raw: bytes) -> Receipt | None:
+        key = store.report_key(who.account_id, hashlib.sha256(raw).hexdigest())
+        with self.db.read() as conn:
+            found = store.find_reports(conn, [key]).get(key)
+        return Receipt(found[0], found[1], duplicate=True) if found else None
 
     # -- the writer's transaction ------------------------------------------------------------
 

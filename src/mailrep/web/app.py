@@ -99,8 +99,8 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
     errors.install(app)
     app.add_middleware(BodyLimit, limit=limits.max_bytes)
 
-    from mailrep.web.routes import feeds, reports
+    from mailrep.web.routes import deputy, feeds, public, reports
 
-    for module in (reports, feeds):
+    for module in (reports, feeds, public, deputy):
         app.include_router(module.router, prefix=API)
     return app

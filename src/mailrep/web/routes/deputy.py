@@ -1,0 +1,68 @@
+"""Deputies (and admins): review delisting requests; list, delist, exempt with a reason."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from mailrep import blocklist
+from mailrep.web.auth import Caller, role
+from mailrep.web.routes.common import ctx, error_responses
+from mailrep.web.routes.public import PUBLIC_ID
+
+router = APIRouter(tags=["deputies"])
+staff = role("deputy")
+
+
+class Decision(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ManualAction(BaseModel):
+    action: Literal["list", "delist", "exempt", "unexempt"]
+    key: str = Field(max_length=64, description="an address or a CIDR network")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/delisting-requests", responses=error_responses(401, 403, 422),
+            summary="Delisting requests with contact and explanation (deputies)")
+def list_requests(
+    request: Request, caller: Caller = Depends(staff),
+    status: Literal["pending", "approved", "denied", "all"] = Query("pending"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    return blocklist.delisting_requests(ctx(request).db, status=None if status == "all" else status,
+                                        limit=limit)
+
+
+def _decide(request: Request, public_id: str, approve: bool, body: Decision, caller: Caller) -> dict[str, Any]:
+    c = ctx(request)
+    return blocklist.decide_delisting(c.db, public_id, approve, body.reason, caller.account, c.clock())
+
+
+@router.post("/delisting-requests/{public_id}/approve", responses=error_responses(400, 401, 403, 404, 409, 422))
+def approve(request: Request, body: Decision, public_id: str = Path(pattern=PUBLIC_ID),
+            caller: Caller = Depends(staff)) -> dict[str, Any]:
+    return _decide(request, public_id, True, body, caller)
+
+
+@router.post("/delisting-requests/{public_id}/deny", responses=error_responses(400, 401, 403, 404, 409, 422))
+def deny(request: Request, body: Decision, public_id: str = Path(pattern=PUBLIC_ID),
+         caller: Caller = Depends(staff)) -> dict[str, Any]:
+    return _decide(request, public_id, False, body, caller)
+
+
+@router.post("/manual-actions", responses=error_responses(400, 401, 403, 409, 422),
+             summary="List, delist, exempt or unexempt an address or network, with a reason")
+def manual_action(request: Request, body: ManualAction, caller: Caller = Depends(staff)) -> dict[str, Any]:
+    c = ctx(request)
+    return blocklist.manual(c.db, body.action, body.key, body.reason, caller.account, c.clock())
+
+
+@router.get("/explain/{ip}", responses=error_responses(400, 401, 403),
+            summary="The policy's calculation for an address (deputies)")
+def explain(request: Request, ip: str = Path(max_length=64), caller: Caller = Depends(staff)) -> dict[str, Any]:
+    c = ctx(request)
+    return blocklist.explain(c.db, ip, c.clock())

@@ -1,0 +1,58 @@
+"""The public: look an address up, ask for a delisting, follow the request (no token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from mailrep import blocklist
+from mailrep.web.routes.common import canonical_ip, ctx, error_responses
+
+router = APIRouter(tags=["public"])
+
+PUBLIC_ID = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+class DelistingRequestIn(BaseModel):
+    ip: str = Field(max_length=64, description="the listed address")
+    contact_email: str = Field(max_length=320)
+    explanation: str = Field(max_length=5000, description="what was wrong and what was fixed")
+
+
+class DelistingStatus(BaseModel):
+    id: str
+    ip: str
+    status: str
+    created_at: str | None
+    decided_at: str | None
+    decision_reason: str | None
+    url: str | None = None
+
+
+@router.get("/lookup/{ip}", responses=error_responses(400),
+            summary="Is this address listed, since when, until when, and why")
+def lookup(request: Request, ip: str = Path(max_length=64)) -> dict[str, Any]:
+    c = ctx(request)
+    return blocklist.lookup(c.db, canonical_ip(ip), c.clock())
+
+
+@router.post("/delisting-requests", status_code=201, response_model=DelistingStatus,
+             responses=error_responses(400, 422, 429),
+             summary="Ask for an address to be delisted (rate-limited per client address)")
+def request_delisting(request: Request, body: DelistingRequestIn) -> JSONResponse:
+    c = ctx(request)
+    client = request.client.host if request.client else "unknown"
+    c.delisting_limiter.take(client, c.monotonic())
+    r = blocklist.request_delisting(c.db, canonical_ip(body.ip), body.contact_email, body.explanation,
+                                    c.clock(), client_addr=client)
+    url = str(request.url_for("delisting_status", public_id=r["id"]))
+    return JSONResponse({**r, "url": url}, status_code=201, headers={"Location": url})
+
+
+@router.get("/delisting-requests/{public_id}", name="delisting_status", response_model=DelistingStatus,
+            responses=error_responses(404, 422))
+def delisting_status(request: Request, public_id: str = Path(pattern=PUBLIC_ID)) -> dict[str, Any]:
+    return blocklist.delisting_request(ctx(request).db, public_id)
