@@ -170,6 +170,11 @@ class Ip4Builder:
             self.values.append(v)
         return i
 
+    def set_value(self, i: int, v: Value) -> None:
+        """Fill in a value slot reserved earlier (by appending to `values`)."""
+        self.values[i] = v
+        self._index.setdefault(v, i)
+
     def add(self, net: int, plen: int, vi: int) -> None:
         """One entry at its own level (duplicates allowed; merged when built)."""
         a = self._addrs.get(plen)

@@ -221,22 +221,48 @@ def _value_part(s: str) -> tuple[bool, str]:
 
 
 class Ip4Loader(Loader):
-    """ip4set, ip4tset and ip4trie."""
+    """ip4set, ip4tset and ip4trie; entries go straight into an Ip4Builder."""
 
     def __init__(self, kind: str, warn: Callable[[str], None]) -> None:
         super().__init__(kind, warn)
-        self.entries: list[tuple[int, int, int, RawValue | None]] = []  # lo, hi|plen, mode, value
+        self.builder = Ip4Builder()
+        self._raw: list[RawValue] = []  # value index i + 1 -> its RawValue (TTL comes at the end)
+        self._vi: dict[int, int] = {}  # id(RawValue) -> value index
+
+    def _index(self, rv: RawValue) -> int:
+        vi = self._vi.get(id(rv))
+        if vi is None:
+            self._raw.append(rv)
+            self.builder.values.append(None)  # filled in by finish()
+            vi = self._vi[id(rv)] = len(self.builder.values) - 1
+        return vi
 
     def entry(self, line: str) -> None:
         st = self.state
-        if line[0] == ":":
-            if st.kind != "ip4tset":
-                self.default_line(line)
+        c = line[0]
+        if c == ":":
+            self.default_line(line)
             return
-        excl = line[0] == "!"
-        if excl:
-            line = line[1:].lstrip(" \t")
         kind = st.kind
+        if kind != "ip4trie" and "0" <= c <= "9":
+            # fast path: a plain dotted quad, the bulk of real data files
+            parts = line.split(".")
+            if len(parts) == 4 and line.isascii():
+                try:
+                    a, b, cc, d = (int(x) for x in parts)
+                except ValueError:
+                    pass
+                else:
+                    if all(x.isdigit() for x in parts) and a <= 255 and b <= 255 and cc <= 255 and d <= 255:
+                        q = a << 24 | b << 16 | cc << 8 | d
+                        self.builder.add(q, 32, self._index(st.default))
+                        return
+        excl = c == "!"
+        if excl:
+            if kind == "ip4tset":  # no exclusions in a trivial set
+                self.warn(f"{self.where}: invalid address")
+                return
+            line = line[1:].lstrip(" \t")
         if kind == "ip4trie":
             got = ip4parse.cidr(line)
             if got is None:
@@ -246,7 +272,7 @@ class Ip4Loader(Loader):
             if hostbits:
                 self.warn(f"{self.where}: invalid range (non-zero host part)")
                 return
-            lo, hi = net, net | (0xFFFFFFFF >> plen if plen else 0xFFFFFFFF)
+            lo, hi = net, net | (~ip4parse.mask(plen) & ip4parse.FULL)
         elif kind == "ip4tset":
             got1 = ip4parse.address(line)
             if got1 is None:
@@ -268,36 +294,27 @@ class Ip4Loader(Loader):
         if st.maxrange4 and hi - lo >= st.maxrange4:
             self.warn(f"{self.where}: too large range ({hi - lo + 1}) ignored ({st.maxrange4} max)")
             return
-        rv: RawValue | None
         if excl:
-            rv = None
+            vi = EXCLUDED
         elif kind == "ip4tset" or not vtext or vtext[0] in COMMENT:
-            rv = st.default
+            vi = self._index(st.default)
         else:
             got3 = parse_a_txt(vtext, st.default)
             if isinstance(got3, str):
                 self.warn(f"{self.where}: {got3}")
                 return
-            rv = got3
-        self.entries.append((lo, hi if kind != "ip4trie" else plen, 1 if kind == "ip4trie" else 0, rv))
+            vi = self._index(got3)
+        if kind == "ip4trie":
+            if not self.builder.add_cidr_once(lo, plen, vi):
+                self.warn(f"{self.where}: duplicated entry for {ip4parse.text(lo)}/{plen}")
+        else:
+            self.builder.add_range(lo, hi, vi)
 
     def finish(self) -> Dataset:
-        st = self.state
-        b = Ip4Builder()
-        cache: dict[int, int] = {}  # id(RawValue) -> value index
-        for lo, hi_or_plen, trie, rv in self.entries:
-            if rv is None:
-                vi = EXCLUDED
-            else:
-                vi = cache.get(id(rv), -1)
-                if vi < 0:
-                    vi = cache[id(rv)] = b.value_index(st.value(rv))
-            if trie:
-                if not b.add_cidr_once(lo, hi_or_plen, vi):
-                    self.warn(f"duplicated entry for {ip4parse.text(lo)}/{hi_or_plen}")
-            else:
-                b.add_range(lo, hi_or_plen, vi)
-        self.entries = []
+        b = self.builder
+        for i, rv in enumerate(self._raw, 1):
+            b.set_value(i, self.state.value(rv))
+        self._raw, self._vi = [], {}
         return b.build()
 
 
