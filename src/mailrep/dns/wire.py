@@ -124,8 +124,8 @@ class Reader:
                 target = ((n & ~POINTER_MASK) << 8) | buf[pos + 1]
                 if resume < 0:
                     resume = pos + 2
-                if target >= limit:
-                    raise BadName("compression pointer does not point backwards")
+                if target >= limit or target < HEADER_LEN:
+                    raise BadName("compression pointer does not point back into the message body")
                 limit = target
                 pos = target
                 continue
