@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailrep.errors import StorageError
+from mailrep.zones.build import Mixed
 from mailrep.zones.combined import Combined
 from mailrep.zones.dnset import DnSet
 from mailrep.zones.ip4set import Ip4Set
@@ -102,6 +103,8 @@ class _Writer:
                 names = sorted(table)
                 d[part] = [self.put(b"\0".join(names)), len(names),
                            self.put_array(array("I", [table[n] for n in names]))]
+        elif isinstance(ds, Mixed):
+            d = {"type": "mixed", "parts": [self.dataset(ds.ip4), self.dataset(ds.ip6), self.dataset(ds.dn)]}
         elif isinstance(ds, Combined):
             d = {"type": "combined", "subzones": [
                 [[x.decode("ascii", "surrogateescape") for x in name], [self.dataset(s) for s in dss]]
@@ -204,6 +207,11 @@ class _Reader:
                     raise SnapshotError("bad domain table")
                 tables.append(dict(zip(names, ia, strict=True)))
             ds = DnSet(tables[0], tables[1], values)
+        elif t == "mixed":
+            ip4, ip6, dn = (self.dataset(j) for j in d["parts"])
+            if not (isinstance(ip4, Ip4Set) and isinstance(ip6, Ip6Set) and isinstance(dn, DnSet)):
+                raise SnapshotError("bad mixed dataset")
+            ds = Mixed(ip4, ip6, dn)
         elif t == "combined":
             ds = Combined({
                 tuple(x.encode("ascii", "surrogateescape") for x in name): [self.dataset(j) for j in dss]

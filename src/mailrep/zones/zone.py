@@ -133,9 +133,10 @@ class Zone:
         return merge_answers([ds.lookup(sub) for ds in self.datasets])
 
     def lookup_ip4(self, q: int) -> Answer:
-        """Fast path for IPv4 zones: `q` is the address as an int (not reversed)."""
-        if len(self.datasets) == 1 and self.datasets[0].kind == "ip4":
-            return self.datasets[0].lookup_ip4(q)  # type: ignore[attr-defined, no-any-return]
+        """Fast path for IPv4 names: `q` is the address as an int (not reversed)."""
+        fast = getattr(self.datasets[0], "lookup_ip4", None) if len(self.datasets) == 1 else None
+        if fast is not None:
+            return fast(q)  # type: ignore[no-any-return]
         return self.lookup(tuple(str(q >> s & 255).encode() for s in (0, 8, 16, 24)))
 
     def __len__(self) -> int:
