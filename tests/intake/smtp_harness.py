@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -80,6 +81,18 @@ class Sink:
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         self.arrived.set()
         return "250 OK"
+
+    def wait_for(self, match, timeout: float = 30.0) -> tuple[str, list[str], bytes]:
+        """The first received message for which `match(message)` is true (waits for it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in list(self.messages):
+                if match(m):
+                    return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no matching message arrived at the sink in {timeout} s")
+            self.arrived.clear()
+            self.arrived.wait(0.2)
 
     def __enter__(self) -> Sink:
         self.controller.start()
