@@ -44,14 +44,16 @@ class Message:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = name.lower()
+        size = len(key)
         for n, v in self.headers:
-            if n.lower() == key:
+            if len(n) == size and n.lower() == key:
                 return v
         return default
 
     def get_all(self, name: str) -> list[str]:
         key = name.lower()
-        return [v for n, v in self.headers if n.lower() == key]
+        size = len(key)
+        return [v for n, v in self.headers if len(n) == size and n.lower() == key]
 
     def decoded(self, name: str) -> str | None:
         """The header with RFC 2047 encoded words decoded (never raises)."""

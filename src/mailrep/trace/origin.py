@@ -31,8 +31,16 @@ def first_ip(value: str) -> str | None:
 
 def originating_hops(msg: Message, headers: tuple[str, ...]) -> list[Hop]:
     hops: list[Hop] = []
+    if not headers:
+        return hops
+    wanted = {h.lower() for h in headers}
+    first: dict[str, str] = {}
+    for n, v in msg.headers:  # one pass; the first instance of each header counts
+        k = n.lower()
+        if k in wanted and k not in first:
+            first[k] = v
     for name in headers:
-        value = msg.get(name)
+        value = first.get(name.lower())
         if not value:
             continue
         ip = first_ip(value)
