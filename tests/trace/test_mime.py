@@ -97,6 +97,7 @@ def test_split_multipart_line_ends_and_close():
     # no close delimiter: the last part runs to the end
     assert mime.split_multipart(b"--B\n\nlast", "B") == [b"\nlast"]
     assert mime.split_multipart(b"no delimiter at all", "B") == []
+    assert mime.split_multipart(b"--B\n" * 1000, "B", limit=3) == [b"", b"", b""]
     assert mime.split_multipart(b"--B\n\nx", "") == []
 
 

@@ -181,6 +181,14 @@ def test_limit():
     assert len(extract_urls(msg)) == 50
 
 
+def test_candidate_and_text_caps_bound_the_work():
+    body = (" ".join(f"http://h{i}.nosuchtld/" for i in range(100)) + " http://real.example.com/").encode()
+    msg = read_message(_mail(body))
+    assert [u.host for u in extract_urls(msg)] == ["real.example.com"]
+    assert extract_urls(msg, max_candidates=100) == []  # garbage used up the budget
+    assert extract_urls(msg, max_text=100) == []  # the real URL lies beyond the text cap
+
+
 def test_corpus_messages_give_sane_urls(corpus):
     files = sorted(p for p in (corpus / "messages" / "spam").iterdir())[:200]
     total = 0

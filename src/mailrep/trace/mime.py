@@ -214,9 +214,9 @@ def parse_part(raw: bytes, depth: int = 0, default_type: str = "text/plain") -> 
     return Part(headers, body, ctype, params, depth)
 
 
-def split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    """The raw entities between the boundary lines (preamble and epilogue dropped).
-    A missing close delimiter ends the last part at the end of the body."""
+def split_multipart(body: bytes, boundary: str, limit: int = MAX_PARTS) -> list[bytes]:
+    """The raw entities between the boundary lines (preamble and epilogue dropped), at most
+    `limit` of them. A missing close delimiter ends the last part at the end of the body."""
     if not boundary:
         return []
     bnd = boundary.encode("utf-8", "surrogateescape")
@@ -233,7 +233,7 @@ def split_multipart(body: bytes, boundary: str) -> list[bytes]:
             chunk = body[start:at]
             chunk = chunk[:-2] if chunk.endswith(b"\r\n") else chunk[:-1] if chunk[-1:] in (b"\n", b"\r") else chunk
             chunks.append(_LEADING_EOL.sub(b"", chunk, count=1))
-        if m.group(1):
+        if m.group(1) or len(chunks) >= limit:
             return chunks
         start = m.end()
     if start is not None:
@@ -283,7 +283,8 @@ def walk(
                 continue
             boundary = part.params.get("boundary") or guess_boundary(part.body)
             default = "message/rfc822" if part.content_type == "multipart/digest" else "text/plain"
-            children = [parse_part(raw, part.depth + 1, default) for raw in split_multipart(part.body, boundary or "")]
+            raws = split_multipart(part.body, boundary or "", max_parts - count + 1)
+            children = [parse_part(raw, part.depth + 1, default) for raw in raws]
         elif part.content_type in MESSAGE_TYPES:
             if part.depth >= max_depth:
                 _flag(flags, "mime_depth_cut", f"MIME nesting deeper than {max_depth}; inner parts were not read")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,6 +31,8 @@ from mailrep.trace import mime
 from mailrep.trace.message import Message
 
 MAX_URL_CHARS = 2048
+MAX_TEXT_BYTES = 256 * 1024  # decoded text scanned per message
+MAX_CANDIDATES = 5000  # URL-like strings examined per message
 
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 _SCHEMES = {"http": "http", "https": "https", "hxxp": "http", "hxxps": "https", "h**p": "http",
@@ -94,26 +97,46 @@ def registered_domain(host: str) -> str:
     return ""
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1)
+def _tlds() -> frozenset[str]:
+    """The top-level domains of the PSL snapshot, IDN ones also in punycode."""
+    out: set[str] = set()
+    for suffix in _extractor().tlds:
+        if "." not in suffix and not suffix.startswith(("*", "!")):
+            out.add(suffix)
+            if not suffix.isascii():
+                try:
+                    out.add(suffix.encode("idna").decode("ascii"))
+                except UnicodeError:
+                    pass
+    return frozenset(out)
+
+
 def _known_tld(tld: str) -> bool:
-    return bool(_extractor().extract_str(f"x.{tld}").suffix)
+    return tld in _tlds()
 
 
-def extract_urls(msg: Message, *, limit: int = 200) -> list[Url]:
+def extract_urls(
+    msg: Message, *, limit: int = 200, max_text: int = MAX_TEXT_BYTES, max_candidates: int = MAX_CANDIDATES
+) -> list[Url]:
     """The URLs in the message's text and HTML parts, deduplicated, in the order seen.
-    Never raises."""
+    Reads at most `max_text` bytes of decoded text and looks at most at `max_candidates`
+    URL-like strings, so hostile messages cost bounded time. Never raises."""
     found: list[Url] = []
     seen: set[str] = set()
+    budget = [max_candidates]
     try:
-        for kind, text in mime.texts(msg):
+        for kind, text in mime.texts(msg, max_bytes=max_text):
             if kind == mime.Kind.HTML and "&" in text:
                 text = html.unescape(text)
-            for url in urls_in_text(text):
+            for url in _iter_urls(text, budget):
                 if url.url not in seen:
                     seen.add(url.url)
                     found.append(url)
                     if len(found) >= limit:
                         return found
+            if budget[0] <= 0:
+                break
     except Exception:  # a safety net; extraction must never stop a trace
         pass
     return found
@@ -121,19 +144,24 @@ def extract_urls(msg: Message, *, limit: int = 200) -> list[Url]:
 
 def urls_in_text(text: str) -> list[Url]:
     """The URLs in one piece of decoded text (obfuscations undone), in order, with repeats."""
+    return list(_iter_urls(text, [len(text)]))
+
+
+def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
     if _OBFUSCATION_HINT.search(text):
         text = _OBFUSCATED_DOT.sub(".", text)
         text = _OBFUSCATED_COLON.sub(":", text)
-    out: list[Url] = []
     for m in _CANDIDATE.finditer(text):
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
         scheme = m.group("scheme")
         if scheme:
             url = normalise(_SCHEMES.get(scheme.lower(), "http"), m.group("rest"))
         else:
             url = normalise("http", m.group("www") + m.group("rest"))
         if url is not None:
-            out.append(url)
-    return out
+            yield url
 
 
 @lru_cache(maxsize=16384)
