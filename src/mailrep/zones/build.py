@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from mailrep.errors import BadInput
 from mailrep.zones.dnset import DnBuilder, DnSet
 from mailrep.zones.ip4set import OCTET, Ip4Builder, Ip4Set
 from mailrep.zones.ip6set import Ip6Builder, Ip6Set, nibbles_to_int
@@ -139,8 +140,8 @@ def build_snapshot(
         if v is None:
             try:
                 a = a_bytes(a_text)
-            except ValueError as e:
-                warnings.append(f"{zone}: {key!r}: {e}")
+            except BadInput as e:
+                warnings.append(f"{zone}: {key!r}: {e.message}")
                 continue
             ip = ipaddress.IPv4Address(a)
             if ip not in LOOPBACK or ip in ERROR_NET:
