@@ -204,6 +204,7 @@ FIELD_CASES = [
      "Reported-Uri: mailto:x@a.example", "reported_uri", ["http://a.example/", "mailto:x@a.example"]),
     ("Feedback-Type: abuse\nUser-Agent: Folded/1.0\n  (more)", "user_agent", "Folded/1.0 (more)"),
     ("Version: 1", "feedback_type", None),
+    ("Feedback-Type: made-up", "feedback_type", "made-up"),
 ]
 
 
@@ -217,6 +218,31 @@ def test_field_problems_are_flagged():
     arf = parse_arf(read_message(_report("Version: 1\nSource-IP: bogus\nArrival-Date: never")))
     codes = [f.code for f in arf.flags]
     assert codes.count("arf_bad_field") == 2 and "arf_missing_field" in codes
+
+
+def test_unknown_type_and_extra_report_parts_are_flagged():
+    arf = parse_arf(read_message(_report("Feedback-Type: made-up",
+                                         "Content-Type: message/feedback-report\n\nFeedback-Type: abuse\n")))
+    assert {"arf_unknown_type", "arf_many_reports", "arf_no_original"} <= {f.code for f in arf.flags}
+
+
+def test_fields_without_blank_line_after_part_headers():
+    raw = _report("x").replace(b"Content-Type: message/feedback-report\n\nx\n",
+                               b"Content-Type: message/feedback-report\nFeedback-Type: virus\nSource-IP: 192.0.2.9\n")
+    arf = parse_arf(read_message(raw))
+    assert (arf.feedback_type, arf.source_ip) == ("virus", "192.0.2.9")
+
+
+def test_forwarded_report_is_found_inside_an_attachment():
+    inner = _report("Feedback-Type: abuse\nSource-IP: 192.0.2.44")
+    raw = (b"From: admin@example.org\nSubject: Fwd: report\nContent-Type: multipart/mixed; boundary=F\n\n"
+           b"--F\nContent-Type: text/plain\n\nsee attached\n--F\nContent-Type: message/rfc822\n\n" + inner + b"\n--F--\n")
+    msg = read_message(raw)
+    assert looks_like_arf(msg)
+    arf = parse_arf(msg)
+    assert (arf.source_ip, arf.variant, arf.original_kind) == ("192.0.2.44", Quirk.NOT_MULTIPART_REPORT, "message")
+    assert arf.original.get("subject") == "spam"
+    assert arf.description == "This is an abuse report."
 
 
 def test_headers_only_original():
@@ -235,7 +261,9 @@ REJECTIONS = [
     (b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\n\nfailed\n"
      b"--B\nContent-Type: message/delivery-status\n\nAction: failed\n--B--\n", "report-type=delivery-status"),
     (_report(""), "no fields"),
-    (b"From: a@example.com\nSubject: DMARC\n\nSender IP Address: not an address\n", "Sender IP Address"),
+    (b"From: a@example.com\nSubject: x\n\nDMARC failed. Sender IP Address: not an address\n", "Sender IP Address"),
+    # the DMARC plain-text shape needs the word DMARC, not just the label
+    (b"From: a@example.com\nSubject: x\n\nSender IP Address: 192.0.2.1\n", "text/plain"),
 ]
 
 

@@ -61,6 +61,10 @@ class Quirk:
     APPLE_UNSUBSCRIBE = "apple-unsubscribe"
 
 
+# Feedback-Type values registered with IANA (RFC 5965, 6591, 6650) and the old ARF drafts'.
+FEEDBACK_TYPES = frozenset({"abuse", "fraud", "other", "virus", "not-spam", "auth-failure", "opt-out",
+                            "opt-out-list", "dkim"})
+
 # User-Agent prefixes of feedback loops seen in the wild -> provider name for `variant`.
 _PROVIDERS = (
     ("aol scomp", "aol"),
@@ -156,6 +160,9 @@ def _parse(msg: Message) -> Arf:
     if b"\r" in msg.body and b"\n" not in msg.body:
         _quirk(arf, Quirk.CR_LINES, "the report uses CR-only line ends")
     report = parts[report_at]
+    extra = sum(1 for p in parts[report_at + 1:] if p.content_type == FEEDBACK_TYPE)
+    if extra:
+        arf.flags.append(Flag("arf_many_reports", f"{extra + 1} message/feedback-report parts; only the first was read"))
     if (report.get("content-transfer-encoding") or "").strip().lower() == "base64":
         _quirk(arf, Quirk.BASE64_REPORT, "the message/feedback-report part is base64-encoded")
     arf.fields = _report_fields(report)
@@ -201,6 +208,8 @@ def _read_fields(arf: Arf) -> None:
     arf.feedback_type = _COMMENT.sub("", ftype).strip().lower() or None if ftype else None
     if arf.feedback_type is None:
         arf.flags.append(Flag("arf_missing_field", "the report has no Feedback-Type"))
+    elif arf.feedback_type not in FEEDBACK_TYPES:
+        arf.flags.append(Flag("arf_unknown_type", f"unregistered Feedback-Type {arf.feedback_type[:40]!r}"))
     arf.user_agent = one("user-agent")
     arf.version = one("version")
     source = one("source-ip")
@@ -270,7 +279,7 @@ def _without_report_part(msg: Message, parts: list[mime.Part], top_type: str, to
     for part in parts[:4]:
         if part.content_type == "text/plain":
             text = part.text()
-            if "Sender IP Address" in text:
+            if "Sender IP Address" in text and "DMARC" in text:
                 return _dmarc_text(text)
     report_type = top_params.get("report-type", "").lower()
     if top_type == "multipart/report" and report_type and report_type != "feedback-report":
