@@ -13,6 +13,7 @@ The zones contract (mailrep.zones.zone) is used duck-typed through the Protocols
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from mailrep.dns.constants import (
     EDNS_DO,
     EDNS_VERSION,
     HEADER_LEN,
+    MAX_LABEL,
     MAX_TXT_STRING,
     OPCODE_MASK,
     POINTER_TO_QNAME,
@@ -27,7 +29,6 @@ from mailrep.dns.constants import (
     UDP_CLASSIC,
     UDP_SERVER_MAX,
     Flag,
-    Opcode,
     Rcode,
     RRClass,
     RRType,
@@ -39,12 +40,19 @@ _RR_PTR = struct.Struct("!HHHIH")  # pointer owner, type, class, ttl, rdlength
 _SOA_TAIL = struct.Struct("!IIIII")
 _OPT = struct.Struct("!BHHIH")  # root owner, type, class=payload size, ttl=ext rcode/version/flags, rdlength
 
-_QUERY_FLAGS_KEPT = OPCODE_MASK | Flag.RD | Flag.CD
-_NOT_IMPLEMENTED_TYPES = frozenset({RRType.AXFR, RRType.IXFR, RRType.MAILA, RRType.MAILB})
+_U16X5 = struct.Struct("!HHHHH")
+_U16X3 = struct.Struct("!HHH")
+_QR, _AA, _TC = int(Flag.QR), int(Flag.AA), int(Flag.TC)
+_QUERY_FLAGS_KEPT = int(OPCODE_MASK | Flag.RD | Flag.CD)
+_NOERROR, _FORMERR, _NXDOMAIN, _NOTIMP, _REFUSED, _BADVERS = (
+    int(Rcode.NOERROR), int(Rcode.FORMERR), int(Rcode.NXDOMAIN), int(Rcode.NOTIMP),
+    int(Rcode.REFUSED), int(Rcode.BADVERS))
+_NOT_IMPLEMENTED_TYPES = frozenset(int(t) for t in (RRType.AXFR, RRType.IXFR, RRType.MAILA, RRType.MAILB))
 _IN = int(RRClass.IN)
 _ANYCLASS = int(RRClass.ANY)
 _A, _TXT, _ANY, _SOA, _NS, _OPT_T = (int(RRType.A), int(RRType.TXT), int(RRType.ANY),
                                      int(RRType.SOA), int(RRType.NS), int(RRType.OPT))
+_a_head = functools.partial(_RR_PTR.pack, POINTER_TO_QNAME, _A, _IN)  # (ttl, 4) -> A RR head
 
 
 class ZoneLike(Protocol):
@@ -82,11 +90,14 @@ def split_txt(txt: bytes) -> bytes:
 class _ZoneWire:
     """Encoded pieces of one zone's apex records, relative to where the apex sits in the reply."""
 
-    __slots__ = ("mname", "neg_ttl", "ns_names", "ns_ttl", "origin", "rname", "soa_tail", "soa_ttl")
+    __slots__ = ("_neg", "mname", "neg_ttl", "ns_names", "ns_ttl", "origin", "origin_len", "rname",
+                 "soa_tail", "soa_ttl")
 
     def __init__(self, zone: ZoneLike) -> None:
         soa = zone.soa
         self.origin = tuple(zone.labels)
+        self.origin_len = sum(len(x) + 1 for x in self.origin)  # wire octets before the root
+        self._neg: dict[int, bytes] = {}
         self.mname = text_labels(soa.mname)
         self.rname = text_labels(soa.rname)
         self.soa_tail = _SOA_TAIL.pack(soa.serial & 0xFFFFFFFF, soa.refresh, soa.retry, soa.expire,
@@ -114,6 +125,13 @@ class _ZoneWire:
     def soa_rr(self, apex_ptr: int, ttl: int) -> bytes:
         rdata = self.name_at(self.mname, apex_ptr) + self.name_at(self.rname, apex_ptr) + self.soa_tail
         return _RR_PTR.pack(apex_ptr, _SOA, _IN, ttl, len(rdata)) + rdata
+
+    def negative(self, apex_offset: int) -> bytes:
+        """The SOA for the authority section of NXDOMAIN/NODATA, the apex at `apex_offset`."""
+        rr = self._neg.get(apex_offset)
+        if rr is None:
+            rr = self._neg[apex_offset] = self.soa_rr(0xC000 | apex_offset, self.neg_ttl)
+        return rr
 
     def ns_rrs(self, apex_ptr: int) -> list[bytes]:
         out = []
@@ -155,71 +173,102 @@ class Responder:
         return zw
 
     def answer(self, query: bytes, *, tcp: bool = False) -> bytes | None:
-        if len(query) < HEADER_LEN:
+        n = len(query)
+        if n < HEADER_LEN:
             return None
-        qid, flags, qd, an, ns, ar = _HEADER.unpack_from(query, 0)
-        if flags & Flag.QR:
+        flags = query[2] << 8 | query[3]
+        if flags & _QR:
             return None
         kept = flags & _QUERY_FLAGS_KEPT
-        if flags & OPCODE_MASK != Opcode.QUERY:
-            return _HEADER.pack(qid, Flag.QR | kept | Rcode.NOTIMP, 0, 0, 0, 0)
+        if flags & OPCODE_MASK:
+            return query[:2] + _U16X5.pack(_QR | kept | _NOTIMP, 0, 0, 0, 0)
+        # the question: one uncompressed name at offset 12 (a pointer there cannot be valid)
+        pos = HEADER_LEN
+        lname = query[HEADER_LEN : HEADER_LEN + 256].lower()  # length octets (<64) stay as they are
+        labels = []
         try:
-            if qd != 1:
+            if query[4] or query[5] != 1:
                 raise FormError("QDCOUNT must be 1")
-            rd = Reader(query, HEADER_LEN)
-            qlabels = rd.name()
-            qtype = rd.u16()
-            qclass = rd.u16()
-            qend = rd.pos
-            edns = self._edns(rd, an, ns, ar)
-        except FormError:
-            return _HEADER.pack(qid, Flag.QR | kept | Rcode.FORMERR, 0, 0, 0, 0)
+            while True:
+                ln = query[pos]  # IndexError past the end
+                if not ln:
+                    break
+                if ln > MAX_LABEL:
+                    raise FormError("compressed or unknown label type in the question")
+                end = pos + 1 + ln
+                labels.append(lname[pos - 11 : end - HEADER_LEN])
+                pos = end
+            if pos > HEADER_LEN + 254:
+                raise FormError("name longer than 255 octets")
+            qend = pos + 5
+            if qend > n:
+                raise FormError("question cut short")
+            qtype = query[pos + 1] << 8 | query[pos + 2]
+            qclass = query[pos + 3] << 8 | query[pos + 4]
+            if qend == n and not (query[6] or query[7] or query[8] or query[9] or query[10] or query[11]):
+                edns = None
+            elif (n == qend + 11 and query[qend : qend + 3] == b"\x00\x00\x29"
+                  and query[qend + 9] == 0 and query[qend + 10] == 0 and query[6:12] == b"\0\0\0\0\0\x01"):
+                # the usual EDNS query: one empty OPT record and nothing else
+                edns = (query[qend + 3] << 8 | query[qend + 4], query[qend + 6],
+                        query[qend + 7] << 8 & EDNS_DO)
+            else:
+                an, ns, ar = _U16X3.unpack_from(query, 6)
+                edns = self._edns(Reader(query, qend), an, ns, ar)
+        except (FormError, IndexError):
+            return query[:2] + _U16X5.pack(_QR | kept | _FORMERR, 0, 0, 0, 0)
         question = query[HEADER_LEN:qend]
         if edns is not None and edns[1] != EDNS_VERSION:
-            return self._finish(qid, kept, Rcode.BADVERS, question, [], [], edns, tcp)
-        if qtype == _OPT_T:
-            return self._finish(qid, kept, Rcode.FORMERR, question, [], [], edns, tcp)
+            return self._finish(query, kept, _BADVERS, question, (), (), edns, tcp)
         if qclass != _IN and qclass != _ANYCLASS:
-            return self._finish(qid, kept, Rcode.REFUSED, question, [], [], edns, tcp)
+            return self._finish(query, kept, _REFUSED, question, (), (), edns, tcp)
+        if qtype == _OPT_T:
+            return self._finish(query, kept, _FORMERR, question, (), (), edns, tcp)
         if qtype in _NOT_IMPLEMENTED_TYPES:
-            return self._finish(qid, kept, Rcode.NOTIMP, question, [], [], edns, tcp)
-        lower = tuple(x.lower() for x in qlabels)
-        found = self.snapshot.find(lower)
+            return self._finish(query, kept, _NOTIMP, question, (), (), edns, tcp)
+        found = self.snapshot.find(tuple(labels))
         if found is None:
-            return self._finish(qid, kept, Rcode.REFUSED, question, [], [], edns, tcp)
+            return self._finish(query, kept, _REFUSED, question, (), (), edns, tcp)
         zone, sub = found
-        zw = self._wire(zone)
-        apex_ptr = POINTER_TO_QNAME + sum(len(x) + 1 for x in sub)
-        kept |= Flag.AA
+        zw = self._zones.get(id(zone)) or self._wire(zone)
+        kept |= _AA
         if not sub:
+            apex_ptr = POINTER_TO_QNAME
             if qtype == _SOA:
-                return self._finish(qid, kept, Rcode.NOERROR, question,
-                                    [zw.soa_rr(apex_ptr, zw.soa_ttl)], [], edns, tcp)
+                return self._finish(query, kept, _NOERROR, question,
+                                    (zw.soa_rr(apex_ptr, zw.soa_ttl),), (), edns, tcp)
             if qtype == _NS and zw.ns_names:
-                return self._finish(qid, kept, Rcode.NOERROR, question, zw.ns_rrs(apex_ptr), [],
+                return self._finish(query, kept, _NOERROR, question, zw.ns_rrs(apex_ptr), (),
                                     edns, tcp)
             if qtype == _ANY:
-                return self._finish(qid, kept, Rcode.NOERROR, question,
-                                    [zw.soa_rr(apex_ptr, zw.soa_ttl), *zw.ns_rrs(apex_ptr)], [],
+                return self._finish(query, kept, _NOERROR, question,
+                                    (zw.soa_rr(apex_ptr, zw.soa_ttl), *zw.ns_rrs(apex_ptr)), (),
                                     edns, tcp)
             hit = None  # the apex holds only SOA and NS: anything else is NODATA
         else:
             hit = zone.lookup(sub)
             if hit is None:
-                return self._finish(qid, kept, Rcode.NXDOMAIN, question, [],
-                                    [zw.soa_rr(apex_ptr, zw.neg_ttl)], edns, tcp)
-        records: list[bytes] = []
+                return self._finish(query, kept, _NXDOMAIN, question, (),
+                                    (zw.negative(pos - zw.origin_len),),
+                                    edns, tcp)
         if hit is not None and hasattr(hit, "ttl"):  # a Hit; ENT has no records
             ttl = hit.ttl
-            if qtype in (_A, _ANY):
-                records.extend(_RR_PTR.pack(POINTER_TO_QNAME, _A, _IN, ttl, 4) + a for a in hit.a)
-            if (qtype in (_TXT, _ANY)) and hit.txt is not None:
+            if qtype == _A:
+                if len(hit.a) == 1:
+                    return self._finish(query, kept, _NOERROR, question,
+                                        (_a_head(ttl, 4) + hit.a[0],), (), edns, tcp)
+                return self._finish(query, kept, _NOERROR, question,
+                                    [_a_head(ttl, 4) + a for a in hit.a], (), edns, tcp)
+            records: list[bytes] = []
+            if qtype == _ANY:
+                records.extend(_a_head(ttl, 4) + a for a in hit.a)
+            if qtype in (_TXT, _ANY) and hit.txt is not None:
                 rdata = split_txt(hit.txt)
                 records.append(_RR_PTR.pack(POINTER_TO_QNAME, _TXT, _IN, ttl, len(rdata)) + rdata)
-        if records:
-            return self._finish(qid, kept, Rcode.NOERROR, question, records, [], edns, tcp)
-        return self._finish(qid, kept, Rcode.NOERROR, question, [],
-                            [zw.soa_rr(apex_ptr, zw.neg_ttl)], edns, tcp)
+            if records:
+                return self._finish(query, kept, _NOERROR, question, records, (), edns, tcp)
+        return self._finish(query, kept, _NOERROR, question, (), (zw.negative(pos - zw.origin_len),),
+                            edns, tcp)
 
     @staticmethod
     def _edns(rd: Reader, an: int, ns: int, ar: int) -> tuple[int, int, int] | None:
@@ -238,21 +287,21 @@ class Responder:
         return edns
 
     @staticmethod
-    def _finish(qid: int, flags: int, rcode: int, question: bytes, answers: list[bytes],
-                authority: list[bytes], edns: tuple[int, int, int] | None, tcp: bool) -> bytes:
-        opt = b""
-        if edns is not None:
+    def _finish(query: bytes, flags: int, rcode: int, question: bytes,
+                answers: tuple[bytes, ...] | list[bytes], authority: tuple[bytes, ...],
+                edns: tuple[int, int, int] | None, tcp: bool) -> bytes:
+        if edns is None:
+            opt = b""
+            limit = TCP_MAX if tcp else UDP_CLASSIC
+        else:
             opt = _OPT.pack(0, _OPT_T, UDP_SERVER_MAX, (rcode >> 4) << 24 | edns[2], 0)
             limit = TCP_MAX if tcp else max(UDP_CLASSIC, min(edns[0], UDP_SERVER_MAX))
-        else:
-            limit = TCP_MAX if tcp else UDP_CLASSIC
-        hflags = Flag.QR | flags | (rcode & 0xF)
-        body = b"".join(answers) + b"".join(authority)
+        hflags = _QR | flags | (rcode & 0xF)
+        body = b"".join(answers) + b"".join(authority) if authority else b"".join(answers)
         if HEADER_LEN + len(question) + len(body) + len(opt) > limit:
-            return (_HEADER.pack(qid, hflags | Flag.TC, 1, 0, 0, 1 if opt else 0) + question + opt)
-        return (_HEADER.pack(qid, hflags, 1, len(answers), len(authority), 1 if opt else 0)
+            return query[:2] + _U16X5.pack(hflags | _TC, 1, 0, 0, 1 if opt else 0) + question + opt
+        return (query[:2] + _U16X5.pack(hflags, 1, len(answers), len(authority), 1 if opt else 0)
                 + question + body + opt)
-
 
 def servfail(query: bytes) -> bytes | None:
     """The reply when answering itself failed (a bug or a broken zone): SERVFAIL, header only."""
