@@ -84,13 +84,12 @@ class _Work:
 
 # ---- cheap normalisation --------------------------------------------------------------------
 
-_BLANKS = re.compile(r"\s+", re.ASCII)
+_FOLD = re.compile(r"\r?\n[ \t]+")
 _DAY = r"(?:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
 _MONTH = r"(?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec)"
-# The date at the end. The look-behind makes every run of blanks/semicolons a single start.
-_DATE_TAIL = re.compile(
-    rf"(?<![\s;])[\s;]+(?:{_DAY}, )?\d+ {_MONTH} \d+ \d+:\d+(?::\d+)? \S+$", re.ASCII
-)
+# The date at the end; searched for only near the end (see _date_start).
+_DATE_TAIL = re.compile(rf"[ ;]+(?:{_DAY}, )?\d+ {_MONTH} \d+ \d+:\d+(?::\d+)? \S+$", re.ASCII)
+_DATE_WINDOW = 120
 
 # ---- lines that are not handovers ----------------------------------------------------------
 
@@ -150,10 +149,13 @@ def parse_received(value: str) -> Relay | Ignored | None:
         value = bytes(value).decode("latin-1")
     elif not isinstance(value, str):
         return None
-    raw = _BLANKS.sub(" ", value.replace("\x00", "")).strip()
-    if len(raw) > MAX_RECEIVED_CHARS:
+    if len(value) > 16 * MAX_RECEIVED_CHARS:
         return None
-    text = raw
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    text = " ".join(value.split())  # every run of blanks (folds included) becomes one space
+    if len(text) > MAX_RECEIVED_CHARS:
+        return None
     while text.endswith(";"):  # stray semicolons at the end, each with one blank before it
         text = text[:-2] if text.endswith(" ;") else text[:-1]
     work = _Work()
@@ -162,7 +164,8 @@ def parse_received(value: str) -> Relay | Ignored | None:
         return None
     if isinstance(outcome, Skipped):
         return Ignored(outcome.reason)
-    return _relay(work, raw)
+    raw = _FOLD.sub(" ", value).strip() if "\n" in value else value.strip()
+    return _relay(work, raw, text)
 
 
 def _classify(text: str, work: _Work) -> object:
@@ -173,12 +176,15 @@ def _classify(text: str, work: _Work) -> object:
     if (m := _NAME_BY_NAME.match(text)) and not _BRACKETED_V4.fullmatch(m.group(1)):
         return Skipped(NO_ADDRESS)
 
-    text = _DATE_TAIL.sub("", text, count=1)
+    if (cut := _date_start(text)) >= 0:
+        text = text[:cut]
     text = text.replace(")by ", ") by ", 1)
 
     if m := _ID.search(text):
         work.id = m.group(1)
-    if ("helo=" in text and (m := _HELO_EQ.search(text))) or (m := _HELO_CMD.search(text)):
+    if ("helo=" in text and (m := _HELO_EQ.search(text))) or (
+        ("HELO " in text or "EHLO " in text) and (m := _HELO_CMD.search(text))
+    ):
         work.helo = m.group(1)
     if m := _BY.search(text):
         work.by = m.group(1)
@@ -187,7 +193,8 @@ def _classify(text: str, work: _Work) -> object:
     outcome: object = None
     if text.startswith("from "):
         text = text[5:]
-        if m := _ENVFROM.search(text):
+        low = text.lower()
+        if ("return-path" in low or "envelope-" in low) and (m := _ENVFROM.search(text)):
             work.envfrom = m.group(1)
         outcome = run(FROM_RULES, text, work)
         if outcome is None and not work.helo:
@@ -273,7 +280,25 @@ def _clean(field: str) -> str:
     return _BAD_CHARS.sub("!", field)
 
 
-def _relay(work: _Work, raw: str) -> Relay:
+def _date_start(text: str) -> int:
+    """Where the trailing date (with the blanks and semicolons before it) starts, or -1.
+
+    Only the last _DATE_WINDOW characters before the last word are searched: a date is
+    never longer, and this keeps the search linear whatever the line holds.
+    """
+    last = text.rfind(" ")
+    if last < 0:
+        return -1
+    m = _DATE_TAIL.search(text, max(0, last - _DATE_WINDOW))
+    if m is None:
+        return -1
+    start = m.start()
+    while start > 0 and text[start - 1] in " ;":
+        start -= 1
+    return start
+
+
+def _relay(work: _Work, raw: str, text: str) -> Relay:
     rdns = work.rdns.rstrip(".")
     if rdns.lower() == "unknown" or rdns.startswith("["):
         rdns = ""
@@ -301,14 +326,15 @@ def _relay(work: _Work, raw: str) -> Relay:
         envfrom=envfrom,
         id=work.id,
         auth=work.auth,
-        date=_hop_date(raw),
+        date=_hop_date(text),
         raw=raw,
     )
 
 
-def _hop_date(raw: str) -> datetime | None:
-    semi = raw.rfind(";")
+def _hop_date(text: str) -> datetime | None:
+    """The date after the last ';' (RFC 5322 3.6.7), else a date-shaped tail."""
+    semi = text.rfind(";")
     if semi >= 0:
-        return parse_date(raw[semi + 1 :])
-    m = _DATE_TAIL.search(raw)
-    return parse_date(m.group(0).lstrip(" ;")) if m else None
+        return parse_date(text[semi + 1 :])
+    start = _date_start(text)
+    return parse_date(text[start:].lstrip(" ;")) if start >= 0 else None

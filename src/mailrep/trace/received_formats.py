@@ -15,11 +15,13 @@ from mailrep.trace.received_patterns import (
     Custom,
     Family,
     Fields,
+    Groups,
     Outcome,
     Skip,
     Step,
     Take,
     compile_,
+    table,
 )
 
 # Why lines are skipped; the trust path may look at these.
@@ -38,7 +40,7 @@ _SUB_IDENT = re.compile(r"ident=(\S*)", re.ASCII)
 def _exim_comment(group: int):
     """Exim's `(helo=x ident=y)` comment: take helo first, then ident from what is left."""
 
-    def post(work: Fields, m: re.Match[str]) -> None:
+    def post(work: Fields, m: Groups) -> None:
         sub = m.group(group) or ""
         h = _SUB_HELO.search(sub)
         if h:
@@ -51,7 +53,7 @@ def _exim_comment(group: int):
     return post
 
 
-def _ident_in_rdns(work: Fields, m: re.Match[str]) -> None:
+def _ident_in_rdns(work: Fields, m: Groups) -> None:
     """sendmail writes `IDENT:user@host` or `user@host` where the rDNS goes."""
     rdns = work.rdns
     if rdns.startswith("IDENT:") and "@" in rdns:
@@ -63,20 +65,20 @@ def _ident_in_rdns(work: Fields, m: re.Match[str]) -> None:
     work.rdns = rdns
 
 
-def _softdnserr(work: Fields, m: re.Match[str]) -> None:
+def _softdnserr(work: Fields, m: Groups) -> None:
     """couriertcpd writes `softdnserr` when its rDNS lookup failed: that is no name."""
     if m.group(2) != "softdnserr":
         work.rdns = m.group(2)
 
 
 def _qmail_ident(group: int):
-    def post(work: Fields, m: re.Match[str]) -> None:
+    def post(work: Fields, m: Groups) -> None:
         work.ident = (m.group(group) or "").removesuffix("@")
 
     return post
 
 
-def _claiming(work: Fields, m: re.Match[str]) -> None:
+def _claiming(work: Fields, m: Groups) -> None:
     work.helo = m.group(3) or ""
 
 
@@ -84,7 +86,7 @@ _XMAIL_ID = compile_(r" id <(\S+)>")
 _XMAIL_FROM = compile_(r" from <(\S+)>")
 
 
-def _xmail(work: Fields, m: re.Match[str]) -> None:
+def _xmail(work: Fields, m: Groups) -> None:
     text = m.string
     if found := _XMAIL_ID.search(text):
         work.id = found.group(1)
@@ -95,7 +97,7 @@ def _xmail(work: Fields, m: re.Match[str]) -> None:
 _HOTMAIL_IP = compile_(r"({IP}) ")
 
 
-def _hotmail(work: Fields, m: re.Match[str]) -> None:
+def _hotmail(work: Fields, m: Groups) -> None:
     if found := _HOTMAIL_IP.match(m.string):
         work.ip = found.group(1)
 
@@ -167,13 +169,25 @@ def _qmail(text: str, work: Fields) -> Outcome:
     return ENOUGH
 
 
+_MS_SMTP_SERVER = compile_(
+    r" with (?:Microsoft SMTP Server|mapi id) (?:\([^)]+\) )?\d+\.\d+\.\d+\.\d+(?:$| )"
+)
+
+
+def _microsoft_smtp_server(text: str) -> bool:
+    """Exchange 2007 and later: `with Microsoft SMTP Server (...) id 15.1.1261.35`."""
+    has_words = "Microsoft SMTP Server" in text or " mapi id " in text
+    return has_words and _MS_SMTP_SERVER.search(text) is not None
+
+
 # fmt: off
 # --- the table ------------------------------------------------------------------------------
 
-FROM_RULES: tuple[Step, ...] = (
+FROM_RULES: tuple[Step, ...] = table(
     # 142.169.110.122 (SquirrelMail authenticated user synapse) by mail.nomis80.org with HTTP
     Take(r"({IP})\b(?![.-]).{10,80}by (\S+) with HTTP", anywhere=True,
-         guard=re.compile(r" \((?:SquirrelMail|NaSMail) authenticated user "), ip=1, by=2),
+         guard=("authenticated user ", re.compile(r" \((?:SquirrelMail|NaSMail) authenticated user ")),
+         ip=1, by=2),
     # 82.135.198.129 by FWM-M18.sysops.aol.com (64.12.168.82) with HTTP (WebMailUI)
     Take(r"({IP}) by (\S+) \({IP}\) with HTTP \(WebMailUI\)", anywhere=True,
          guard=("aol.com", "with HTTP (WebMailUI)"), ip=1, by=2),
@@ -183,7 +197,7 @@ FROM_RULES: tuple[Step, ...] = (
             Take(r"(\S*) \(\[({IP})\][^)]{0,40}\) by (\S+) with Microsoft SMTPSVC", helo=1, ip=2, by=3),
             Skip(r"mail pickup service by \S+ with Microsoft SMTPSVC$", LOCAL),
         )),
-        (compile_(r" with (?:Microsoft SMTP Server|mapi id) (?:\([^)]+\) )?\d+\.\d+\.\d+\.\d+(?:$| )"), (
+        (_microsoft_smtp_server, (
             # EXC-DAG-02.global.net (10.45.252.152) by EXC-DAG-02.global.net (10.45.252.152)
             #   with Microsoft SMTP Server (version=TLS1_2, ...) id 15.1.1261.35
             Take(r"(\S+) \(\[?({IP})(?:%[A-Z0-9._~-]*)?\]?\) by (\S+) ", helo=1, ip=2, by=3, id=""),
@@ -193,7 +207,7 @@ FROM_RULES: tuple[Step, ...] = (
             Take(r"(\S+) \((\[?{IP}\]?)(?::\d+)\) by (\S+)(?: \(\S+\))? with \[XMail",
                  helo=1, ip=2, by=3, post=_xmail),
         )),
-        (compile_(r"\(ecelerity\b"), (
+        (("(ecelerity", compile_(r"\(ecelerity\b")), (
             # ([192.168.1.151:49601] helo=dev1.democracyinaction.org) by m12.prod... (ecelerity 2.1.1.3)
             Take(r"\(\[({IP}):\d+\] helo=(\S+)\) by (\S+) ", ip=1, helo=2, by=3),
             Take(r"\S+ \(\[({IP}):\d+\]\) by (\S+) ", ip=1, by=2),
@@ -225,10 +239,10 @@ FROM_RULES: tuple[Step, ...] = (
         )),
     ),
     # 217.137.58.28 ([217.137.58.28]) by webmail.ukonline.net (IMP) with HTTP
-    Take(r"({IP}) \(\[{IP}\]\) by (\S+)", guard=compile_(r"\bwith HTTP\b"), ip=1, by=2),
+    Take(r"({IP}) \(\[{IP}\]\) by (\S+)", guard=("with HTTP", compile_(r"\bwith HTTP\b")), ip=1, by=2),
     # sendmail: mail1.insuranceiq.com (host66.insuranceiq.com [65.217.159.66] (may be forged))
     #   by dogma.slashnull.org (8.11.6/8.11.6) with ESMTP id h2F0c2x31856
-    Take(r"(\S+) \((\S+) \[({IP})\].*\) by (\S+) \(", unless=compile_(r" by \S+ \(qmail-\S+\) with "),
+    Take(r"(\S+) \((\S+) \[({IP})\].*\) by (\S+) \(", unless=("(qmail-", compile_(r" by \S+ \(qmail-\S+\) with ")),
          helo=1, rdns=2, ip=3, by=4, post=_ident_in_rdns),
     # ns.elcanto.co.kr (66.161.246.58 [66.161.246.58]) by mail.ssccbelen.edu.pe with SMTP (Microsoft...
     Take(r"(\S+) \((\S+) \[({IP})\]\) by (\S+) with \S+ \(", helo=1, rdns=2, ip=3, by=4),
@@ -255,7 +269,7 @@ FROM_RULES: tuple[Step, ...] = (
     # postfix3-2.free.fr (HELO machine.domain.com) (foobar@213.228.0.169) by totor.bouissou.net with SMTP
     Custom(_qmail),
     # [193.220.176.134] by web40310.mail.yahoo.com via HTTP
-    Take(r"\[({IP})\] by (\S+) via HTTP$", guard=" via HTTP", ip=1, by=2),
+    Take(r"\[({IP})\] by (\S+) via HTTP$", ip=1, by=2),
     # 192.168.5.158 ( [192.168.5.158]) as user jason@localhost by mail.reusch.net with HTTP
     Take(r"(\S+) \( \[({IP})\]\).*? by (\S+) ", ip=2, by=3),
     # (64.52.135.194 [64.52.135.194]) by mail.unearthed.com with ESMTP id BQB0hUH2
@@ -286,19 +300,19 @@ FROM_RULES: tuple[Step, ...] = (
     Take(r"(\S+) \((\S*@)?\[?({IP})\]?\).* by (\S+) ", rdns=1, helo=1, ip=3, by=4,
          post=_qmail_ident(2)),
     # [129.24.215.125] by ws1-7.us4.outblaze.com with http for _bushisevil_@mail.com
-    Take(r"\[({IP})\] by (\S+) with http for ", guard=" with http for ", ip=1, by=2),
+    Take(r"\[({IP})\] by (\S+) with http for ", ip=1, by=2),
     # snake.corp.yahoo.com(216.145.52.229) by x.x.org via smap (V1.3)
-    Take(r"(\S+)\(({IP})\) by (\S+) via smap ", guard=" via smap ", rdns=1, ip=2, by=3),
+    Take(r"(\S+)\(({IP})\) by (\S+) via smap ", rdns=1, ip=2, by=3),
     # smtp.greyware.com(208.14.208.51, HELO smtp.sff.net) by x.x.org via smap (V1.3)
     Take(r"(\S+)\(({IP}), (?:HELO|EHLO) (\S*)\) by (\S+) via smap ", rdns=1, ip=2, helo=3, by=4),
     # [192.168.0.71] by web01-nyc.clicvu.com (Post.Office MTA v3.5.3 release 223 ...)
-    Take(r"\[({IP})\] by (\S+) \(Post", guard=" (Post", ip=1, by=2),
+    Take(r"\[({IP})\] by (\S+) \(Post", ip=1, by=2),
     # [127.0.0.1] by euphoria (ArGoSoft Mail Server Freeware, Version 1.8 (1.8.2.5))
-    Take(r"\[({IP})\] by (\S+) \(ArGoSoft", guard=" (ArGoSoft", ip=1, by=2),
+    Take(r"\[({IP})\] by (\S+) \(ArGoSoft", ip=1, by=2),
     # 157.54.8.23 by inet-vrs-05.redmond.corp.microsoft.com (InterScan E-Mail VirusWall NT)
     Take(r"({IP}) by (\S+) \((?:SMTPL|InterScan)\b", ip=1, by=2),
     # faerber.muc.de by slarti.muc.de with BSMTP (rsmtp-qm-ot 0.4)
-    Skip(r"\S+ by \S+ with BSMTP", "batch SMTP, not a TCP handover", guard=" with BSMTP"),
+    Skip(r"\S+ by \S+ with BSMTP", "batch SMTP, not a TCP handover"),
     # spike (spike.ig.co.uk [193.32.60.32]) by mail.ig.co.uk with SMTP id h27CrCD03362
     Take(r"(\S+) \((\S+) \[({IP})\]\) by (\S+) with ", helo=1, rdns=2, ip=3, by=4),
     # customer254-217.iplannetworks.net (HELO AGAMENON) (baldusi@200.69.254.217 with plain) by smtp...
@@ -352,12 +366,12 @@ FROM_RULES: tuple[Step, ...] = (
     Skip(r"\S+ \([^\s@]+@{LOCALHOST}\) by \S+ \(", LOCAL),
     Skip(r"\S+ \S+ by \S+ with local-e?smtp ", LOCAL),
     Skip(r"127\.0\.0\.1 \(AVG SMTP \S+ \[\S+\]\)", LOCAL),
-    Skip(r"\S+@\S+ by \S+ by uid \S+ ", LOCAL),
-    Skip(r"\S+@\S+ by \S+ ", LOCAL),
+    Skip(r"{MAILBOX_WORD}by \S+ by uid \S+ ", LOCAL),
+    Skip(r"{MAILBOX_WORD}by \S+ ", LOCAL),
     Skip(r"Unknown/Local \(", LOCAL),
     Skip(r"{LOCALHOST} \((?:\S+@)?{LOCALHOST}[)\[]", LOCAL),
     Skip(r"\S+ \((?:\S+@)?{LOCALHOST}\) ", LOCAL),
-    Skip(r"\S+ \(\S+@\S+ \[{LOCALHOST}\]\) ", LOCAL),
+    Skip(r"\S+ \({MAILBOX_WORD}\[{LOCALHOST}\]\) ", LOCAL),
     Skip(r"\(AUTH: \S+\) by \S+ with ", LOCAL),
     Skip(r"localhost \(localhost \[\[UNIX: localhost\]\]\) by ", LOCAL),
     Skip(r"\S+\.amazon\.com by \S+\.amazon\.com with ESMTP \(peer crosscheck: ", LOCAL),
@@ -381,13 +395,13 @@ FROM_RULES: tuple[Step, ...] = (
 
 # simta and Rockliffe write upper-case keywords:
 # FROM hackers.mr.itd.umich.edu (smtp.mail.umich.edu [141.211.14.81]) BY madman.mr.itd.umich.edu ID ...
-UPPER_RULES: tuple[Step, ...] = (
+UPPER_RULES: tuple[Step, ...] = table(
     Take(r"(\S+) \((\S+) \[({IP})\]\) BY (\S+) (?:\([^)]+\) WITH SMTP )?ID <?(\S+?)>?(?: FOR <[^>]+>)?$",
          helo=1, rdns=2, ip=3, by=4, id=5),
 )
 
 # `(from ...)` comments written by local tools.
-PAREN_RULES: tuple[Step, ...] = (
+PAREN_RULES: tuple[Step, ...] = table(
     # Norton AntiVirus Gateway: (from localhost [24.180.47.240]) by host.name (NAVGW 2.5.2.12) with SMTP
     Take(r"(\S*) \[({IP})\]\) by (\S+) \(NAVGW .*?\) with ", helo=1, ip=2, by=3),
     # (from username@localhost) by home.example.com (8.12.11/8.12.11/Submit) id iBADHRP6011034

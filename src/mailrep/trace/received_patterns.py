@@ -25,6 +25,7 @@ _H = r"[a-f0-9]{1,4}"
 # An IPv4 or IPv6 address as MTAs print it (IPv6 with an optional `IPv6:` tag, IPv4-mapped
 # forms accepted). The same address grammar SpamAssassin and RFC 4291 use.
 IP = (
+    r"(?=[0-9a-fA-F:Ii])"  # every form starts so: a cheap first test
     r"(?i:"
     rf"\b(?<!:){_V4}\b"
     r"|(?:IPv6:|(?<![a-f0-9:]))"
@@ -67,11 +68,25 @@ LOCALHOST = (
 )
 
 
+# A run of non-blanks followed by a blank can never give characters back usefully, so it
+# is made possessive: no backtracking into it, which keeps failing matches linear.
+_WORD_THEN_BLANK = re.compile(r"\\S([+*])(\)?) ")
+
+
+# `\S+@\S+ ` (a word with an inner @) tried naively costs a scan per @; this form finds
+# the first inner @ in one pass, then takes the word whole.
+MAILBOX_WORD = r"(?=\S\S*?@\S)\S++ "
+
+
+def possessive(pattern: str) -> str:
+    r"""`\S+ ` -> `\S++ ` (also `\S*` and a group closing before the blank)."""
+    return _WORD_THEN_BLANK.sub(r"\\S\1+\2 ", pattern.replace("{MAILBOX_WORD}", MAILBOX_WORD))
+
+
 def compile_(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    """Compile with {IP} and {LOCALHOST} filled in, ASCII semantics."""
-    return re.compile(
-        pattern.replace("{IP}", IP).replace("{LOCALHOST}", LOCALHOST), re.ASCII | flags
-    )
+    """Compile with {IP} and {LOCALHOST} filled in, ASCII semantics, words possessive."""
+    expanded = possessive(pattern).replace("{IP}", IP).replace("{LOCALHOST}", LOCALHOST)
+    return re.compile(expanded, re.ASCII | flags)
 
 
 class Fields(Protocol):
@@ -87,9 +102,27 @@ class Fields(Protocol):
     auth: str
 
 
-Guard = str | tuple[str, ...] | re.Pattern[str] | None
-"""A cheap test before a pattern: a substring, all of several substrings, or a regex."""
-Post = Callable[[Fields, re.Match[str]], None]
+Guard = (
+    str
+    | tuple[str, ...]
+    | re.Pattern[str]
+    | tuple[str, re.Pattern[str]]
+    | Callable[[str], bool]
+    | None
+)
+"""A cheap test before a pattern: a substring, all of several substrings, a regex, a
+substring that must be present before a regex is worth running, or a function."""
+
+
+class Groups(Protocol):
+    """What a post-processing hook sees: the rule's own numbered groups, and the text."""
+
+    string: str
+
+    def group(self, index: int, /) -> str | None: ...
+
+
+Post = Callable[[Fields, Groups], None]
 
 
 def _passes(guard: Guard, text: str) -> bool:
@@ -98,8 +131,30 @@ def _passes(guard: Guard, text: str) -> bool:
     if isinstance(guard, str):
         return guard in text
     if isinstance(guard, tuple):
+        if isinstance(guard[-1], re.Pattern):
+            return guard[0] in text and guard[-1].search(text) is not None
         return all(part in text for part in guard)
-    return guard.search(text) is not None
+    if isinstance(guard, re.Pattern):
+        return guard.search(text) is not None
+    return guard(text)
+
+
+def _lookahead(guard: Guard, negate: bool = False) -> str:
+    """The guard as a zero-width test at the start of the text (texts have no newlines)."""
+    if guard is None:
+        return ""
+    if isinstance(guard, re.Pattern):
+        if guard.groups:
+            raise ValueError(f"a guard must not capture: {guard.pattern!r}")
+        parts = [guard.pattern]
+    elif isinstance(guard, str):
+        parts = [re.escape(guard)]
+    elif isinstance(guard, tuple):
+        parts = [g.pattern if isinstance(g, re.Pattern) else re.escape(g) for g in guard]
+    else:
+        raise ValueError("a function guard cannot become part of a combined pattern")
+    sign = "!" if negate else "="
+    return "".join(f"(?{sign}.*?(?:{part}))" for part in parts)
 
 
 class Enough:
@@ -117,10 +172,53 @@ class Skipped:
 Outcome = Enough | Skipped | None
 
 
-class Take:
+class _Shifted:
+    """A rule's groups inside a combined match: group k is group `base + k` of the whole."""
+
+    __slots__ = ("base", "m", "string")
+
+    def __init__(self, m: re.Match[str], base: int) -> None:
+        self.m = m
+        self.base = base
+        self.string = m.string
+
+    def group(self, index: int, /) -> str | None:
+        return self.m.group(self.base + index)
+
+
+class _Rule:
+    """A pattern anchored at the start of the text (or anywhere), behind optional guards."""
+
+    __slots__ = ("anywhere", "guard", "pattern", "rx", "unless")
+
+    def __init__(self, pattern: str, guard: Guard, unless: Guard, anywhere: bool) -> None:
+        self.pattern = pattern
+        self.rx = compile_(pattern)
+        self.guard = guard
+        self.unless = unless
+        self.anywhere = anywhere
+
+    def branch(self) -> str:
+        """This rule as one alternative of a combined pattern, matched at position 0."""
+        body = self.pattern if not self.anywhere else f".*?(?:{self.pattern})"
+        return _lookahead(self.guard) + _lookahead(self.unless, negate=True) + body
+
+    def apply(self, text: str, work: Fields) -> Outcome:
+        if not _passes(self.guard, text):
+            return None
+        if self.unless is not None and _passes(self.unless, text):
+            return None
+        m = self.rx.search(text) if self.anywhere else self.rx.match(text)
+        return None if m is None else self.decide(m, work)
+
+    def decide(self, groups: Groups, work: Fields) -> Outcome:
+        raise NotImplementedError
+
+
+class Take(_Rule):
     """A relay format: on a match, copy groups into fields (ints) or set constants (strs)."""
 
-    __slots__ = ("anywhere", "fields", "guard", "post", "rx", "unless")
+    __slots__ = ("fields", "post")
 
     def __init__(
         self,
@@ -132,52 +230,36 @@ class Take:
         post: Post | None = None,
         **fields: int | str,
     ) -> None:
-        self.rx = compile_(pattern)
-        self.guard = guard
-        self.unless = unless
-        self.anywhere = anywhere
+        super().__init__(pattern, guard, unless, anywhere)
         self.post = post
         self.fields = tuple(fields.items())
 
-    def apply(self, text: str, work: Fields) -> Outcome:
-        if not _passes(self.guard, text) or (
-            self.unless is not None and _passes(self.unless, text)
-        ):
-            return None
-        m = self.rx.search(text) if self.anywhere else self.rx.match(text)
-        if m is None:
-            return None
+    def decide(self, groups: Groups, work: Fields) -> Outcome:
         for name, source in self.fields:
             if isinstance(source, int):
-                value = m.group(source)
-                if value is None:
-                    continue
-                setattr(work, name, value)
+                value = groups.group(source)
+                if value is not None:
+                    setattr(work, name, value)
             else:
                 setattr(work, name, source)
         if self.post is not None:
-            self.post(work, m)
+            self.post(work, groups)
         return ENOUGH
 
 
-class Skip:
+class Skip(_Rule):
     """A line that is deliberately not a relay (local pickup, scanner, fetchmail...)."""
 
-    __slots__ = ("anywhere", "guard", "outcome", "rx")
+    __slots__ = ("outcome",)
 
     def __init__(
         self, pattern: str, reason: str, *, guard: Guard = None, anywhere: bool = False
     ) -> None:
-        self.rx = compile_(pattern)
-        self.guard = guard
-        self.anywhere = anywhere
+        super().__init__(pattern, guard, None, anywhere)
         self.outcome = Skipped(reason)
 
-    def apply(self, text: str, work: Fields) -> Outcome:
-        if not _passes(self.guard, text):
-            return None
-        m = self.rx.search(text) if self.anywhere else self.rx.match(text)
-        return None if m is None else self.outcome
+    def decide(self, groups: Groups, work: Fields) -> Outcome:
+        return self.outcome
 
 
 class Step(Protocol):
@@ -196,13 +278,54 @@ class Custom:
         return self.fn(text, work)
 
 
+class _Combined:
+    """A run of consecutive rules compiled into one alternation.
+
+    All alternatives are tried at position 0 in table order and the first that matches
+    wins, which is exactly the sequential semantics, but the loop runs inside the regex
+    engine instead of in Python.
+    """
+
+    __slots__ = ("rules", "rx")
+
+    def __init__(self, rules: list[_Rule]) -> None:
+        self.rx = compile_("|".join(f"(?P<r{i}>{r.branch()})" for i, r in enumerate(rules)))
+        index = self.rx.groupindex
+        self.rules = {index[f"r{i}"]: (rule, index[f"r{i}"]) for i, rule in enumerate(rules)}
+
+    def apply(self, text: str, work: Fields) -> Outcome:
+        m = self.rx.match(text)
+        if m is None:
+            return None
+        rule, base = self.rules[m.lastindex or 0]  # the outer group of a branch closes last
+        return rule.decide(_Shifted(m, base), work)
+
+
+def table(*steps: Step) -> tuple[Step, ...]:
+    """Steps ready to run: consecutive rules merged into combined alternations."""
+    out: list[Step] = []
+    pending: list[_Rule] = []
+    for step in steps:
+        # guarded rules stay alone: a substring test is far cheaper than a look-ahead
+        if isinstance(step, _Rule) and step.guard is None and step.unless is None:
+            pending.append(step)
+            continue
+        if pending:
+            out.append(_Combined(pending) if len(pending) > 1 else pending[0])
+            pending = []
+        out.append(step)
+    if pending:
+        out.append(_Combined(pending) if len(pending) > 1 else pending[0])
+    return tuple(out)
+
+
 class Family:
     """if/elif over MTA families: the first family whose guard passes is the only one tried."""
 
     __slots__ = ("branches",)
 
     def __init__(self, *branches: tuple[Guard, tuple[Step, ...]]) -> None:
-        self.branches = branches
+        self.branches = tuple((guard, table(*steps)) for guard, steps in branches)
 
     def apply(self, text: str, work: Fields) -> Outcome:
         for guard, steps in self.branches:
