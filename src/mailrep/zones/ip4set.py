@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from mailrep.zones.value import Value, merge_values
@@ -46,7 +46,10 @@ class Ip4Set:
     """An immutable IPv4 dataset. `values[0]` is None (the exclusion marker)."""
 
     kind: Final = "ip4"
-    __slots__ = ("_hits", "levels", "values")
+    __slots__ = ("_hits", "levels", "lookup", "lookup_ip4", "values")
+
+    lookup: Callable[[tuple[bytes, ...]], Answer]
+    lookup_ip4: Callable[[int], Hit | None]  # fast entry point: the address as an int
 
     def __init__(self, levels: Sequence[Level], values: Sequence[Value | None]) -> None:
         self.levels = tuple(sorted(levels, key=lambda lv: -lv[0]))
@@ -55,6 +58,7 @@ class Ip4Set:
         self._hits = tuple(
             v.hit(b"") if v is not None and v.static else None for v in self.values
         )
+        self.lookup, self.lookup_ip4 = _specialize(self)
 
     @classmethod
     def from_arrays(
@@ -70,8 +74,7 @@ class Ip4Set:
                 return single if idx is None else idx[i]
         return -1
 
-    def lookup_ip4(self, q: int) -> Hit | None:
-        """Fast entry point: `q` is the IPv4 address as an int."""
+    def _lookup_ip4(self, q: int) -> Hit | None:
         v = self._find(q)
         if v <= 0:
             return None
@@ -80,7 +83,7 @@ class Ip4Set:
             return h
         return self.values[v].hit(ip4_text(q).encode())  # type: ignore[union-attr]
 
-    def lookup(self, sub: tuple[bytes, ...]) -> Answer:
+    def _lookup(self, sub: tuple[bytes, ...]) -> Answer:
         n = len(sub)
         if n == 4:
             o = OCTET
@@ -95,6 +98,10 @@ class Ip4Set:
             if h is not None:
                 return h
             return self.values[v].hit(b".".join((sub[3], sub[2], sub[1], sub[0])))  # type: ignore[union-attr]
+        return self._lookup_short(sub)
+
+    def _lookup_short(self, sub: tuple[bytes, ...]) -> Answer:
+        n = len(sub)
         if 0 < n < 4:
             try:
                 q = 0
@@ -139,6 +146,62 @@ class Ip4Set:
 
     def __repr__(self) -> str:
         return f"<Ip4Set {len(self)} entries in {len(self.levels)} levels>"
+
+
+def _specialize(ds: Ip4Set) -> tuple[Callable[[tuple[bytes, ...]], Answer], Callable[[int], Hit | None]]:
+    """Lookup functions for the common shape (one /32 level, one shared value), else generic.
+
+    The hot path then is: 4 dict lookups (label -> octet), one bisect, one comparison.
+    """
+    if len(ds.levels) != 1 or ds.levels[0][0] != 32 or ds.levels[0][3] is not None:
+        return ds._lookup, ds._lookup_ip4
+    _p, _m, addrs, _i, single, n = ds.levels[0]
+    if single == EXCLUDED:
+        return ds._lookup, ds._lookup_ip4
+    value = ds.values[single]
+    hit = ds._hits[single]
+    short = ds._lookup_short
+    o = OCTET
+    assert value is not None
+
+    if hit is not None:
+        def lookup(sub: tuple[bytes, ...]) -> Answer:
+            if len(sub) != 4:
+                return short(sub)
+            try:
+                q = o[sub[3]] << 24 | o[sub[2]] << 16 | o[sub[1]] << 8 | o[sub[0]]
+            except KeyError:
+                return None
+            i = bisect_left(addrs, q)
+            return hit if i != n and addrs[i] == q else None
+
+        def lookup_ip4(q: int) -> Hit | None:
+            i = bisect_left(addrs, q)
+            return hit if i != n and addrs[i] == q else None
+
+        return lookup, lookup_ip4
+
+    make = value.hit
+
+    def lookup_t(sub: tuple[bytes, ...]) -> Answer:
+        if len(sub) != 4:
+            return short(sub)
+        try:
+            q = o[sub[3]] << 24 | o[sub[2]] << 16 | o[sub[1]] << 8 | o[sub[0]]
+        except KeyError:
+            return None
+        i = bisect_left(addrs, q)
+        if i != n and addrs[i] == q:
+            return make(b".".join((sub[3], sub[2], sub[1], sub[0])))
+        return None
+
+    def lookup_ip4_t(q: int) -> Hit | None:
+        i = bisect_left(addrs, q)
+        if i != n and addrs[i] == q:
+            return make(ip4_text(q).encode())
+        return None
+
+    return lookup_t, lookup_ip4_t
 
 
 def octet_blocks(lo: int, hi: int) -> Iterator[tuple[int, int]]:

@@ -15,6 +15,7 @@ from mailrep.errors import BadInput
 from mailrep.zones.zone import Hit
 
 LISTED_A: Final = b"\x7f\x00\x00\x02"  # 127.0.0.2, the default listing value
+_new_tuple: Final = tuple.__new__
 
 
 Segments = tuple[bytes, ...]
@@ -31,7 +32,7 @@ class Value:
         t = self.txt
         txt = None if t is None else (t[0] if len(t) == 1 else key.join(t))
         if not self.more:
-            return Hit(self.a, txt, self.ttl)
+            return _new_tuple(Hit, (self.a, txt, self.ttl, ()))  # Hit(...) without the Python __new__
         return Hit(self.a, txt, self.ttl, tuple(m[0] if len(m) == 1 else key.join(m) for m in self.more))
 
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from mailrep.errors import BadInput
 
@@ -37,8 +37,10 @@ class Soa:
     ttl: int
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """A listed name's answer. Immutable; a NamedTuple because it is built per query on the
+    hot path and a frozen dataclass costs several times more to construct."""
+
     a: tuple[bytes, ...]  # 4-byte IPv4 values in 127/8
     txt: bytes | None  # '$' already replaced by the queried key; may exceed 255 bytes
     ttl: int
