@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -36,6 +37,16 @@ def _pg_unreachable() -> str | None:
     return _pg_state["reason"]
 
 
+def _pg_admin() -> sa.Engine:
+    """One autocommit engine per session for creating and dropping test schemas."""
+    if "admin" not in _pg_engines:
+        _pg_engines["admin"] = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    return _pg_engines["admin"]
+
+
+_pg_engines: dict[str, sa.Engine] = {}
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
@@ -48,7 +59,7 @@ def db_url(request, tmp_path):
             pytest.fail(f"CI=true: {reason}")
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    admin = _pg_admin()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
@@ -57,15 +68,47 @@ def db_url(request, tmp_path):
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _migrated(tmp_path_factory):
+    """The schema as `alembic upgrade head` leaves it, made once per session: a SQLite file to
+    copy, and PostgreSQL DDL replayed per test (the migration itself is tested in tests/store)."""
+    from mailrep.store.db import Database
+
+    path = tmp_path_factory.mktemp("template") / "mailrep.sqlite3"
+    template = Database(f"sqlite:///{path}")
+    template.upgrade()
+    revision = template.current_revision()
+    template.dispose()
+    return path, revision
+
+
+def _pg_schema_sql(revision: str) -> str:
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from mailrep.store.tables import metadata
+
+    dialect = postgresql.dialect()
+    stmts = [str(CreateTable(t).compile(dialect=dialect)) for t in metadata.sorted_tables]
+    stmts += [str(CreateIndex(i).compile(dialect=dialect)) for t in metadata.sorted_tables for i in t.indexes]
+    stmts += ["CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
+              f"INSERT INTO alembic_version VALUES ('{revision}')"]
+    return ";\n".join(stmts)
 
 
 @pytest.fixture
-def db(db_url):
+def db(db_url, _migrated):
     """A migrated `mailrep.store.db.Database` on SQLite and on PostgreSQL."""
     from mailrep.store.db import Database
 
+    template, revision = _migrated
+    if db_url.startswith("sqlite"):
+        shutil.copyfile(template, sa.make_url(db_url).database)
     database = Database(db_url)
-    database.upgrade()
+    if not db_url.startswith("sqlite"):
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql(_pg_schema_sql(revision))
     yield database
     database.dispose()

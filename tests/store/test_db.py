@@ -13,21 +13,41 @@ from mailrep.store.db import Database
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def test_upgrade_creates_every_table_and_is_idempotent(db):
+@pytest.fixture
+def migrated(db_url):
+    """A database migrated by alembic itself (the `db` fixture replays a copy)."""
+    database = Database(db_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(db_url):
+    db = Database(db_url)
+    assert db.is_empty()
+    db.upgrade()
     names = set(sa.inspect(db.engine).get_table_names())
     assert set(t.metadata.tables) <= names
     assert db.current_revision() is not None
     db.upgrade()  # a second upgrade is a no-op
     assert not db.is_empty()
+    db.dispose()
 
 
-def test_schema_matches_tables_module(db):
+def _schema_diff(db):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), t.metadata)
-    assert diff == []
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), t.metadata)
+
+
+def test_migration_matches_tables_module(migrated):
+    assert _schema_diff(migrated) == []
+
+
+def test_db_fixture_matches_tables_module(db):
+    assert _schema_diff(db) == []
 
 
 def test_times_round_trip_as_aware_utc(db):

@@ -61,12 +61,13 @@ def counts(conn: Connection, ip: str, now: datetime, window_days: float) -> dict
     """Public evidence counts for one IP: trap, user, mole, simp, last_seen (no identities)."""
     since = now - timedelta(days=window_days)
     out: dict[str, Any] = {"trap": 0, "user": 0, "mole": 0, "simp": 0, "last_seen": None}
+    kind_col = sa.func.coalesce(reporters.c.kind, sa.literal_column("'simp'"))
     q = (
-        sa.select(sa.func.coalesce(reporters.c.kind, "simp"), sa.func.count(), sa.func.max(reports.c.received_at))
+        sa.select(kind_col, sa.func.count(), sa.func.max(reports.c.received_at))
         .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
         .where(reports.c.source_ip == ip, reports.c.received_at > since, reports.c.counted.is_(True),
                reports.c.state != "parked")
-        .group_by(sa.func.coalesce(reporters.c.kind, "simp"))
+        .group_by(kind_col)
     )
     last: list[datetime] = []
     for kind, n, latest in conn.execute(q):

@@ -1,0 +1,283 @@
+"""The blocklist service (store + policy) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from mailrep import blocklist as bl
+from mailrep.errors import BadInput, Conflict, NotAllowed, NotAuthenticated, NotFound, OverQuota
+from mailrep.policy.config import PolicyConfig, parse_networks
+from mailrep.store import accounts, audit
+from mailrep.store.tables import reports, trap_hits, volume
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+IP = "45.33.1.2"
+_n = iter(range(10**9))
+
+
+def reporter(db, name=None, **kw):
+    acc, _rep, _secret = bl.add_reporter(db, name or f"reporter{next(_n)}", NOW - 1000 * H, **kw)
+    return acc
+
+
+def staff(db, role="deputy"):
+    with db.transaction() as conn:
+        return accounts.create_account(conn, f"{role}{next(_n)}", role, NOW)
+
+
+def report(db, rep, ip=IP, at=NOW, **kw):
+    raw = b"Subject: spam\r\n\r\nbuy\r\n"
+    values = dict(reporter_id=None if rep is None else rep.id, channel="http", received_at=at,
+                  sha256="0" * 64, raw_z=zlib.compress(raw), raw_size=len(raw), stored_size=len(raw),
+                  source_ip=ip, dedupe_key=f"k{next(_n)}")
+    values.update(kw)
+    with db.transaction() as conn:
+        conn.execute(reports.insert().values(**values))
+
+
+def trap(db, ip=IP, at=NOW, address="trap@example.org"):
+    with db.transaction() as conn:
+        conn.execute(trap_hits.insert().values(received_at=at, sha256="1" * 64, raw_z=b"", source_ip=ip,
+                                               trap_address=address, dedupe_key=f"t{next(_n)}"))
+
+
+def test_two_reporters_list_and_lookup_is_public_safe(db):
+    a, b = reporter(db, "alice-secret-name"), reporter(db, "bob-secret-name")
+    marker0 = bl.change_marker(db)
+    report(db, a, at=NOW - H)
+    report(db, b)
+    trap(db, address="hidden-trap@example.org", at=NOW - 2 * H)
+    events = bl.reevaluate(db, [IP, "not-an-ip", IP], NOW)
+    assert [(e.key, e.new_state) for e in events] == [(IP, "listed")]
+    assert bl.change_marker(db) > marker0
+    out = bl.lookup(db, IP, NOW)
+    text = json.dumps(out)
+    for secret in ("alice-secret-name", "bob-secret-name", "hidden-trap@example.org", "reporter_id", "trap_address"):
+        assert secret not in text
+    assert out["ip"] == IP and out["listed"] is True
+    assert out["since"] == "2026-11-26T12:00:00Z" and out["expires"] == "2026-11-27T12:00:00Z"
+    assert out["evidence"] == {"trap": 1, "user": 2, "mole": 0, "simp": 0, "last_seen": "2026-11-26T12:00:00Z"}
+    assert [h["to"] for h in out["history"]] == ["listed"] and out["history"][0]["by"] == "policy"
+    assert out["explanation"]["reporters"] == 2 and out["explanation"]["traps"] == 1
+    assert out["score"] == pytest.approx(5 + 4 + 3.9375, abs=0.001)
+    active = bl.active_listings(db, NOW, site_url="https://bl.example")
+    assert [(x.key, x.family, x.a) for x in active] == [(IP, 4, "127.0.0.2")]
+    assert active[0].txt == "Blocked - see https://bl.example/lookup?ip=$"
+
+
+def test_one_reporter_flooding_never_lists(db):
+    a = reporter(db)
+    for i in range(30):
+        report(db, a, at=NOW - i * 0.1 * H)
+    assert bl.reevaluate(db, [IP], NOW) == []
+    assert bl.lookup(db, IP, NOW)["listed"] is False
+    assert bl.active_listings(db, NOW) == []
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"counted": False},  # e.g. the reporter's own mail host or mail older than 2 days
+        {"state": "parked"},
+        {"at": NOW - 8 * 24 * H},  # older than the window
+        {"suspended": True},
+    ],
+)
+def test_reports_that_do_not_count(db, second):
+    a, b = reporter(db), reporter(db)
+    report(db, a)
+    second = dict(second)  # the parameter is shared by both databases' runs
+    if second.pop("suspended", False):
+        with db.transaction() as conn:
+            accounts.update_reporter(conn, b.id, status="suspended")
+    report(db, b, **second)
+    assert bl.reevaluate(db, [IP], NOW) == []
+
+
+def test_volume_holds_the_score_back(db):
+    a, b = reporter(db), reporter(db)
+    report(db, a)
+    report(db, b)
+    with db.transaction() as conn:
+        conn.execute(volume.insert().values(ip=IP, count=10**6, period_start=NOW - 24 * H, period_end=NOW,
+                                            received_at=NOW))
+    assert bl.reevaluate(db, [IP], NOW) == []
+    x = bl.explain(db, IP, NOW)
+    assert x["volume"] == 10**6 and x["threshold"] > x["score"]
+    for _ in range(3):
+        report(db, reporter(db))
+    assert [e.new_state for e in bl.reevaluate(db, [IP], NOW)] == ["listed"]
+
+
+def test_sweep_expires_a_short_listing_after_12_hours(db):
+    report(db, reporter(db))
+    report(db, reporter(db))
+    bl.reevaluate(db, [IP], NOW)
+    assert bl.sweep(db, NOW + 11 * H) == []
+    marker = bl.change_marker(db)
+    events = bl.sweep(db, NOW + 12 * H)
+    assert [(e.old_state, e.new_state) for e in events] == [("listed", "unlisted")]
+    assert bl.change_marker(db) > marker
+    assert bl.active_listings(db, NOW + 12 * H) == []
+    assert [h["to"] for h in bl.lookup(db, IP, NOW + 12 * H)["history"]] == ["unlisted", "listed"]
+
+
+def test_manual_actions_history_and_audit(db):
+    dep = staff(db)
+    out = bl.manual(db, "list", IP, "seen in our own logs", dep, NOW)
+    assert out["listed"] and out["manual"] and out["reason"] == "seen in our own logs"
+    out = bl.manual(db, "delist", IP, "wholly erroneous", dep, NOW + H)
+    assert out["state"] == "delisted" and not out["listed"]
+    # old-style evidence from before the delisting does not relist
+    report(db, reporter(db), at=NOW)
+    report(db, reporter(db), at=NOW)
+    assert bl.reevaluate(db, [IP], NOW + 2 * H) == []
+    # new evidence after the delisting does
+    report(db, reporter(db), at=NOW + 3 * H)
+    report(db, reporter(db), at=NOW + 3 * H)
+    assert [e.new_state for e in bl.reevaluate(db, [IP], NOW + 3 * H)] == ["listed"]
+    bl.manual(db, "exempt", IP, "our customer, fixed", dep, NOW + 4 * H)
+    assert bl.lookup(db, IP, NOW + 4 * H)["listed"] is False
+    hist = bl.lookup(db, IP, NOW + 4 * H)["history"]
+    assert [(h["to"], h["by"]) for h in hist] == [("exempt", "deputy"), ("listed", "policy"),
+                                                 ("delisted", "deputy"), ("listed", "deputy")]
+    with db.read() as conn:
+        log = audit.entries(conn, target=IP)
+    assert [e["action"] for e in log] == ["listing.exempt", "listing.delist", "listing.list"]
+    assert all(e["actor"] == dep.name and e["reason"] for e in log)
+
+
+def test_manual_action_errors(db):
+    dep = staff(db)
+    with pytest.raises(NotAllowed):
+        bl.manual(db, "list", IP, "why", reporter(db), NOW)
+    with pytest.raises(BadInput):
+        bl.manual(db, "list", IP, "  ", dep, NOW)
+    with pytest.raises(BadInput):
+        bl.manual(db, "ban", IP, "why", dep, NOW)
+    with pytest.raises(BadInput):
+        bl.manual(db, "list", "example.com", "why", dep, NOW)
+    with pytest.raises(NotAllowed):
+        bl.manual(db, "list", "192.168.0.1", "why", dep, NOW)
+    with pytest.raises(Conflict):
+        bl.manual(db, "unexempt", IP, "why", dep, NOW)
+    with db.read() as conn:
+        assert audit.entries(conn) == []  # nothing half-done
+
+
+def test_network_listing_covers_its_addresses(db):
+    bl.manual(db, "list", "45.34.7.0/24", "snowshoe range", staff(db, "admin"), NOW)
+    out = bl.lookup(db, "45.34.7.99", NOW)
+    assert out["listed"] and out["listing"] == "45.34.7.0/24"
+    assert bl.lookup(db, "45.34.8.1", NOW)["listed"] is False
+    assert [(x.key, x.family) for x in bl.active_listings(db, NOW)] == [("45.34.7.0/24", 4)]
+
+
+def test_ipv6(db):
+    ip6 = "2a00:1450:4001:81c::200e"
+    report(db, reporter(db), ip=ip6)
+    report(db, reporter(db), ip=ip6)
+    assert [e.key for e in bl.reevaluate(db, [ip6.upper()], NOW)] == [ip6]
+    assert [(x.key, x.family) for x in bl.active_listings(db, NOW)] == [(ip6, 6)]
+    assert bl.lookup(db, ip6, NOW)["listed"] is True
+
+
+def test_operator_exemption_from_config(db):
+    cfg = PolicyConfig(exemptions=parse_networks("45.33.0.0/16"))
+    report(db, reporter(db))
+    report(db, reporter(db))
+    assert bl.reevaluate(db, [IP], NOW, config=cfg) == []
+    assert bl.explain(db, IP, NOW, config=cfg)["never_listed"].startswith("operator exemption")
+
+
+def test_delisting_requests(db):
+    report(db, reporter(db))
+    report(db, reporter(db))
+    bl.reevaluate(db, [IP], NOW)
+    req = bl.request_delisting(db, IP, "postmaster@sender.example", "we fixed the relay", NOW,
+                               client_addr="203.0.113.5")
+    assert req["status"] == "pending" and "contact_email" not in req
+    assert bl.delisting_request(db, req["id"]) == req
+    [pending] = bl.delisting_requests(db)
+    assert pending["contact_email"] == "postmaster@sender.example"
+    with pytest.raises(NotAllowed):
+        bl.decide_delisting(db, req["id"], True, "ok", reporter(db), NOW)
+    dep = staff(db)
+    with pytest.raises(BadInput):
+        bl.decide_delisting(db, req["id"], True, " ", dep, NOW)
+    out = bl.decide_delisting(db, req["id"], True, "relay closed", dep, NOW + H)
+    assert out["status"] == "approved" and out["decision_reason"] == "relay closed"
+    assert bl.lookup(db, IP, NOW + H)["listed"] is False
+    with pytest.raises(Conflict):
+        bl.decide_delisting(db, req["id"], False, "again", dep, NOW + H)
+    with pytest.raises(NotFound):
+        bl.delisting_request(db, "nope")
+    r2 = bl.request_delisting(db, IP, "a@b.example", "please", NOW, client_addr="203.0.113.5")
+    assert bl.decide_delisting(db, r2["id"], False, "still spamming", dep, NOW)["status"] == "denied"
+    assert bl.delisting_requests(db) == []
+
+
+@pytest.mark.parametrize(
+    "ip, email, text",
+    [("nope", "a@b.example", "x"), (IP, "not-an-email", "x"), (IP, "a@b.example", "  "),
+     (IP, "a@b.example", "x" * 5001)],
+)
+def test_delisting_request_validation(db, ip, email, text):
+    with pytest.raises(BadInput):
+        bl.request_delisting(db, ip, email, text, NOW)
+
+
+def test_delisting_requests_are_rate_limited_per_client(db):
+    for _ in range(3):
+        bl.request_delisting(db, IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
+    with pytest.raises(OverQuota):
+        bl.request_delisting(db, IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
+    bl.request_delisting(db, IP, "a@b.example", "x", NOW, client_addr="198.51.100.2", per_day=3)
+    bl.request_delisting(db, IP, "a@b.example", "x", NOW + 25 * H, client_addr="198.51.100.1", per_day=3)
+
+
+def test_tokens_through_the_service(db):
+    secret = bl.create_token(db, "trapfeed", "feed", NOW)
+    acc = bl.authenticate(db, secret)
+    assert (acc.name, acc.role) == ("trapfeed", "feed")
+    second = bl.create_token(db, "trapfeed", "feed", NOW)
+    with pytest.raises(Conflict):
+        bl.create_token(db, "trapfeed", "admin", NOW)
+    bl.revoke(db, secret, NOW)
+    with pytest.raises(NotAuthenticated):
+        bl.authenticate(db, secret)
+    assert bl.authenticate(db, second).name == "trapfeed"
+    rsecret = bl.create_token(db, "isp", "reporter", NOW)
+    with db.read() as conn:
+        assert accounts.get_reporter(conn, bl.authenticate(db, rsecret).id).daily_quota == 5000
+
+
+def test_concurrent_reevaluation_lists_once(db):
+    report(db, reporter(db))
+    report(db, reporter(db))
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            bl.reevaluate(db, [IP], NOW)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.read() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM listing_events WHERE key = :k"), {"k": IP}).scalar()
+    assert n == 1
