@@ -192,6 +192,18 @@ def test_multipart_without_boundary_parameter_is_guessed():
     assert list(mime.texts(msg(raw))) == [("html", "<b>x</b>")]
 
 
+def test_multipart_whose_boundary_never_occurs():
+    # as seen in the SpamAssassin corpus: the delimiter lines differ from the declared boundary
+    raw = (b'Content-Type: multipart/alternative; boundary="=Multipart Boundary 1"\n\n'
+           b"--= Multipart Boundary 1\nContent-Type: text/html\n\n<p>x</p>\n--= Multipart Boundary 1--\n")
+    flags: list[Flag] = []
+    assert list(mime.texts(msg(raw), flags=flags)) == [("html", "<p>x</p>")]
+    assert [f.code for f in flags] == ["mime_bad_boundary"]
+    # nothing that looks like a delimiter at all: the body is read as plain text
+    raw = b"Content-Type: multipart/mixed; boundary=nope\n\njust text\n"
+    assert list(mime.texts(msg(raw))) == [("plain", "just text\n")]
+
+
 def test_hostile_corpus_and_sa_fixtures_never_raise(corpus):
     root = corpus / "messages"
     paths = [p for p in root.rglob("*") if p.is_file() and ("hostile" in p.parts or "sa-t-data" in p.parts)]

@@ -72,6 +72,21 @@ TEXT_CASES = [
     ("mailto:someone@example.com", []),
     ("email me at info@www.example.com", []),
     ("the file www.txt", []),
+    # percent-encoded hosts and the userinfo trick behind them
+    ("http://w%77%77%2e%74%65%72%72%61%2ee%73/x", ["http://www.terra.es/x"]),
+    ("http://www.Remove_Me.com%40w%77%77%2E%74erra%2Ee%73/p", ["http://www.terra.es/p"]),
+    # redirectors: the URL in the query is reported too, right after its carrier
+    ("http://r.example.net/c?u=http://evil.example.org/x&b=1",
+     ["http://r.example.net/c?u=http://evil.example.org/x&b=1", "http://evil.example.org/x"]),
+    ("https://r.example.net/c?t=https%3A%2F%2Fbad.example.org%2Fp",
+     ["https://r.example.net/c?t=https%3A%2F%2Fbad.example.org%2Fp", "https://bad.example.org/p"]),
+    # bare domains under the common generic TLDs, outside URLs and e-mail addresses
+    ("Visit SendGreatOffers.com today", ["http://sendgreatoffers.com/"]),
+    ("shop at deals.example.com.au/sale.", ["http://deals.example.com.au/sale"]),
+    ("a.com, then http://b.net/?site=c.org and d.info", ["http://a.com/", "http://b.net/?site=c.org", "http://d.info/"]),
+    ("write to sales@example.com", []),
+    ("readme.md setup.py notes.txt bar.co.uk", []),
+    ("foo.comx example.com-bar", []),
     # order and repeats are kept by urls_in_text (extract_urls dedupes)
     ("http://b.com/ http://a.com/ http://b.com/", ["http://b.com/", "http://a.com/", "http://b.com/"]),
 ]

@@ -47,7 +47,7 @@ _LEADING_EOL = re.compile(rb"\A(?:\r\n|\n|\r)")
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)", re.S)
 _PARAM = re.compile(r';\s*([^\s=;"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)', re.S)
 _B64_JUNK = bytes(c for c in range(256) if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 or c in b"+/="))
-_GUESS_BOUNDARY = re.compile(rb"(?:\A|\r\n|\n|\r)--([\x21-\x7e]{1,70}?)[ \t]*(?:\r\n|\n|\r)")
+_GUESS_BOUNDARY = re.compile(rb"(?:\A|\r\n|\n|\r)--([\x21-\x7e][\x20-\x7e]{0,69}?)[ \t]*(?:\r\n|\n|\r)")
 
 # Charset names seen in the wild that Python does not know, or knows under another name.
 _CHARSET_ALIASES = {
@@ -284,7 +284,14 @@ def walk(
             boundary = part.params.get("boundary") or guess_boundary(part.body)
             default = "message/rfc822" if part.content_type == "multipart/digest" else "text/plain"
             raws = split_multipart(part.body, boundary or "", max_parts - count + 1)
-            children = [parse_part(raw, part.depth + 1, default) for raw in raws]
+            if not raws:  # the declared boundary never occurs: guess, else read the body as text
+                guess = guess_boundary(part.body)
+                raws = split_multipart(part.body, guess, max_parts - count + 1) if guess and guess != boundary else []
+                _flag(flags, "mime_bad_boundary", f"{part.content_type} whose boundary {boundary!r} never occurs")
+                if not raws:
+                    children = [Part([], part.body, "text/plain", {}, part.depth + 1)]
+            if raws:
+                children = [parse_part(raw, part.depth + 1, default) for raw in raws]
         elif part.content_type in MESSAGE_TYPES:
             if part.depth >= max_depth:
                 _flag(flags, "mime_depth_cut", f"MIME nesting deeper than {max_depth}; inner parts were not read")

@@ -21,9 +21,11 @@ from __future__ import annotations
 import html
 import ipaddress
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import unquote
 
 import tldextract
 
@@ -52,6 +54,14 @@ _CANDIDATE = re.compile(
     re.I | re.X,
 )
 _AUTHORITY_END = re.compile(r"[/?#\\]")
+# A URL inside another URL's query: redirectors (`?target=http://...`, `u=http%3A%2F%2F...`).
+_EMBEDDED = re.compile(r"(h[tx]{2}ps?)(?::|%3a)(?://|%2f%2f)", re.I)
+# Bare domains are only taken under the common generic TLDs (optionally with a country
+# code: `.com.au`); elsewhere `readme.md` or `setup.py` would read as hosts.
+_BARE_TLD = re.compile(r"\.(?:com|net|org|info|biz|edu|gov)(?:\.[a-z]{2})?(?![\w-])", re.I)
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+_NOT_BEFORE_BARE = frozenset("@/\\:%=&?#$+~")
+_PATH = re.compile(r"/[^\s<>\"'`\x00-\x1f\x7f]{0,2047}")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _UNICODE_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
@@ -148,20 +158,61 @@ def urls_in_text(text: str) -> list[Url]:
 
 
 def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
+    """URLs in text order: scheme and www. URLs, URLs embedded in their query strings
+    (redirectors), and bare domains under the common TLDs outside those URLs."""
     if _OBFUSCATION_HINT.search(text):
         text = _OBFUSCATED_DOT.sub(".", text)
         text = _OBFUSCATED_COLON.sub(":", text)
+    found: list[tuple[int, Url]] = []
+    spans: list[tuple[int, int]] = []
     for m in _CANDIDATE.finditer(text):
         budget[0] -= 1
         if budget[0] < 0:
-            return
-        scheme = m.group("scheme")
+            break
+        spans.append(m.span())
+        scheme, rest = m.group("scheme"), m.group("rest")
         if scheme:
-            url = normalise(_SCHEMES.get(scheme.lower(), "http"), m.group("rest"))
+            url = normalise(_SCHEMES.get(scheme.lower(), "http"), rest)
         else:
-            url = normalise("http", m.group("www") + m.group("rest"))
+            url = normalise("http", m.group("www") + rest)
         if url is not None:
-            yield url
+            found.append((m.start(), url))
+        for e in _EMBEDDED.finditer(rest, 1):
+            budget[0] -= 1
+            inner = rest[e.end():].partition("&")[0]
+            inner_url = normalise("https" if e.group(1).lower().endswith("s") else "http", unquote(inner))
+            if inner_url is not None:
+                found.append((m.start() + e.start(), inner_url))
+    if budget[0] > 0:
+        found.extend(_bare_domains(text, spans, budget))
+    found.sort(key=lambda item: item[0])
+    for _, url in found:
+        yield url
+
+
+def _bare_domains(text: str, spans: list[tuple[int, int]], budget: list[int]) -> Iterator[tuple[int, Url]]:
+    """`example.com` or `Shop.Example.co.uk/path` written without scheme or www."""
+    starts = [a for a, _ in spans]
+    for m in _BARE_TLD.finditer(text):
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        end = m.start()
+        at = bisect_right(starts, end) - 1
+        if at >= 0 and spans[at][1] > end:
+            continue  # inside a URL already read
+        begin = end
+        while begin > 0 and end - begin < 253 and text[begin - 1] in _HOST_CHARS:
+            begin -= 1
+        if begin > 0 and text[begin - 1] in _NOT_BEFORE_BARE:
+            continue
+        host = text[begin: m.end()].lstrip(".-_")
+        if "." not in host or end - begin >= 253:
+            continue
+        path = _PATH.match(text, m.end())
+        url = normalise("http", host + (path.group(0) if path else ""))
+        if url is not None:
+            yield begin, url
 
 
 @lru_cache(maxsize=16384)
@@ -173,6 +224,8 @@ def normalise(scheme: str, rest: str) -> Url | None:
     path = path.replace("\\", "/").partition("#")[0]
     if path and path[0] != "/":
         path = "/" + path
+    if "%" in authority:  # percent-encoded hosts: http://w%77%77%2e...
+        authority = unquote(authority)
     authority = authority.rpartition("@")[2]
     port = ""
     if authority.startswith("["):
