@@ -118,3 +118,34 @@ def test_maxrange4(tmp_path):
     assert ask(zone, "1.0.0.10") is not None and ask(zone, "1.0.1.10") is None
     assert ask(zone, "1.0.2.10") is None  # $MAXRANGE4 can shrink, never grow
     assert zone.lookup(labels("10")) is ENT
+
+
+def test_serial_from_soa_or_newest_file(tmp_path):
+    import os
+    for name, when in (("a.txt", 1_700_000_000), ("b.txt", 1_700_000_500), ("c.txt", 1_600_000_000)):
+        (tmp_path / name).write_text("1.2.3.4\n")
+        os.utime(tmp_path / name, (when, when))
+    (tmp_path / "s.txt").write_text("$SOA 0 ns.x. h.x. 99 1 1 1 1\n")
+    snap = load_rbldnsd([("a.ex", "ip4set", [tmp_path / "a.txt", tmp_path / "b.txt"]),
+                         ("c.ex", "ip4set", [tmp_path / "c.txt"]), ("s.ex", "ip4set", [tmp_path / "s.txt"])])
+    assert [snap.zones[z].soa.serial for z in ("a.ex", "c.ex", "s.ex")] == [1_700_000_500, 1_600_000_000, 99]
+    assert snap.serial == 1_700_000_500
+
+
+def test_file_changing_while_read_is_refused(tmp_path, monkeypatch):
+    import os
+    (tmp_path / "a.txt").write_text("1.2.3.4\n")
+    real = os.fstat
+    calls = []
+
+    def fstat(fd):
+        st = real(fd)
+        calls.append(1)
+        if len(calls) % 2 == 0:  # the second look sees a different size
+            return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
+                                   st.st_size + 1, st.st_atime, st.st_mtime, st.st_ctime))
+        return st
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    with pytest.raises(RbldnsdError, match="changed while"):
+        load_rbldnsd([("a.ex", "ip4set", [tmp_path / "a.txt"])])

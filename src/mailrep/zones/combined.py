@@ -145,4 +145,4 @@ def load_combined(
 ) -> tuple[DatasetState, Dataset]:
     ld = CombinedLoader("combined", warn)
     ld.read_files(files)
-    return ld.state, ld.finish()
+    return ld.state, ld.finish()  # the combined file's $SOA/$NS/$TTL/mtime are the base zone's

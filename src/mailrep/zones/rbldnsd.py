@@ -77,6 +77,7 @@ class DatasetState:
     ns_ttl: int | None = None
     subst: dict[str, str] = field(default_factory=dict)
     maxrange4: int = 0
+    mtime: int = 0  # newest data file (the serial when $SOA says 0)
     default: RawValue = DEFAULT_RAW
     raw: list = field(default_factory=list)  # type-specific parsed entries
 
@@ -101,9 +102,16 @@ class Loader:
             self.start_file()
             path = Path(f)
             try:
-                data = path.read_bytes()
+                with open(path, "rb") as fh:
+                    st0 = os.fstat(fh.fileno())
+                    data = fh.read()
+                    st1 = os.fstat(fh.fileno())
             except OSError as e:
                 raise RbldnsdError(f"{path}: unable to open file: {e.strerror}") from e
+            if (st0.st_mtime_ns, st0.st_size) != (st1.st_mtime_ns, st1.st_size) or len(data) != st1.st_size:
+                raise RbldnsdError(f"{path}: file changed while we were reading it "
+                                   "(write to a temp file and rename it instead)")
+            self.state.mtime = max(self.state.mtime, int(st1.st_mtime))
             if data[:2] == b"\x1f\x8b":
                 try:
                     data = gzip.decompress(data)
@@ -477,7 +485,6 @@ def load_rbldnsd(
     warnings: list[str] = []
     loaded: dict[tuple[str, tuple[str, ...]], tuple[DatasetState, Dataset]] = {}
     zones: dict[str, list[tuple[DatasetState, Dataset]]] = {}
-    mtime = 0
     for zone, kind, files in specs:
         kind = kind.lower()
         name = normalize_name(zone)
@@ -494,13 +501,12 @@ def load_rbldnsd(
                 ld = factory(kind, warnings.append)
                 ld.read_files(files)
                 loaded[key] = (ld.state, ld.finish())
-            for f in files:
-                mtime = max(mtime, int(os.stat(f).st_mtime))
         zones.setdefault(name, []).append(loaded[key])
     out: list[Zone] = []
     for name, parts in zones.items():
         soa_t = next((st.soa for st, _ in parts if st.soa is not None), None)
         ns_st = next((st for st, _ in parts if st.ns is not None), None)
+        mtime = max(st.mtime for st, _ in parts)
         ser = serial if serial is not None else (soa_t[2] if soa_t and soa_t[2] else mtime)
         ttl = parts[0][0].ttl
         if soa_t is None:
@@ -510,5 +516,5 @@ def load_rbldnsd(
         datasets = [ds for _, ds in parts]
         out.append(Zone(name, soa=soa, ns=ns_st.ns if ns_st else (),
                         ns_ttl=ns_st.ns_ttl if ns_st else None, ttl=ttl, datasets=datasets))
-    ser = serial if serial is not None else max((z.soa.serial for z in out), default=mtime)
+    ser = serial if serial is not None else max((z.soa.serial for z in out), default=0)
     return Snapshot(out, serial=ser, warnings=warnings, meta={"source": "rbldnsd"})
