@@ -109,6 +109,8 @@ _HELO_CMD = re.compile(
 _BY = re.compile(r" by (\S+)(?:[^-A-Za-z0-9;.]|$)", re.ASCII)
 _ENVFROM = re.compile(r"(?:return-path:? |envelope-(?:sender|from)[ =])(\S+)\b", re.ASCII | re.I)
 _FALLBACK_IP = compile_(r"\[({IP})\]")
+# `from helo (rdns [ip])` and nothing more: a sendmail/Postfix line cut before its `by`.
+_CUT_BEFORE_BY = compile_(r"(\S+) \((\S+) \[({IP})\]\)")
 
 # ---- authentication markers (first that matches wins) -------------------------------------
 
@@ -212,7 +214,13 @@ def _classify(text: str, work: _Work) -> object:
 
     if not work.ip and (m := _FALLBACK_IP.search(text)):
         work.ip = m.group(1)
-    return ENOUGH if work.ip and work.by else None
+    if work.ip and work.by:
+        return ENOUGH
+    if " by " not in text and (m := _CUT_BEFORE_BY.fullmatch(text)):
+        # Beyond SpamAssassin (which needs a `by`): the sending host is plainly recorded.
+        work.helo, work.rdns, work.ip, work.by = m.group(1), m.group(2), m.group(3), ""
+        return ENOUGH
+    return None
 
 
 def _guess_helo(text: str) -> str:
