@@ -61,12 +61,12 @@ def _open(data_dir: Path | None) -> tuple[Settings, Database]:
 def print_summary(console: Console, s: Summary) -> None:
     console.print(f"imported {s.imported}, duplicates {s.duplicates}, "
                   f"untraceable {sum(s.untraceable.values())}, rejected {sum(s.rejected.values())} "
-                  f"(of {s.seen} messages)")
+                  f"(of {s.seen} messages)", highlight=False)
     for title, counter in (("untraceable", s.untraceable), ("rejected", s.rejected)):
         for reason, n in counter.most_common(10):
-            console.print(f"  {title}: {n} x {reason}")
+            console.print(f"  {title}: {n} x {reason}", highlight=False)
     for err in s.errors[:20]:
-        console.print(f"  error: {err}")
+        console.print(f"  error: {err}", highlight=False)
 
 
 def run_import(paths: list[str], reporter: str, channel: str, data_dir: Path | None, as_json: bool) -> int:

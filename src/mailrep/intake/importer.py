@@ -35,6 +35,7 @@ from mailrep.store.db import Database
 CHANNELS = {"user": "import", "fbl": "fbl", "trap": "trap"}
 LOOKUP_BATCH = 256
 MAX_IN_FLIGHT = 1024
+TRACE_CHUNK = 32
 NO_QUOTA = 10**12
 
 
@@ -64,8 +65,15 @@ def untraceable_reason(p: Prepared) -> str | None:
     return str(reason or "no source found")[:120]
 
 
-def _prepare_one(raw: bytes, mailhosts: tuple[str, ...], now: datetime, keep_bytes: int, max_age: Any) -> Prepared:
-    return prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes, max_age=max_age)
+def _prepare_many(chunk: list[tuple[Any, ...]]) -> list[Prepared | MailrepError]:
+    """Trace a chunk of messages (in a worker process); per-message errors are returned."""
+    out: list[Prepared | MailrepError] = []
+    for raw, mailhosts, now, keep_bytes, max_age in chunk:
+        try:
+            out.append(prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes, max_age=max_age))
+        except MailrepError as e:
+            out.append(e)
+    return out
 
 
 class Importer:
@@ -108,10 +116,9 @@ class Importer:
         pool: Executor | None = None
         if self.workers > 0:
             pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        pending: list[tuple[str, Any, tuple[Any, ...]]] = []
+        pending: list[tuple[list[tuple[Any, ...]], Any]] = []
         stored: list[tuple[Prepared, Future[Any]]] = []
         tick = on_progress or (lambda n: None)
-        broken = False
         limits = self.service.limits
         try:
             for source in sources:
@@ -119,23 +126,20 @@ class Importer:
                     summary.seen += len(batch)
                     known = self._stored([self.key(sha) for _, sha in batch])
                     now = self.clock()
+                    fresh: list[tuple[Any, ...]] = []
                     for item, sha in batch:
                         if self.key(sha) in known:
                             summary.duplicates += 1
                             tick(1)
-                            continue
-                        args = (item.raw, self.mailhosts, now, limits.keep_bytes, limits.max_age)
-                        if len(item.raw) > limits.max_bytes:
-                            pending.append((item.key, BadInput(f"larger than {limits.max_bytes} bytes"), args))
-                        elif pool is not None and not broken:
-                            try:
-                                pending.append((item.key, pool.submit(_prepare_one, *args), args))
-                            except BrokenProcessPool:  # trace here from now on, lose nothing
-                                broken = True
-                                pending.append((item.key, self._safe_prepare(*args), args))
+                        elif len(item.raw) > limits.max_bytes:
+                            summary.rejected[f"larger than {limits.max_bytes} bytes"] += 1
+                            tick(1)
                         else:
-                            pending.append((item.key, self._safe_prepare(*args), args))
-                    if len(pending) >= MAX_IN_FLIGHT:
+                            fresh.append((item.raw, self.mailhosts, now, limits.keep_bytes, limits.max_age))
+                    for i in range(0, len(fresh), TRACE_CHUNK):
+                        chunk = fresh[i:i + TRACE_CHUNK]
+                        pending.append((chunk, self._trace(pool, chunk)))
+                    if sum(len(c) for c, _ in pending) >= MAX_IN_FLIGHT:
                         self._store(pending, stored, summary, tick)
                         pending = []
             self._store(pending, stored, summary, tick)
@@ -146,34 +150,32 @@ class Importer:
         return summary
 
     @staticmethod
-    def _safe_prepare(*args: Any) -> Prepared | MailrepError:
-        try:
-            return _prepare_one(*args)
-        except MailrepError as e:
-            return e
+    def _trace(pool: Executor | None, chunk: list[tuple[Any, ...]]) -> Any:
+        if pool is not None:
+            try:
+                return pool.submit(_prepare_many, chunk)
+            except BrokenProcessPool:  # trace here instead; lose nothing
+                pass
+        return _prepare_many(chunk)
 
-    def _store(self, pending: list[tuple[str, Any, tuple[Any, ...]]], stored: list[tuple[Prepared, Future[Any]]],
-               summary: Summary, tick: Callable[[int], None]) -> None:
+    def _store(self, pending: list[tuple[list[tuple[Any, ...]], Any]],
+               stored: list[tuple[Prepared, Future[Any]]], summary: Summary,
+               tick: Callable[[int], None]) -> None:
         now = self.clock()
-        for _key, got, args in pending:
+        for chunk, got in pending:
             if isinstance(got, Future):
                 try:
                     got = got.result()
-                except MailrepError as e:
-                    got = e
-                except Exception:  # a dead worker: trace here instead, never lose the item
-                    got = self._safe_prepare(*args)
-            if isinstance(got, NotMail):
-                summary.rejected["not mail"] += 1
-                tick(1)
-                continue
-            if isinstance(got, BaseException):
-                summary.rejected[str(getattr(got, "message", got))[:80]] += 1
-                tick(1)
-                continue
-            fut = (self.service.submit_trap_prepared(self.owner_id, got, now) if self.trap
-                   else self.service.submit_prepared(self.who, got, now, channel=CHANNELS[self.channel]))
-            stored.append((got, fut))
+                except Exception:  # a dead worker: trace the chunk here, never lose it
+                    got = _prepare_many(chunk)
+            for one in got:
+                if isinstance(one, MailrepError):
+                    summary.rejected["not mail" if isinstance(one, NotMail) else one.message[:80]] += 1
+                    tick(1)
+                    continue
+                fut = (self.service.submit_trap_prepared(self.owner_id, one, now) if self.trap
+                       else self.service.submit_prepared(self.who, one, now, channel=CHANNELS[self.channel]))
+                stored.append((one, fut))
         if len(stored) >= MAX_IN_FLIGHT:
             self._settle(stored, summary, tick)
 

@@ -1,0 +1,132 @@
+"""`mailrep import` of the 1,000 corpus messages as an mbox and as a Maildir, through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mailrep.intake.mailbox import strip_envelope, write_mbox
+from tests.intake.serve_harness import MAILREP, Serve, mailrep
+
+
+def corpus_messages(corpus: Path) -> list[bytes]:
+    files = sorted((corpus / "messages" / "spam").iterdir()) + sorted((corpus / "messages" / "ham").iterdir())
+    return [strip_envelope(f.read_bytes()) for f in files]
+
+
+def run_in_pty(args: list[str], env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as stdout/stderr; return (exit code, everything shown)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    out = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], timeout)
+            if not ready:
+                proc.kill()
+                raise AssertionError("no output from the command for too long")
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return proc.wait(60), out.decode("utf-8", "replace")
+
+
+def summary_of(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory, corpus):
+    """alice imports the corpus as an mbox (in a pseudo-terminal), then again; bob as a Maildir."""
+    data = tmp_path_factory.mktemp("import")
+    raws = corpus_messages(corpus)
+    with (data / "corpus.mbox").open("wb") as f:
+        write_mbox(f, raws)
+    md = data / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    for i, raw in enumerate(raws):
+        (md / ("new" if i % 2 else "cur") / f"{i:05d}.test:2,").write_bytes(raw)
+    mailrep("reporter", "add", "alice", data_dir=data)
+    mailrep("reporter", "add", "bob", data_dir=data)
+    env = {**os.environ, "MAILREP_DATA_DIR": str(data), "TERM": "xterm-256color", "COLUMNS": "120"}
+    env.pop("MAILREP_DATABASE_URL", None)
+    env.pop("NO_COLOR", None)
+    code, shown = run_in_pty([*MAILREP, "import", "--reporter", "alice", str(data / "corpus.mbox")], env)
+    rerun = mailrep("import", "--reporter", "alice", "--json", str(data / "corpus.mbox"), data_dir=data)
+    cross = mailrep("import", "--reporter", "alice", "--json", str(md), data_dir=data)
+    bob = mailrep("import", "--reporter", "bob", "--json", str(md), data_dir=data)
+    return {"data": data, "raws": raws, "pty": (code, shown), "rerun": rerun, "cross": cross, "bob": bob}
+
+
+def test_mbox_import_shows_a_progress_bar_and_a_summary(imported):
+    code, shown = imported["pty"]
+    distinct = len({hashlib.sha256(r).hexdigest() for r in imported["raws"]})
+    assert code == 0, shown
+    assert "\x1b[" in shown  # drawn live on the terminal
+    assert "━" in shown and "msg/s" in shown and "ETA" in shown
+    assert f"{distinct}/{distinct}" in shown
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert re.search(rf"imported {distinct}, duplicates 0, untraceable \d+", plain)
+
+
+def test_rerun_imports_nothing(imported):
+    s = summary_of(imported["rerun"])
+    assert imported["rerun"].returncode == 0
+    assert (s["imported"], s["duplicates"], s["seen"]) == (0, len(imported["raws"]), len(imported["raws"]))
+
+
+def test_maildir_and_mbox_give_the_same_messages(imported):
+    s = summary_of(imported["cross"])
+    # an mbox cannot keep a message that does not end in a newline: it gains one
+    unterminated = sum(not r.endswith(b"\n") for r in imported["raws"])
+    assert (s["imported"], s["duplicates"]) == (unterminated, len(imported["raws"]) - unterminated)
+
+
+def test_maildir_import_and_stored_counts(imported):
+    s = summary_of(imported["bob"])
+    distinct = len({hashlib.sha256(r).hexdigest() for r in imported["raws"]})
+    assert imported["bob"].returncode == 0
+    assert s["imported"] == distinct and s["errors"] == []
+    srv = Serve(imported["data"])
+    rows = dict(srv.query("SELECT a.name, count(*) FROM reports r JOIN accounts a ON a.id = r.reporter_id "
+                          "WHERE r.channel = 'import' GROUP BY a.name"))
+    unterminated = sum(not r.endswith(b"\n") for r in imported["raws"])
+    assert rows == {"alice": distinct + unterminated, "bob": distinct}
+    [(no_source,)] = srv.query("SELECT count(*) FROM reports r JOIN accounts a ON a.id = r.reporter_id "
+                               "WHERE a.name = 'bob' AND r.source_ip IS NULL")
+    assert sum(s["untraceable"].values()) == no_source > 0  # the ham sent from inside is untraceable
+
+
+def test_stdin_trap_channel_and_errors(tmp_path, corpus):
+    mailrep("reporter", "add", "carol", data_dir=tmp_path)
+    raw = (corpus / "messages" / "spam").iterdir().__next__().read_bytes()
+    first = mailrep("import", "--reporter", "carol", "--json", "-", data_dir=tmp_path, stdin=raw)
+    again = mailrep("import", "--reporter", "carol", "--json", "-", data_dir=tmp_path, stdin=raw)
+    assert (summary_of(first)["imported"], summary_of(again)["duplicates"]) == (1, 1)
+    notmail = mailrep("import", "--reporter", "carol", "--json", "-", data_dir=tmp_path, stdin=b"\x00\x01 nothing")
+    assert notmail.returncode == 0 and summary_of(notmail)["rejected"] == {"not mail": 1}
+    missing = mailrep("import", "--reporter", "carol", str(tmp_path / "nope"), data_dir=tmp_path, check=False)
+    assert missing.returncode == 1 and b"no such file" in missing.stderr
+    bad = mailrep("import", "--reporter", "carol", "--channel", "smoke", "-", data_dir=tmp_path, check=False)
+    assert bad.returncode == 2
+    trap = mailrep("import", "--reporter", "carol", "--channel", "trap", "--json", "-", data_dir=tmp_path, stdin=raw)
+    assert summary_of(trap)["imported"] == 1
+    assert Serve(tmp_path).query("SELECT count(*) FROM trap_hits") == [(1,)]
+    nobody = mailrep("import", "--reporter", "nobody", "-", data_dir=tmp_path, stdin=raw, check=False)
+    assert nobody.returncode == 1
