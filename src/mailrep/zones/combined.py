@@ -118,12 +118,12 @@ class CombinedLoader(Loader):
         if self.current is None:
             self.warn(f"{self.where}: invalid/unrecognized entry - specify $DATASET line")
             return
-        self.current.where = self.where
+        self.current.pos = self.pos
         self.current.entry(line)
 
     def line(self, line: str) -> None:
         if self.current is not None:
-            self.current.where = self.where
+            self.current.pos = self.pos
         super().line(line)
 
     def finish(self) -> Dataset:

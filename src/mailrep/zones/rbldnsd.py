@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,11 @@ class Loader:
     def __init__(self, kind: str, warn: Callable[[str], None]) -> None:
         self.state = DatasetState(kind)
         self.warn = warn
-        self.where = ""
+        self.pos: tuple[object, int] = ("", 0)  # file and line number, for warnings
+
+    @property
+    def where(self) -> str:
+        return f"{self.pos[0]}({self.pos[1]})"
 
     def read_files(self, files: Sequence[str | os.PathLike[str]]) -> None:
         for f in files:
@@ -124,9 +129,12 @@ class Loader:
             elif lines:
                 self.warn(f"{path}({len(lines)}): incomplete last line (ignored)")
                 lines.pop()
-            for no, line in enumerate(lines, 1):
-                self.where = f"{path}({no})"
-                self.line(line.strip(" \t\r"))
+            self.feed(path, lines)
+
+    def feed(self, path: Path, lines: list[str]) -> None:
+        for no, line in enumerate(lines, 1):
+            self.pos = (path, no)
+            self.line(line.strip(" \t\r"))
 
     def start_file(self) -> None:
         self.state.default = DEFAULT_RAW
@@ -244,6 +252,37 @@ class Ip4Loader(Loader):
             self.builder.values.append(None)  # filled in by finish()
             vi = self._vi[id(rv)] = len(self.builder.values) - 1
         return vi
+
+    def feed(self, path: Path, lines: list[str]) -> None:
+        """The bulk of a big file is plain dotted quads: parse those in C (inet_pton, which
+        refuses leading zeros and short forms, so only canonical addresses take this path)."""
+        if self.state.kind == "ip4trie":
+            super().feed(path, lines)
+            return
+        b = self.builder
+        b.add(0, 32, EXCLUDED)  # make sure the /32 lists exist, then drop the marker
+        addrs, vidx = b._addrs[32], b._vidx[32]
+        addrs.pop()
+        vidx.pop()
+        pton, inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
+        cur: RawValue | None = None
+        vi = 0
+        for no, raw in enumerate(lines, 1):
+            line = raw.strip(" \t\r")
+            if line and "0" <= line[0] <= "9":
+                try:
+                    packed = pton(inet, line)
+                except (OSError, ValueError):
+                    pass
+                else:
+                    if self.state.default is not cur:
+                        cur = self.state.default
+                        vi = self._index(cur)
+                    addrs.append(from_bytes(packed, "big"))
+                    vidx.append(vi)
+                    continue
+            self.pos = (path, no)
+            self.line(line)
 
     def entry(self, line: str) -> None:
         st = self.state
