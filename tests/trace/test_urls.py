@@ -154,6 +154,15 @@ def test_base64_html_with_entities_and_attributes():
     ]
 
 
+def test_html_labelled_as_plain_text_gets_entities_decoded():
+    body = b'<html><a href="http://x.example.com/?a=1&amp;b=2">go</a> &lt;http://y.example.com/&gt;</html>'
+    got = [u.url for u in extract_urls(read_message(_mail(body)))]
+    assert got == ["http://x.example.com/?a=1&b=2", "http://y.example.com/"]
+    # real plain text keeps its ampersands as written
+    body = b"see http://z.example.com/?a=1&amp;b=2"
+    assert [u.url for u in extract_urls(read_message(_mail(body)))] == ["http://z.example.com/?a=1&amp;b=2"]
+
+
 @pytest.mark.parametrize("charset", ["utf-16", "koi8-r", "iso-2022-jp", "utf-7", "windows-1251"])
 def test_charsets(charset):
     text = "Смотри http://пример.рф/ и http://example.com/ok"

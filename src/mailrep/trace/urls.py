@@ -53,6 +53,8 @@ _CANDIDATE = re.compile(
     (?P<rest>[^\s<>"'`\x00-\x1f\x7f]{1,MAXLEN})""".replace("MAXLEN", str(MAX_URL_CHARS)),
     re.I | re.X,
 )
+# HTML mislabelled as text/plain (common in spam) still gets its entities decoded.
+_LOOKS_HTML = re.compile(r"<(?:html|body|a\s|img\s|table|div|font)", re.I)
 _AUTHORITY_END = re.compile(r"[/?#\\]")
 # A URL inside another URL's query: redirectors (`?target=http://...`, `u=http%3A%2F%2F...`).
 _EMBEDDED = re.compile(r"(h[tx]{2}ps?)(?::|%3a)(?://|%2f%2f)", re.I)
@@ -137,7 +139,7 @@ def extract_urls(
     budget = [max_candidates]
     try:
         for kind, text in mime.texts(msg, max_bytes=max_text):
-            if kind == mime.Kind.HTML and "&" in text:
+            if "&" in text and (kind == mime.Kind.HTML or _LOOKS_HTML.search(text)):
                 text = html.unescape(text)
             for url in _iter_urls(text, budget):
                 if url.url not in seen:
