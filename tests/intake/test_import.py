@@ -12,9 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from mailrep import admin
+from mailrep.intake import import_command
 from mailrep.intake.mailbox import strip_envelope, write_mbox
-from tests.intake.serve_harness import MAILREP, Serve, mailrep
+from tests.intake.serve_harness import MAILREP, Serve
 
 
 def corpus_messages(corpus: Path) -> list[bytes]:
@@ -46,8 +50,25 @@ def run_in_pty(args: list[str], env: dict[str, str], timeout: float = 300) -> tu
     return proc.wait(60), out.decode("utf-8", "replace")
 
 
-def summary_of(proc: subprocess.CompletedProcess) -> dict:
-    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+def summary_of(result) -> dict:
+    out = result.stdout if isinstance(result.stdout, str) else result.stdout.decode()
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class Cli:
+    """The admin and import commands in-process (typer's CliRunner), on one data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.app = typer.Typer()
+        admin.register(self.app)
+        import_command.register(self.app)
+
+    def __call__(self, *args: str, stdin: bytes | None = None, code: int | None = 0):
+        result = CliRunner().invoke(self.app, [*args, "--data-dir", str(self.data_dir)], input=stdin)
+        if code is not None:
+            assert result.exit_code == code, (args, result.output, result.exception)
+        return result
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +83,16 @@ def imported(tmp_path_factory, corpus):
         (md / sub).mkdir(parents=True)
     for i, raw in enumerate(raws):
         (md / ("new" if i % 2 else "cur") / f"{i:05d}.test:2,").write_bytes(raw)
-    mailrep("reporter", "add", "alice", data_dir=data)
-    mailrep("reporter", "add", "bob", data_dir=data)
+    cli = Cli(data)
+    cli("reporter", "add", "alice")
+    cli("reporter", "add", "bob")
     env = {**os.environ, "MAILREP_DATA_DIR": str(data), "TERM": "xterm-256color", "COLUMNS": "120"}
     env.pop("MAILREP_DATABASE_URL", None)
     env.pop("NO_COLOR", None)
     code, shown = run_in_pty([*MAILREP, "import", "--reporter", "alice", str(data / "corpus.mbox")], env)
-    rerun = mailrep("import", "--reporter", "alice", "--json", str(data / "corpus.mbox"), data_dir=data)
-    cross = mailrep("import", "--reporter", "alice", "--json", str(md), data_dir=data)
-    bob = mailrep("import", "--reporter", "bob", "--json", str(md), data_dir=data)
+    rerun = cli("import", "--reporter", "alice", "--json", str(data / "corpus.mbox"))
+    cross = cli("import", "--reporter", "alice", "--json", str(md))
+    bob = cli("import", "--reporter", "bob", "--json", str(md))
     return {"data": data, "raws": raws, "pty": (code, shown), "rerun": rerun, "cross": cross, "bob": bob}
 
 
@@ -87,7 +109,6 @@ def test_mbox_import_shows_a_progress_bar_and_a_summary(imported):
 
 def test_rerun_imports_nothing(imported):
     s = summary_of(imported["rerun"])
-    assert imported["rerun"].returncode == 0
     assert (s["imported"], s["duplicates"], s["seen"]) == (0, len(imported["raws"]), len(imported["raws"]))
 
 
@@ -101,7 +122,6 @@ def test_maildir_and_mbox_give_the_same_messages(imported):
 def test_maildir_import_and_stored_counts(imported):
     s = summary_of(imported["bob"])
     distinct = len({hashlib.sha256(r).hexdigest() for r in imported["raws"]})
-    assert imported["bob"].returncode == 0
     assert s["imported"] == distinct and s["errors"] == []
     srv = Serve(imported["data"])
     rows = dict(srv.query("SELECT a.name, count(*) FROM reports r JOIN accounts a ON a.id = r.reporter_id "
@@ -113,20 +133,21 @@ def test_maildir_import_and_stored_counts(imported):
     assert sum(s["untraceable"].values()) == no_source > 0  # the ham sent from inside is untraceable
 
 
-def test_stdin_trap_channel_and_errors(tmp_path, corpus):
-    mailrep("reporter", "add", "carol", data_dir=tmp_path)
-    raw = (corpus / "messages" / "spam").iterdir().__next__().read_bytes()
-    first = mailrep("import", "--reporter", "carol", "--json", "-", data_dir=tmp_path, stdin=raw)
-    again = mailrep("import", "--reporter", "carol", "--json", "-", data_dir=tmp_path, stdin=raw)
+def test_stdin_trap_channel_reporter_show_and_errors(tmp_path, corpus):
+    cli = Cli(tmp_path)
+    cli("reporter", "add", "carol")
+    shown = json.loads(cli("reporter", "show", "carol", "--json").stdout)
+    assert re.fullmatch(r"submit\.[0-9a-f]+@mailrep\.test", shown["submit_address"])
+    raw = next((corpus / "messages" / "spam").iterdir()).read_bytes()
+    first = cli("import", "--reporter", "carol", "--json", "-", stdin=raw)
+    again = cli("import", "--reporter", "carol", "--json", "-", stdin=raw)
     assert (summary_of(first)["imported"], summary_of(again)["duplicates"]) == (1, 1)
-    notmail = mailrep("import", "--reporter", "carol", "--json", "-", data_dir=tmp_path, stdin=b"\x00\x01 nothing")
-    assert notmail.returncode == 0 and summary_of(notmail)["rejected"] == {"not mail": 1}
-    missing = mailrep("import", "--reporter", "carol", str(tmp_path / "nope"), data_dir=tmp_path, check=False)
-    assert missing.returncode == 1 and b"no such file" in missing.stderr
-    bad = mailrep("import", "--reporter", "carol", "--channel", "smoke", "-", data_dir=tmp_path, check=False)
-    assert bad.returncode == 2
-    trap = mailrep("import", "--reporter", "carol", "--channel", "trap", "--json", "-", data_dir=tmp_path, stdin=raw)
+    notmail = cli("import", "--reporter", "carol", "--json", "-", stdin=b"\x00\x01 nothing")
+    assert summary_of(notmail)["rejected"] == {"not mail": 1}
+    trap = cli("import", "--reporter", "carol", "--channel", "trap", "--json", "-", stdin=raw)
     assert summary_of(trap)["imported"] == 1
     assert Serve(tmp_path).query("SELECT count(*) FROM trap_hits") == [(1,)]
-    nobody = mailrep("import", "--reporter", "nobody", "-", data_dir=tmp_path, stdin=raw, check=False)
-    assert nobody.returncode == 1
+    missing = cli("import", "--reporter", "carol", str(tmp_path / "nope"), code=1)
+    assert "no such file" in missing.output
+    cli("import", "--reporter", "carol", "--channel", "smoke", "-", code=2)
+    cli("import", "--reporter", "nobody", "-", stdin=raw, code=1)
