@@ -13,6 +13,7 @@ range reserved for error answers. Bad entries are skipped with a warning on the 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -83,10 +84,22 @@ class _ZoneBuild:
         self.ip4 = Ip4Builder()
         self.ip6 = Ip6Builder()
         self.dn = DnBuilder()
+        self.vi4: dict[int, int] = {}  # id(Value) -> index in ip4 (Values are kept alive by the caller)
 
 
 def _add(zb: _ZoneBuild, key: str, value: Value | None) -> str | None:
     """Add one entry; returns an error message or None."""
+    if value is not None and "/" not in key and ":" not in key:
+        try:  # the common case: one plain IPv4 address
+            packed = socket.inet_pton(socket.AF_INET, key)
+        except (OSError, ValueError):
+            pass
+        else:
+            vi = zb.vi4.get(id(value))
+            if vi is None:
+                vi = zb.vi4[id(value)] = zb.ip4.value_index(value)
+            zb.ip4.add(int.from_bytes(packed, "big"), 32, vi)
+            return None
     excl = key.startswith("!")
     k = key[1:].strip() if excl else key.strip()
     if excl:

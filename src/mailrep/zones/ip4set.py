@@ -282,22 +282,25 @@ class Ip4Builder:
         distinct = set(vidx)
         if len(distinct) == 1:
             return 0, array("I", sorted(set(addrs))), None, vidx[0]
-        order = sorted(range(len(addrs)), key=addrs.__getitem__)
-        out_a = array("I")
-        out_v: list[int] = []
-        i, n = 0, len(order)
-        while i < n:
-            key = addrs[order[i]]
-            j = i + 1
-            while j < n and addrs[order[j]] == key:
-                j += 1
-            group = [vidx[order[k]] for k in range(i, j)]
-            out_a.append(key)
-            out_v.append(self._merge_group(group))
-            i = j
-        if len(set(out_v)) == 1:
-            return 0, out_a, None, out_v[0]
-        return 0, out_a, array(index_typecode(len(self.values)), out_v), 0
+        k = len(self.values) + 1
+        keys = sorted({a * k + v for a, v in zip(addrs, vidx, strict=True)})  # by address, then value
+        a_list = [x // k for x in keys]
+        v_list = [x % k for x in keys]
+        if len(set(a_list)) != len(a_list):  # some address has several values: merge them
+            a_out: list[int] = []
+            v_out: list[int] = []
+            i, n = 0, len(a_list)
+            while i < n:
+                j = i + 1
+                while j < n and a_list[j] == a_list[i]:
+                    j += 1
+                a_out.append(a_list[i])
+                v_out.append(self._merge_group(v_list[i:j]))
+                i = j
+            a_list, v_list = a_out, v_out
+        if len(set(v_list)) == 1:
+            return 0, array("I", a_list), None, v_list[0]
+        return 0, array("I", a_list), array(index_typecode(len(self.values)), v_list), 0
 
     def _merge_group(self, group: list[int]) -> int:
         if EXCLUDED in group:
