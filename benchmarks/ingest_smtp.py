@@ -1,0 +1,178 @@
+"""SMTP submissions per second through `mailrep serve --smtp`, beside HTTP reports per second.
+
+    .venv/bin/python benchmarks/ingest_smtp.py [--count 2000] [--clients 4] [--attachments 1]
+                                               [--database-url postgresql+psycopg://...] [--json]
+
+Starts a real `mailrep serve --http 127.0.0.1:0 --smtp 127.0.0.1:0` on a fresh data dir
+(SQLite by default), adds one reporter, then runs two phases with the same number of
+concurrent clients (processes, one persistent connection each):
+
+    smtp   forward-as-attachment mails to the reporter's submit address (smtplib); a mail
+           counts when it got 250, i.e. after all its reports were committed
+    http   the same spams POSTed to /api/v1/reports with the reporter's token (httpx)
+
+Every spam has its own source IP, so nothing is deduplicated. The database is checked at the
+end: stored reports must equal acknowledged reports. `run(...)` returns the figures as a dict
+for `benchmarks/ingest.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+BIN = Path(sys.executable).with_name("mailrep")
+ANNOUNCE = re.compile(r"^mailrep serve: (smtp|http) on (?:http://)?([\d.]+):(\d+)")
+
+
+def spam(i: int, tag: str) -> bytes:
+    ip = f"{11 + i // 65536 % 40}.{i // 256 % 256}.{i % 256}.{7 if tag == 'smtp' else 8}"
+    return (
+        f"Received: from mx.reporter.example (mx.reporter.example [10.0.0.1])\r\n"
+        f"\tby mail.reporter.example with ESMTP id A{i}; Thu, 26 Nov 2026 11:00:00 +0000\r\n"
+        f"Received: from h{i}.bench.example (h{i}.bench.example [{ip}])\r\n"
+        f"\tby mx.reporter.example (Postfix) with ESMTP id B{i}; Thu, 26 Nov 2026 10:59:00 +0000\r\n"
+        f"From: s{i}@bench.example\r\nTo: v@reporter.example\r\nSubject: {tag} offer {i}\r\n"
+        f"Message-ID: <{tag}.{i}@bench.example>\r\n\r\nBuy at http://shop{i % 1000}.example/\r\n"
+    ).encode()
+
+
+def submission(to: str, spams: list[bytes]) -> bytes:
+    import email
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "reporter@reporter.example", to, "spam"
+    msg.set_content("attached\n")
+    for raw in spams:
+        msg.add_attachment(email.message_from_bytes(raw))
+    return msg.as_bytes(policy=SMTP)
+
+
+def _smtp_client(args: tuple[int, str, list[int], int]) -> int:
+    port, to, ids, per_mail = args
+    ok = 0
+    with smtplib.SMTP("127.0.0.1", port, timeout=120) as s:
+        for k in range(0, len(ids), per_mail):
+            mail = submission(to, [spam(i, "smtp") for i in ids[k:k + per_mail]])
+            try:
+                s.sendmail("reporter@reporter.example", [to], mail)
+                ok += 1
+            except smtplib.SMTPException:
+                pass
+    return ok
+
+
+def _http_client(args: tuple[int, str, list[int]]) -> int:
+    import httpx
+
+    port, token, ids = args
+    ok = 0
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                      headers={"Authorization": f"Bearer {token}", "Content-Type": "message/rfc822"}) as c:
+        for i in ids:
+            if c.post("/api/v1/reports", content=spam(i, "http")).status_code == 202:
+                ok += 1
+    return ok
+
+
+def _mailrep(data: Path, *args: str, env: dict[str, str]) -> str:
+    return subprocess.run([str(BIN), *args, "--data-dir", str(data)], env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def run(count: int = 2000, clients: int = 4, attachments: int = 1, database_url: str | None = None) -> dict:
+    data = Path(tempfile.mkdtemp(prefix="mailrep-bench-smtp-"))
+    (data / "mailrep.toml").write_text('[smtp]\nconnections = 1000000\nmax_recipients = 5\n')
+    env = {**os.environ}
+    env.pop("MAILREP_DATABASE_URL", None)
+    if database_url:
+        env["MAILREP_DATABASE_URL"] = database_url
+    token = _mailrep(data, "reporter", "add", "bench", "--quota", str(10 * count), env=env).strip().splitlines()[-1]
+    to = json.loads(_mailrep(data, "reporter", "show", "bench", "--json", env=env))["submit_address"]
+    proc = subprocess.Popen([str(BIN), "serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0",
+                             "--data-dir", str(data)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    ports: dict[str, int] = {}
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            m = ANNOUNCE.match(line)
+            if m:
+                ports[m.group(1)] = int(m.group(3))
+                if len(ports) == 2:
+                    ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not ready.wait(120):
+            raise RuntimeError("mailrep serve did not start")
+        out: dict = {"count": count, "clients": clients, "attachments_per_mail": attachments,
+                     "database": "postgresql" if database_url else "sqlite"}
+        ids = list(range(count))
+        slices = [ids[k::clients] for k in range(clients)]
+        with multiprocessing.get_context("spawn").Pool(clients) as pool:
+            t0 = time.perf_counter()
+            mails = sum(pool.map(_smtp_client, [(ports["smtp"], to, s, attachments) for s in slices]))
+            dt = time.perf_counter() - t0
+            out["smtp"] = {"mails_acknowledged": mails, "seconds": round(dt, 2),
+                           "mails_per_s": round(mails / dt, 1), "reports_per_s": round(mails * attachments / dt, 1)}
+            t0 = time.perf_counter()
+            posted = sum(pool.map(_http_client, [(ports["http"], token, s) for s in slices]))
+            dt = time.perf_counter() - t0
+            out["http"] = {"reports_acknowledged": posted, "seconds": round(dt, 2),
+                           "reports_per_s": round(posted / dt, 1)}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if not database_url:
+        import sqlite3
+
+        with sqlite3.connect(data / "mailrep.sqlite3") as conn:
+            stored = dict(conn.execute("SELECT channel, count(*) FROM reports GROUP BY channel").fetchall())
+        out["stored"] = stored
+        out["lost"] = (out["smtp"]["mails_acknowledged"] * attachments - stored.get("smtp", 0)
+                       + out["http"]["reports_acknowledged"] - stored.get("http", 0))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--count", type=int, default=2000, help="spams per phase")
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--attachments", type=int, default=1, help="spams attached per SMTP mail")
+    ap.add_argument("--database-url", default=None)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    res = run(a.count, a.clients, a.attachments, a.database_url)
+    if a.json:
+        print(json.dumps(res, sort_keys=True))
+        return
+    print(f"ingest over SMTP vs HTTP ({res['database']}, {res['clients']} clients, {res['count']} spams each)")
+    s, h = res["smtp"], res["http"]
+    print(f"  smtp: {s['mails_per_s']:8.1f} mails/s  {s['reports_per_s']:8.1f} reports/s  "
+          f"({s['mails_acknowledged']} mails x {res['attachments_per_mail']} in {s['seconds']} s)")
+    print(f"  http: {'':8s}         {h['reports_per_s']:8.1f} reports/s  ({h['reports_acknowledged']} in {h['seconds']} s)")
+    if "lost" in res:
+        print(f"  stored {res['stored']}, acknowledged but not stored: {res['lost']}")
+
+
+if __name__ == "__main__":
+    main()
