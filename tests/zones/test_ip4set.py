@@ -267,3 +267,21 @@ def test_trie_mode_longest_prefix_first_value(entries, queries):
         want = None if best is None or best[1] == EXCLUDED else VALUES[best[1]].a
         got = ds.lookup_ip4(q)
         assert (None if got is None else got.a) == want
+
+
+def _mapped(ip: str) -> tuple[bytes, ...]:
+    import ipaddress
+    return labels(".".join(reversed(ipaddress.IPv6Address("::ffff:" + ip).exploded.replace(":", ""))))
+
+
+def test_ipv4_mapped_ipv6_names_answer_from_ipv4_data(ip4zone):
+    """rbldnsd answers ::ffff:a.b.c.d (32 nibbles) from IPv4 datasets; so do we."""
+    zone, _ = ip4zone
+    assert short(zone.lookup(_mapped("1.2.3.4"))) == ("127.0.0.3", "custom 1.2.3.4")
+    assert zone.lookup(_mapped("10.1.2.3")) is None and zone.lookup(_mapped("8.8.8.8")) is None
+    full = _mapped("1.2.3.4")
+    assert zone.lookup(full[8:]) is ENT  # ::ffff:1.2/16 as nibbles: something lies beneath
+    assert zone.lookup(full[10:]) is ENT and zone.lookup(full[20:]) is ENT
+    assert zone.lookup(_mapped("200.2.3.4")[6:]) is None  # 200.0.0.0/8: nothing beneath
+    compat = labels(".".join(reversed("0" * 24 + "01020304")))  # ::1.2.3.4 is not mapped
+    assert zone.lookup(compat) is None and zone.lookup(compat[8:]) is None

@@ -54,7 +54,8 @@ class Mixed:
             if got is not None:
                 return got
         elif n == 32 and nibbles_to_int(sub) is not None:
-            return self.ip6.lookup(sub)
+            got = self.ip6.lookup(sub)  # IPv4-mapped names also find IPv4 listings (rbldnsd does)
+            return got if got is not None else self.ip4.lookup(sub)
         elif n < 32:
             return merge_answers([self.ip4.lookup(sub), self.ip6.lookup(sub), self.dn.lookup(sub)])
         return self.dn.lookup(sub)

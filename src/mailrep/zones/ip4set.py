@@ -24,6 +24,7 @@ from mailrep.zones.zone import ENT, Answer, Hit
 EXCLUDED: Final = 0  # value index of an exclusion entry
 
 OCTET: Final[dict[bytes, int]] = {str(i).encode(): i for i in range(256)}
+MAPPED_NIBBLES: Final = b"0" * 20 + b"ffff"  # ::ffff:0:0/96, the IPv4-mapped IPv6 prefix
 
 
 def mask_of(plen: int) -> int:
@@ -111,7 +112,28 @@ class Ip4Set:
                 return None
             bits = 8 * n
             return ENT if self.has_beneath(q << (32 - bits), bits) else None
+        if 4 < n <= 32:
+            return self._lookup_mapped(sub)
         return None
+
+    def _lookup_mapped(self, sub: tuple[bytes, ...]) -> Answer:
+        """IPv4-mapped IPv6 names (::ffff:a.b.c.d as 32 nibbles) answer from IPv4 data, as in
+        rbldnsd; the TXT key is the IPv4 address. Shorter nibble prefixes may be ENTs."""
+        n = len(sub)
+        s = b"".join(reversed(sub))
+        if len(s) != n or s.translate(None, b"0123456789abcdef"):
+            return None
+        if n == 32:
+            v = int(s, 16)
+            if v >> 32 != 0xFFFF:
+                return None
+            return self._lookup_ip4(v & 0xFFFFFFFF)
+        if not MAPPED_NIBBLES.startswith(s[:24]):
+            return None
+        if n <= 24:
+            return ENT if self.has_beneath(0, 0) else None
+        bits = 4 * (n - 24)
+        return ENT if self.has_beneath(int(s[24:], 16) << (32 - bits), bits) else None
 
     def has_beneath(self, base: int, bits: int) -> bool:
         """Whether some listed entry lies in base/bits (an exclusion never removes a name)."""
