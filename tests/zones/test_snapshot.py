@@ -140,6 +140,12 @@ def test_structurally_wrong_meta_is_rejected(rich):
     m = json.loads(json.dumps(meta))
     del m["zones"][0]["soa"]
     variants.append(m)
+    m = json.loads(json.dumps(meta))
+    m["datasets"][0]["values"] = m["datasets"][0]["values"][:2]  # indexes now point past the table
+    variants.append(m)
+    m = json.loads(json.dumps(meta))
+    m["datasets"][0]["values"][1]["a"] = ["7f00"]  # an A value that is not 4 bytes
+    variants.append(m)
     for v in variants:
         with pytest.raises(SnapshotError):
             loads(_refit(data, json.dumps(v).encode()))

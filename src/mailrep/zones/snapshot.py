@@ -61,7 +61,21 @@ def _dec_value(d: Any) -> Value | None:
         return None
     txt = tuple(s.encode("latin-1") for s in d["txt"]) if "txt" in d else None
     more = tuple(tuple(s.encode("latin-1") for s in t) for t in d.get("more", ()))
-    return Value(tuple(bytes.fromhex(x) for x in d["a"]), txt, int(d["ttl"]), more)
+    a = tuple(bytes.fromhex(x) for x in d["a"])
+    ttl = int(d["ttl"])
+    if not a or any(len(x) != 4 for x in a) or not 0 <= ttl <= 0x7FFFFFFF:
+        raise SnapshotError("bad value in snapshot")
+    return Value(a, txt, ttl, more)
+
+
+def _check_index(idx: array | None, n: int, single: int, nvalues: int) -> None:
+    """Value indexes must fit the value table (else a query would fail, not the load)."""
+    if idx is None:
+        if not 0 <= single < max(nvalues, 1):
+            raise SnapshotError("bad shared value index")
+        return
+    if idx.typecode not in "BHI" or len(idx) != n or (n and max(idx) >= nvalues):
+        raise SnapshotError("bad value index array")
 
 
 class _Writer:
@@ -184,9 +198,11 @@ class _Reader:
             parts = []
             for plen, addrs, idx, single in d["levels"]:
                 a = self.get_array(addrs)
+                ia = self.get_array(idx)
                 if a is None or a.typecode != "I" or not 0 <= plen <= 32:
                     raise SnapshotError("bad IPv4 level")
-                parts.append((plen, a, self.get_array(idx), single))
+                _check_index(ia, len(a), single, len(values))
+                parts.append((plen, a, ia, single))
             ds = Ip4Set.from_arrays(parts, values)
         elif t == "ip6":
             levels = []
@@ -195,6 +211,9 @@ class _Reader:
                 shift = 128 - plen
                 keys = [int.from_bytes(raw[j : j + 16], "big") >> shift for j in range(0, len(raw), 16)]
                 ia = self.get_array(idx)
+                if not 0 <= plen <= 128 or len(raw) % 16:
+                    raise SnapshotError("bad IPv6 level")
+                _check_index(ia, len(keys), single, len(values))
                 levels.append((plen, keys, None if ia is None else list(ia), single))
             ds = Ip6Set(levels, values)
         elif t == "dn":
@@ -205,6 +224,7 @@ class _Reader:
                 ia = self.get_array(idx)
                 if ia is None or len(names) != count or len(ia) != count:
                     raise SnapshotError("bad domain table")
+                _check_index(ia, count, 0, len(values))
                 tables.append(dict(zip(names, ia, strict=True)))
             ds = DnSet(tables[0], tables[1], values)
         elif t == "mixed":
