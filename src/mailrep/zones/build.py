@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -62,6 +62,15 @@ class Mixed:
 
     def __len__(self) -> int:
         return len(self.ip4) + len(self.ip6) + len(self.dn)
+
+    def entries(self) -> Iterator[tuple[str, object, object, int]]:
+        """('ip4'|'ip6', network, plen, value index) then ('dn', name, wildcard, value index)."""
+        for a, plen, vi in self.ip4.entries():
+            yield "ip4", a, plen, vi
+        for a6, plen6, vi6 in self.ip6.entries():
+            yield "ip6", a6, plen6, vi6
+        for name, wild, vid in self.dn.entries():
+            yield "dn", name, wild, vid
 
 
 @dataclass(frozen=True)
