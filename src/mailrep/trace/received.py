@@ -182,7 +182,7 @@ def _classify(text: str, work: _Work) -> object:
         text = text[:cut]
     text = text.replace(")by ", ") by ", 1)
 
-    if m := _ID.search(text):
+    if " id " in text and (m := _ID.search(text)):
         work.id = m.group(1)
     if ("helo=" in text and (m := _HELO_EQ.search(text))) or (
         ("HELO " in text or "EHLO " in text) and (m := _HELO_CMD.search(text))
@@ -285,7 +285,7 @@ def _sendmail_authenticated(text: str) -> bool:
 
 
 def _clean(field: str) -> str:
-    return _BAD_CHARS.sub("!", field)
+    return _BAD_CHARS.sub("!", field) if field else field
 
 
 def _date_start(text: str) -> int:
@@ -297,7 +297,11 @@ def _date_start(text: str) -> int:
     last = text.rfind(" ")
     if last < 0:
         return -1
-    m = _DATE_TAIL.search(text, max(0, last - _DATE_WINDOW))
+    semi = text.rfind(";", max(0, last - _DATE_WINDOW), last)
+    # usually the date follows the last ';' directly: one anchored try before the search
+    m = _DATE_TAIL.match(text, semi) if semi >= 0 else None
+    if m is None:
+        m = _DATE_TAIL.search(text, max(0, last - _DATE_WINDOW))
     if m is None:
         return -1
     start = m.start()
