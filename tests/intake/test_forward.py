@@ -194,3 +194,21 @@ def test_never_raises_anything_but_bad_input(data):
 def test_split_multipart_roundtrip(chunks):
     body = b"".join(b"--Q\r\n" + c + b"\r\n" for c in chunks) + b"--Q--\r\n"
     assert split_multipart(body, "Q") == chunks
+
+
+def test_every_corpus_feedback_report_is_one_report(corpus):
+    from mailrep.intake.forward import feedback_reports
+
+    files = [p for p in sorted((corpus / "arf").rglob("*")) if p.suffix in (".eml", ".msg")]
+    assert len(files) >= 60
+    for p in files:
+        raw = p.read_bytes()
+        assert feedback_reports(raw) == [raw], p.name
+
+
+def test_spam_is_not_a_feedback_report(corpus):
+    from mailrep.intake.forward import NoFeedbackReport, feedback_reports
+
+    for p in sorted((corpus / "messages" / "spam").iterdir())[:50]:
+        with pytest.raises(NoFeedbackReport):
+            feedback_reports(p.read_bytes())

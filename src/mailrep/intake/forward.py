@@ -10,6 +10,9 @@ that do not know how also produce two common fallbacks, which are accepted but f
     inline       no attachment; the text body holds a "Forwarded message" block that starts
                  with the original header lines (Thunderbird, Gmail, Apple Mail, Outlook)
 
+`feedback_reports(raw)` finds ARF reports (RFC 5965) in a mail sent to a feedback-loop address:
+the mail itself, or each attached report.
+
 `extract_spams(raw)` walks the MIME tree on the raw bytes (never re-serialising a part, so the
 sha256 of an attachment is the sha256 of what the reporter attached) and raises `NoSpamAttached`
 with a text telling the reporter how to forward properly when it finds nothing.
@@ -210,3 +213,49 @@ def extract_spams(raw: bytes) -> list[Extracted]:
         if got is not None:
             return [got]
     raise NoSpamAttached(HOW_TO_FORWARD)
+
+
+class NoFeedbackReport(NoSpamAttached):
+    """No feedback report found: send one ARF report (multipart/report; report-type=feedback-report) per mail or attach each."""
+
+    code = "no_feedback_report"
+
+
+def feedback_reports(raw: bytes) -> list[bytes]:
+    """The feedback reports in a mail to a feedback address: each attached report (a digest), or
+    the mail itself.
+
+    A report is whatever the trace engine's ARF reader accepts (RFC 5965 and the provider
+    variants it knows); each one becomes a report of channel `fbl`.
+    """
+    try:
+        attached = [e.raw for e in extract_spams(raw) if e.how in ("attachment", "eml_file")]
+    except NoSpamAttached:
+        attached = []
+    reports = [inner for inner in attached if is_feedback_report(inner)]
+    if len(reports) < 2 and is_feedback_report(raw):  # one report, maybe forwarded: read it whole
+        return [raw]
+    if not reports:
+        raise NoFeedbackReport(
+            "no feedback report found: send ARF (RFC 5965, multipart/report; "
+            "report-type=feedback-report), one per mail or each as a message/rfc822 attachment")
+    return reports
+
+
+def is_feedback_report(raw: bytes) -> bool:
+    try:
+        msg = read_message(raw)
+    except NotMail:
+        return False
+    try:
+        from mailrep.trace.arf import NotArf, looks_like_arf, parse_arf
+    except ImportError:  # without the trace engine's reader: the RFC 5965 content type only
+        ctype, params = content_type(msg.get("Content-Type"))
+        return ctype == "multipart/report" and params.get("report-type", "").lower() == "feedback-report"
+    if not looks_like_arf(msg):
+        return False
+    try:
+        parse_arf(msg)
+    except NotArf:
+        return False
+    return True

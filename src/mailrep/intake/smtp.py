@@ -19,7 +19,6 @@ trace engine walks from the client that handed us the mail.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import ssl
@@ -44,7 +43,7 @@ from mailrep.errors import (
     TooBig,
 )
 from mailrep.intake.addresses import Door, Route, SmtpConfig, classify
-from mailrep.intake.forward import NoSpamAttached, extract_spams
+from mailrep.intake.forward import NoSpamAttached, extract_spams, feedback_reports
 from mailrep.trace.message import Flag
 from mailrep.web.ratelimit import TokenBucket
 
@@ -66,12 +65,6 @@ class Reply:
     STORAGE = "451 4.3.0 Temporary storage failure; nothing was stored, try again"
     LOCAL_ERROR = "451 4.3.0 Local error; try again later"
     TOO_FAST = "421 4.7.0 Too many connections from your address; try again later"
-
-
-class NoFeedbackReport(NoSpamAttached):
-    """No feedback report found: send one ARF report (multipart/report; report-type=feedback-report) per mail or attach each."""
-
-    code = "no_feedback_report"
 
 
 def status_for(error: BaseException) -> str:
@@ -246,46 +239,6 @@ class SubmissionHandler:
     async def drain(self, timeout: float = 10.0) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
-
-
-def feedback_reports(raw: bytes) -> list[bytes]:
-    """The ARF reports in a mail to a feedback address: the mail itself, or its attachments."""
-    from mailrep.intake.forward import content_type
-    from mailrep.trace.message import read_message
-
-    msg = read_message(raw)
-    ctype, params = content_type(msg.get("Content-Type"))
-    if _is_feedback(raw, ctype, params):
-        return [raw]
-    try:
-        attached = [e.raw for e in extract_spams(raw) if e.how in ("attachment", "eml_file")]
-    except NoSpamAttached:
-        attached = []
-    reports = []
-    for inner in attached:
-        try:
-            im = read_message(inner)
-        except NotMail:
-            continue
-        ictype, iparams = content_type(im.get("Content-Type"))
-        if _is_feedback(inner, ictype, iparams):
-            reports.append(inner)
-    if not reports:
-        raise NoFeedbackReport(
-            "no feedback report found: send ARF (RFC 5965, multipart/report; "
-            "report-type=feedback-report), one per mail or each as a message/rfc822 attachment")
-    return reports
-
-
-def _is_feedback(raw: bytes, ctype: str, params: dict[str, str]) -> bool:
-    try:
-        from mailrep.trace.arf import looks_like_arf
-    except ImportError:
-        looks_like_arf = None
-    if looks_like_arf is not None:
-        with contextlib.suppress(Exception):
-            return bool(looks_like_arf(raw))
-    return ctype == "multipart/report" and params.get("report-type", "").lower() == "feedback-report"
 
 
 class IntakeSMTP(SMTP):

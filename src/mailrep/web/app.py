@@ -103,4 +103,7 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
 
     for module in (reports, feeds, public, deputy):
         app.include_router(module.router, prefix=API)
+    from mailrep.web import feedback  # [S] POST /api/v1/feedback (ISP feedback loops, ARF)
+
+    app.include_router(feedback.router, prefix=API)
     return app
