@@ -101,15 +101,38 @@ def _trace_arf(report: Message, arf: Arf, flags: list[Flag], config: TrustConfig
             t.source_reason = f"the report's Source-IP (the embedded message gives none: {t.source_reason})"
             t.source_ip, t.source_hop = arf_ip, None
         elif arf_ip is not None and t.source_ip != arf_ip:
-            at = next((i for i, h in enumerate(t.hops) if _norm_ip(h.ip) == arf_ip), None)
-            where = (f"; it appears at hop {at + 1}: the relays above it are the reporting provider's, declare them as mailhosts"
-                     if at is not None else "")
-            flags.append(Flag("arf_source_mismatch", f"the report's Source-IP {arf_ip} differs from the traced source {t.source_ip}{where}"))
+            _reconcile_arf_source(t, arf_ip, flags)
         return t
     t = Trace(None, "an ARF report without the original message and without Source-IP", [], flags, arf=arf, config=config)
     if arf_ip is not None:
         t.source_ip, t.source_reason = arf_ip, "the report's Source-IP (the report carries no original message)"
     return t
+
+
+def _reconcile_arf_source(t: Trace, arf_ip: str, flags: list[Flag]) -> None:
+    """The report's Source-IP disagrees with the traced source. When it is found *below* the
+    traced source in the embedded chain, the relays above it are the
+    reporting provider's own (it says it received the message from Source-IP): trust them and
+    take Source-IP, as if the provider's relays had been declared as mailhosts. Otherwise keep
+    the trace and flag the disagreement."""
+    at = next((i for i, h in enumerate(t.hops) if h.kind is HopKind.RECEIVED and _norm_ip(h.ip) == arf_ip), None)
+    below = at is not None and t.source_hop is not None and at > t.source_hop
+    if below:
+        assert at is not None
+        for h in t.hops[:at]:
+            if not h.trusted:
+                h.trusted = True
+                h.why = "a relay of the reporting provider: it is above the report's Source-IP"
+        for h in t.hops[at:]:
+            h.trusted = False
+            h.why = "below the source: not trusted"
+        t.hops[at].why = "the report's Source-IP: the reporting provider received the message from here"
+        flags.append(Flag("arf_source_ip", f"the report's Source-IP {arf_ip} is hop {at + 1}; the traced source {t.source_ip} and the hops above are the provider's own relays"))
+        t.source_ip, t.source_hop = arf_ip, at
+        t.source_reason = f"the report's Source-IP, found at hop {at + 1} of the embedded message"
+        return  # reserved addresses below the old source were flagged by forgery_flags already
+    where = f"; it appears at hop {at + 1}" if at is not None else "; it appears nowhere in the embedded chain"
+    flags.append(Flag("arf_source_mismatch", f"the report's Source-IP {arf_ip} differs from the traced source {t.source_ip}{where}"))
 
 
 def _trace_plain(msg: Message, flags: list[Flag], config: TrustConfig, now: datetime | None) -> Trace:
