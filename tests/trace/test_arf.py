@@ -245,6 +245,16 @@ def test_forwarded_report_is_found_inside_an_attachment():
     assert arf.description == "This is an abuse report."
 
 
+def test_looks_like_arf_ignores_case_and_sees_every_shape():
+    upper = _report("Feedback-Type: abuse").replace(b"message/feedback-report", b"Message/Feedback-Report")
+    upper = upper.replace(b"report-type=feedback-report", b"report-type=x")
+    msg = read_message(upper)
+    assert looks_like_arf(msg) and parse_arf(msg).feedback_type == "abuse"
+    assert looks_like_arf(read_message(b"Subject: x\n\nDMARC report. Sender IP Address: 192.0.2.1\n"))
+    assert not looks_like_arf(read_message(b"Subject: x\n\nSender IP Address: 192.0.2.1\n"))
+    assert looks_like_arf(read_message(b"X-Apple-Unsubscribe: TRUE\n\nbye\n"))
+
+
 def test_headers_only_original():
     arf = parse_arf(read_message(_report("Feedback-Type: fraud",
                                          "Content-Type: text/rfc822-headers\n\nReceived: from x\nSubject: hi\n")))
