@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailrep.zones import ENT
+from mailrep.zones.dnset import DnBuilder
 from mailrep.zones.ip6parse import cidr, text
 from mailrep.zones.ip6set import Ip6Builder
 from mailrep.zones.value import Value
@@ -169,3 +170,55 @@ def test_ip6_matches_naive_model(entries, queries):
         want = None if best is None or best[1] == 0 else VALS[best[1]].a
         got = ds.lookup_ip6(q)
         assert (None if got is None else got.a) == want
+
+
+# ---- property: DnSet answers like a naive reading of the dnset rules ------------------------
+
+
+label = st.sampled_from(["a", "b", "c"])
+dname = st.lists(label, min_size=1, max_size=4).map(".".join)
+dn_entry = st.tuples(st.sampled_from(["", "*.", "."]), dname, st.integers(0, 3))
+
+
+def _dn_model(entries, q: str):
+    exact: dict[str, set[int]] = {}
+    wild: dict[str, set[int]] = {}
+    for form, name, v in entries:
+        if form in ("", "."):
+            exact.setdefault(name, set()).add(v)
+        if form in ("*.", "."):
+            wild.setdefault(name, set()).add(v)
+
+    def decide(vs):
+        return None if 0 in vs else sorted(VALS[v].a[0] for v in vs)
+
+    if q in exact:
+        return decide(exact[q])
+    parts = q.split(".")
+    for i in range(1, len(parts)):
+        base = ".".join(parts[i:])
+        if base in wild:
+            return decide(wild[base])
+    return None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(dn_entry, max_size=12), st.lists(dname, min_size=1, max_size=10))
+def test_dnset_matches_naive_model(entries, queries):
+    b = DnBuilder()
+    for v in VALS[1:]:
+        b.value_index(v)
+    for form, name, v in entries:
+        b.add(name.encode(), v, exact=form in ("", "."), wild=form in ("*.", "."))
+    ds = b.build()
+    for q in list(queries) + [n for _, n, _ in entries]:
+        got = ds.lookup(tuple(q.encode().split(b".")))
+        want = _dn_model(entries, q)
+        if want is None:
+            assert got is None or got is ENT
+            # ENT exactly when some listed entry lies strictly below (or a wildcard at) the name
+            below = any(v and (n.endswith("." + q) or (f != "" and n == q)) for f, n, v in entries)
+            if got is ENT:
+                assert below
+        else:
+            assert got is not None and got is not ENT and sorted(got.a) == want
