@@ -108,6 +108,8 @@ DOMAIN_CASES = [
     ("s3.amazonaws.com", "amazonaws.com"),  # a host that is itself a private suffix
     ("xn--bcher-kva.example.com", "example.com"),
     ("shop.xn--e1afmkfd.xn--p1ai", "xn--e1afmkfd.xn--p1ai"),
+    ("shop.пример.рф", "xn--e1afmkfd.xn--p1ai"),  # unicode in, punycode out, like Url.host
+    ("bad..label\u0000.рф", ""),
     ("192.0.2.1", ""),
     ("2001:db8::1", ""),
     ("foo.notatld", ""),

@@ -98,6 +98,11 @@ def registered_domain(host: str) -> str:
     host = host.strip().rstrip(".").lower()
     if not host or _is_ip(host):
         return ""
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return ""
     ext = _extractor()
     r = ext.extract_str(host)
     if r.domain and r.suffix:
@@ -217,7 +222,7 @@ def _bare_domains(text: str, spans: list[tuple[int, int]], budget: list[int]) ->
             yield begin, url
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)  # keys are at most MAX_URL_CHARS long: a few MB at worst
 def normalise(scheme: str, rest: str) -> Url | None:
     """Build a `Url` from a scheme and what followed `scheme://`, or None for garbage."""
     rest = _strip_trailing(rest)
