@@ -133,7 +133,10 @@ def _passes(guard: Guard, text: str) -> bool:
     if isinstance(guard, tuple):
         if isinstance(guard[-1], re.Pattern):
             return guard[0] in text and guard[-1].search(text) is not None
-        return all(part in text for part in guard)
+        for part in guard:  # noqa: SIM110 - a loop, not all(<generator>): this runs per line
+            if part not in text:
+                return False
+        return True
     if isinstance(guard, re.Pattern):
         return guard.search(text) is not None
     return guard(text)
@@ -189,7 +192,7 @@ class _Shifted:
 class _Rule:
     """A pattern anchored at the start of the text (or anywhere), behind optional guards."""
 
-    __slots__ = ("anywhere", "guard", "pattern", "rx", "unless")
+    __slots__ = ("anywhere", "base", "guard", "pattern", "rx", "unless")
 
     def __init__(self, pattern: str, guard: Guard, unless: Guard, anywhere: bool) -> None:
         self.pattern = pattern
@@ -197,6 +200,7 @@ class _Rule:
         self.guard = guard
         self.unless = unless
         self.anywhere = anywhere
+        self.base = 0  # where this rule's groups start in the match that runs it
 
     def branch(self) -> str:
         """This rule as one alternative of a combined pattern, matched at position 0."""
@@ -211,14 +215,15 @@ class _Rule:
         m = self.rx.search(text) if self.anywhere else self.rx.match(text)
         return None if m is None else self.decide(m, work)
 
-    def decide(self, groups: Groups, work: Fields) -> Outcome:
+    def decide(self, m: re.Match[str], work: Fields) -> Outcome:
+        """The outcome once the pattern matched (groups from `self.base + 1` on)."""
         raise NotImplementedError
 
 
 class Take(_Rule):
     """A relay format: on a match, copy groups into fields (ints) or set constants (strs)."""
 
-    __slots__ = ("fields", "post")
+    __slots__ = ("constants", "names", "numbers", "post")
 
     def __init__(
         self,
@@ -232,18 +237,26 @@ class Take(_Rule):
     ) -> None:
         super().__init__(pattern, guard, unless, anywhere)
         self.post = post
-        self.fields = tuple(fields.items())
+        taken = [(name, n) for name, n in fields.items() if isinstance(n, int)]
+        self.names = tuple(name for name, _ in taken)
+        self.numbers = tuple(n for _, n in taken)
+        self.constants = tuple((name, c) for name, c in fields.items() if isinstance(c, str))
 
-    def decide(self, groups: Groups, work: Fields) -> Outcome:
-        for name, source in self.fields:
-            if isinstance(source, int):
-                value = groups.group(source)
-                if value is not None:
-                    setattr(work, name, value)
-            else:
-                setattr(work, name, source)
+    def decide(self, m: re.Match[str], work: Fields) -> Outcome:
+        base = self.base
+        if len(self.numbers) == 1:
+            values: tuple[str | None, ...] = (m.group(base + self.numbers[0]),)
+        elif self.numbers:
+            values = m.group(*[base + n for n in self.numbers])
+        else:
+            values = ()
+        for name, value in zip(self.names, values, strict=True):
+            if value is not None:
+                setattr(work, name, value)
+        for name, constant in self.constants:
+            setattr(work, name, constant)
         if self.post is not None:
-            self.post(work, groups)
+            self.post(work, _Shifted(m, base) if base else m)
         return ENOUGH
 
 
@@ -258,7 +271,7 @@ class Skip(_Rule):
         super().__init__(pattern, guard, None, anywhere)
         self.outcome = Skipped(reason)
 
-    def decide(self, groups: Groups, work: Fields) -> Outcome:
+    def decide(self, m: re.Match[str], work: Fields) -> Outcome:
         return self.outcome
 
 
@@ -290,15 +303,16 @@ class _Combined:
 
     def __init__(self, rules: list[_Rule]) -> None:
         self.rx = compile_("|".join(f"(?P<r{i}>{r.branch()})" for i, r in enumerate(rules)))
-        index = self.rx.groupindex
-        self.rules = {index[f"r{i}"]: (rule, index[f"r{i}"]) for i, rule in enumerate(rules)}
+        self.rules: dict[int, _Rule] = {}
+        for i, rule in enumerate(rules):
+            rule.base = self.rx.groupindex[f"r{i}"]
+            self.rules[rule.base] = rule
 
     def apply(self, text: str, work: Fields) -> Outcome:
         m = self.rx.match(text)
         if m is None:
             return None
-        rule, base = self.rules[m.lastindex or 0]  # the outer group of a branch closes last
-        return rule.decide(_Shifted(m, base), work)
+        return self.rules[m.lastindex or 0].decide(m, work)  # a branch's outer group closes last
 
 
 def table(*steps: Step) -> tuple[Step, ...]:
