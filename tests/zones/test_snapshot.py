@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import struct
 from array import array
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailrep.zones import load_rbldnsd, load_snapshot, save_snapshot
 from mailrep.zones import zone as zone_module
@@ -162,8 +165,32 @@ def test_memory_per_listed_ipv4_and_load(tmp_path):
 
 
 def test_random_public_ipv4_is_public_sorted_unique():
-    import ipaddress
     ips = random_public_ipv4(5000, seed=9)
     assert len(ips) == 5000 and list(ips) == sorted(set(ips))
     assert all(ipaddress.IPv4Address(a).is_global for a in ips)
     assert random_public_ipv4(100, seed=9) != random_public_ipv4(100, seed=10)
+
+
+_v4 = st.tuples(st.integers(0x0A000000, 0x0A00FFFF), st.sampled_from([16, 20, 24, 28, 32]))
+_key = st.one_of(
+    _v4.map(lambda t: str(ipaddress.IPv4Network(t, strict=False))),
+    st.integers(0, 2**16 - 1).map(lambda x: f"2001:db8:{x:x}::/48"),
+    st.sampled_from(["a.example", "*.b.example", ".c.example", "d.a.example"]),
+)
+_entry = st.tuples(st.sampled_from(["bl", "dbl", "wl"]), st.tuples(st.booleans(), _key).map(
+    lambda t: ("!" if t[0] else "") + t[1]), st.sampled_from(["127.0.0.2", "127.0.0.3", "127.0.1.9"]),
+    st.sampled_from([None, "why $", "static"]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_entry, max_size=30), st.lists(st.integers(0x0A000000, 0x0A00FFFF), min_size=1, max_size=20))
+def test_round_trip_property(entries, qs):
+    snap = build_snapshot(entries, serial=3)
+    back = loads(dumps(snap))
+    names = [labels(".".join(reversed(f"{q >> 24}.{q >> 16 & 255}.{q >> 8 & 255}.{q & 255}".split("."))))
+             for q in qs]
+    names += [labels(n) for n in ("a.example", "x.b.example", "c.example", "d.a.example", "example", "10", "0.10")]
+    names += [labels(".".join(reversed(f"20010db8{x:04x}" + "0" * 20))) for x in range(0, 65536, 4099)]
+    for zname, z in snap.zones.items():
+        for sub in names:
+            assert summary(back.zones[zname].lookup(sub)) == summary(z.lookup(sub))
