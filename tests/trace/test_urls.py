@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailrep.trace.message import read_message
+from mailrep.trace.message import Flag, read_message
 from mailrep.trace.urls import Url, extract_urls, registered_domain, urls_in_text
 
 
@@ -211,8 +211,25 @@ def test_candidate_and_text_caps_bound_the_work():
     body = (" ".join(f"http://h{i}.nosuchtld/" for i in range(100)) + " http://real.example.com/").encode()
     msg = read_message(_mail(body))
     assert [u.host for u in extract_urls(msg)] == ["real.example.com"]
-    assert extract_urls(msg, max_candidates=100) == []  # garbage used up the budget
-    assert extract_urls(msg, max_text=100) == []  # the real URL lies beyond the text cap
+    flags: list[Flag] = []
+    assert extract_urls(msg, max_candidates=100, flags=flags) == []  # garbage used up the budget
+    assert [f.code for f in flags] == ["urls_cut"]
+    flags = []
+    assert extract_urls(msg, max_text=100, flags=flags) == []  # the real URL lies beyond the text cap
+    assert [f.code for f in flags] == ["mime_text_cut"]
+
+
+def test_an_internal_error_is_flagged_not_raised(monkeypatch):
+    import mailrep.trace.urls as urls_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(urls_module, "normalise", broken)
+    flags: list[Flag] = []
+    msg = read_message(_mail(b"http://example.com/"))
+    assert extract_urls(msg, flags=flags) == []
+    assert [f.code for f in flags] == ["urls_error"] and "boom" in flags[0].detail
 
 
 def test_corpus_messages_give_sane_urls(corpus):

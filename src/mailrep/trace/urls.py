@@ -1,9 +1,16 @@
 """URLs advertised in a message: found in its text and HTML parts, de-obfuscated, normalised.
 
 `extract_urls(msg)` reads the decoded text of every text part (see `mime.texts`), undoes the
-usual obfuscations (`hxxp://`, `h**p://`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`), finds URLs with
-a scheme (http, https, ftp) and bare `www.` hosts, and returns each once, in the order seen.
-HTML is entity-decoded first, so `href`/`src` attribute values are found like bare text.
+usual obfuscations (`hxxp://`, `h**p://`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`, percent-encoded
+hosts, `user@` prefixes), and finds:
+
+- URLs with a scheme (http, https, ftp) and `www.` hosts without one;
+- URLs carried in another URL's query (redirectors: `?u=http://...`, `?u=http%3A%2F%2F...`);
+- bare domains (`SendGreatOffers.com`, `shop.example.com.au/x`) under the common generic TLDs
+  only, so file names such as `setup.py` or `readme.md` are not read as hosts.
+
+Each URL is returned once, in the order seen. HTML (and HTML mislabelled as text/plain) is
+entity-decoded first, so `href`/`src` attribute values are found like bare text.
 
 Each `Url` carries its host (lower case, IDN as punycode) and the registered domain from the
 Public Suffix List snapshot bundled with tldextract; nothing is fetched from the network.
@@ -30,7 +37,7 @@ from urllib.parse import unquote
 import tldextract
 
 from mailrep.trace import mime
-from mailrep.trace.message import Message
+from mailrep.trace.message import Flag, Message
 
 MAX_URL_CHARS = 2048
 MAX_TEXT_BYTES = 256 * 1024  # decoded text scanned per message
@@ -134,16 +141,22 @@ def _known_tld(tld: str) -> bool:
 
 
 def extract_urls(
-    msg: Message, *, limit: int = 200, max_text: int = MAX_TEXT_BYTES, max_candidates: int = MAX_CANDIDATES
+    msg: Message,
+    *,
+    limit: int = 200,
+    max_text: int = MAX_TEXT_BYTES,
+    max_candidates: int = MAX_CANDIDATES,
+    flags: list[Flag] | None = None,
 ) -> list[Url]:
     """The URLs in the message's text and HTML parts, deduplicated, in the order seen.
     Reads at most `max_text` bytes of decoded text and looks at most at `max_candidates`
-    URL-like strings, so hostile messages cost bounded time. Never raises."""
+    URL-like strings, so hostile messages cost bounded time. Never raises; what was cut
+    (and any internal error) is reported into `flags` when given."""
     found: list[Url] = []
     seen: set[str] = set()
     budget = [max_candidates]
     try:
-        for kind, text in mime.texts(msg, max_bytes=max_text):
+        for kind, text in mime.texts(msg, max_bytes=max_text, flags=flags):
             if "&" in text and (kind == mime.Kind.HTML or _LOOKS_HTML.search(text)):
                 text = html.unescape(text)
             for url in _iter_urls(text, budget):
@@ -153,9 +166,12 @@ def extract_urls(
                     if len(found) >= limit:
                         return found
             if budget[0] <= 0:
+                if flags is not None:
+                    flags.append(Flag("urls_cut", f"more than {max_candidates} URL-like strings; the rest were not read"))
                 break
-    except Exception:  # a safety net; extraction must never stop a trace
-        pass
+    except Exception as exc:  # a safety net; extraction must never stop a trace
+        if flags is not None:
+            flags.append(Flag("urls_error", f"URL extraction stopped: {type(exc).__name__}: {exc}"[:200]))
     return found
 
 
