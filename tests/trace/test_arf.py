@@ -255,6 +255,14 @@ def test_looks_like_arf_ignores_case_and_sees_every_shape():
     assert looks_like_arf(read_message(b"X-Apple-Unsubscribe: TRUE\n\nbye\n"))
 
 
+def test_original_before_the_report_part():
+    raw = (b'Content-Type: multipart/report; report-type=feedback-report; boundary="X"\n\n'
+           b"--X\nContent-Type: message/rfc822\n\nFrom: s@example.net\nSubject: early\n\nbody\n"
+           b"--X\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n--X--\n")
+    arf = parse_arf(read_message(raw))
+    assert (arf.original_kind, arf.original.get("subject")) == ("message", "early")
+
+
 def test_headers_only_original():
     arf = parse_arf(read_message(_report("Feedback-Type: fraud",
                                          "Content-Type: text/rfc822-headers\n\nReceived: from x\nSubject: hi\n")))
@@ -271,6 +279,7 @@ REJECTIONS = [
     (b"Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n--B\n\nfailed\n"
      b"--B\nContent-Type: message/delivery-status\n\nAction: failed\n--B--\n", "report-type=delivery-status"),
     (_report(""), "no fields"),
+    (_report("Foo: bar\nBaz: qux"), "no ARF fields"),
     (b"From: a@example.com\nSubject: x\n\nDMARC failed. Sender IP Address: not an address\n", "Sender IP Address"),
     # the DMARC plain-text shape needs the word DMARC, not just the label
     (b"From: a@example.com\nSubject: x\n\nSender IP Address: 192.0.2.1\n", "text/plain"),

@@ -65,6 +65,12 @@ class Quirk:
 FEEDBACK_TYPES = frozenset({"abuse", "fraud", "other", "virus", "not-spam", "auth-failure", "opt-out",
                             "opt-out-list", "dkim"})
 
+# The fields RFC 5965 defines (section 3.1-3.2); a report part with none of them is not one.
+ARF_FIELDS = frozenset({"feedback-type", "user-agent", "version", "original-envelope-id", "original-mail-from",
+                        "arrival-date", "received-date", "reporting-mta", "source-ip", "incidents",
+                        "authentication-results", "original-rcpt-to", "reported-domain", "reported-uri",
+                        "removal-recipient"})
+
 # User-Agent prefixes of feedback loops seen in the wild -> provider name for `variant`.
 _PROVIDERS = (
     ("aol scomp", "aol"),
@@ -169,6 +175,8 @@ def _parse(msg: Message) -> Arf:
     arf.fields = _report_fields(report)
     if not arf.fields:
         raise NotArf("the message/feedback-report part holds no fields")
+    if not any(name.lower() in ARF_FIELDS for name, _ in arf.fields):
+        raise NotArf(f"the message/feedback-report part has no ARF fields (found {arf.fields[0][0][:40]!r}...)")
     _read_fields(arf)
 
     siblings = _siblings(parts, report_at)
@@ -228,14 +236,22 @@ def _read_fields(arf: Arf) -> None:
 
 
 def _siblings(parts: list[mime.Part], at: int) -> list[mime.Part]:
+    """The parts beside the report part in its container: those after it first (RFC 5965
+    puts the original third), then those before it (some generators reorder)."""
     depth = parts[at].depth
-    out = []
+    after = []
     for part in parts[at + 1:]:
         if part.depth < depth:
             break
         if part.depth == depth:
-            out.append(part)
-    return out
+            after.append(part)
+    before = []
+    for part in reversed(parts[:at]):
+        if part.depth < depth:
+            break
+        if part.depth == depth:
+            before.append(part)
+    return after + before[::-1]
 
 
 def _description(parts: list[mime.Part], at: int) -> str | None:
