@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from mailrep.errors import BadInput
+from mailrep.zones.datafile import dn_key
 from mailrep.zones.dnset import DnBuilder, DnSet
 from mailrep.zones.ip4set import OCTET, Ip4Builder, Ip4Set
 from mailrep.zones.ip6set import Ip6Builder, Ip6Set, nibbles_to_int
-from mailrep.zones.rbldnsd import dn_key
 from mailrep.zones.value import Value, a_bytes, compile_template
 from mailrep.zones.zone import DEFAULT_TTL, ENT, Answer, Hit, Snapshot, Soa, Zone, merge_answers
 

@@ -15,7 +15,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from mailrep.zones.rbldnsd import LOADERS, DatasetState, Loader, dn_key
+from mailrep.zones.datafile import DatasetState, Loader, dn_key
+from mailrep.zones.datasets import LOADERS
 from mailrep.zones.zone import ENT, Answer, Dataset, merge_answers
 
 
