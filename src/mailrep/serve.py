@@ -79,27 +79,36 @@ async def _every(seconds: float, what: str, fn: Callable[[], Any]) -> None:
             log.exception("%s failed", what)
 
 
-def scheduler_tasks(db: Database, clock: Callable[[], datetime]) -> list[Callable[[], Awaitable[None]]]:
+def scheduler_tasks(db: Database, settings: Settings,
+                    clock: Callable[[], datetime]) -> list[Callable[[], Awaitable[None]]]:
     try:
         from mailrep import blocklist
     except ImportError:
         log.warning("mailrep.blocklist is not available: no expiry sweep")
         return []
+    blocklist.configure(blocklist.config_from(settings))
     return [lambda: _every(SWEEP_EVERY_S, "expiry sweep", lambda: blocklist.sweep(db, clock()))]
 
 
-def build_snapshot(db: Database, settings: Settings, now: datetime) -> Any:
+def build_snapshot(db: Database, settings: Settings, now: datetime, serial: int) -> Any:
     """The DNS snapshot of the active listings (the hook between blocklist and zones)."""
     from mailrep import blocklist
-    from mailrep.zones import build_snapshot as build
+    from mailrep.zones.build import build_snapshot as build
 
-    return build(blocklist.active_listings(db, now), settings=settings, now=now)
+    entries = (("bl", x.key, x.a, x.txt)
+               for x in blocklist.iter_active(db, now, site_url=settings.site_url))
+    return build(entries, base=settings.zone_base, serial=serial, site_url=settings.site_url)
 
 
 def change_marker(db: Database) -> Any:
     from mailrep import blocklist
 
     return blocklist.change_marker(db)
+
+
+def _serial(marker: Any) -> int:
+    """SOA serial from the change marker (the newest listing event id), kept in 1..2**32-1."""
+    return int(marker) % (2**32 - 1) + 1
 
 
 async def _dns_refresh(server: Any, db: Database, settings: Settings, clock: Callable[[], datetime],
@@ -111,7 +120,7 @@ async def _dns_refresh(server: Any, db: Database, settings: Settings, clock: Cal
             now_marker = await asyncio.to_thread(change_marker, db)
             if now_marker == marker:
                 continue
-            snap = await asyncio.to_thread(build_snapshot, db, settings, clock())
+            snap = await asyncio.to_thread(build_snapshot, db, settings, clock(), _serial(now_marker))
             server.swap(snap)
             marker = now_marker
         except Exception:
@@ -125,7 +134,7 @@ async def start_dns(db: Database, settings: Settings, bind: tuple[str, int],
         from mailrep.dns.server import DnsServer
 
         marker = await asyncio.to_thread(change_marker, db)
-        snap = await asyncio.to_thread(build_snapshot, db, settings, clock())
+        snap = await asyncio.to_thread(build_snapshot, db, settings, clock(), _serial(marker))
     except (ImportError, AttributeError, TypeError) as e:
         _announce(f"dns {bind[0]}:{bind[1]} requested but not available yet ({type(e).__name__}: {e})")
         return None
@@ -172,7 +181,7 @@ async def run(settings: Settings, db: Database, *, http: tuple[str, int],
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _Server(config)
-    tasks = [asyncio.create_task(make()) for make in scheduler_tasks(db, utc_now)]
+    tasks = [asyncio.create_task(make()) for make in scheduler_tasks(db, settings, utc_now)]
     stop_dns: Callable[[], Awaitable[None]] | None = None
     if dns is not None:
         stop_dns = await start_dns(db, settings, dns, utc_now)

@@ -28,3 +28,14 @@ def spam(source_ip: str, *, n: int = 0, when: datetime | None = None, body_bytes
         f"Message-ID: <{n}.{source_ip}@example.net>\n"
         f"\n{body}"
     ).encode()
+
+
+def relayed_spam(source_ip: str, relay_ip: str, *, n: int = 0, when: datetime | None = None) -> bytes:
+    """A spam from `source_ip` that passed the recipient's own relay `relay_ip` before the MX."""
+    when = when or datetime.now(UTC)
+    stamp = format_datetime(when)
+    return (
+        f"Received: from relay.recipient.example (relay.recipient.example [{relay_ip}])\n"
+        f"\tby {MX} (Postfix) with ESMTP id B{n:08d}; {stamp}\n".encode()
+        + spam(source_ip, n=n, when=when).replace(f"by {MX}".encode(), b"by relay.recipient.example", 1)
+    )

@@ -18,6 +18,8 @@ from mailrep.store import accounts
 from mailrep.web.app import create_app
 from tests.peers import IN_CI
 
+OPERATOR_NET = "93.184.216.0/24"
+
 
 class Clock:
     def __init__(self, now: datetime) -> None:
@@ -40,6 +42,10 @@ class Api:
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def from_address(self, addr: str) -> TestClient:
+        """A client for the same running app that connects from `addr`."""
+        return TestClient(self.client.app, client=(addr, 40000))
 
     def account(self, name: str, role: str, **reporter) -> str:
         """A fresh account for one test (tests share the module's database)."""
@@ -95,7 +101,8 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 def limits() -> IntakeLimits:
-    return IntakeLimits(trace_workers=0, max_bytes=200_000, keep_bytes=4_000, delisting_per_hour=3)
+    return IntakeLimits(trace_workers=0, max_bytes=200_000, keep_bytes=4_000, delisting_per_hour=3,
+                        operator_mailhosts=(OPERATOR_NET,), volume_batch_max=50)
 
 
 @pytest.fixture(scope="module")
