@@ -128,3 +128,17 @@ def test_installed_script(msg_file):
     got = lines(r.stdout.decode())
     assert r.returncode == 1 and len(got) == 2
     assert got[0]["source"]["ip"] == "192.0.2.25" and got[1]["error"]
+
+
+def test_trust_from_the_config_file(tmp_path, msg_file, monkeypatch):
+    cfg = tmp_path / "mailrep.toml"
+    cfg.write_text('[trace]\nmailhosts = ["mx.example.org"]\n')
+    monkeypatch.setenv("MAILREP_CONFIG", str(cfg))
+    code, out = run(str(msg_file))
+    assert code == 0 and lines(out)[0]["source"]["ip"] == "198.51.100.7"
+    cfg.write_text('[trace]\ntrusted_networks = ["not a network"]\n')
+    code, out = run(str(msg_file))
+    assert code == 2 and out == ""
+    cfg.write_text("[trace]\ntrusted_received = 1\n")
+    code, out = run(str(msg_file))
+    assert lines(out)[0]["source"]["ip"] == "198.51.100.7"
