@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -34,10 +35,11 @@ $TTL 2100
 
 
 @contextmanager
-def mailrep_dns(args: list[str], *, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Run `mailrep dns -b 127.0.0.1/0 ARGS` and yield (process, port) once it listens."""
+def mailrep_dns(args: list[str], *, env: dict[str, str] | None = None, bind: str = "127.0.0.1/0",
+                ) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Run `mailrep dns -b BIND ARGS` and yield (process, port) once it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mailrep.dns", "-b", "127.0.0.1/0", *args],
+        [sys.executable, "-m", "mailrep.dns", "-b", bind, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
@@ -97,6 +99,21 @@ def bl_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bl") / "bl.txt"
     path.write_text(BL_DATA)
     return path
+
+
+def free_port() -> int:
+    """A loopback port free for both UDP and TCP right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port")
 
 
 def wait_until(pred: Any, timeout: float = 10.0, step: float = 0.05) -> bool:
