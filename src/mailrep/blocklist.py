@@ -35,6 +35,7 @@ from mailrep.policy.listing import (
     Manual,
     State,
     decide,
+    decide_many,
 )
 from mailrep.policy.ranges import canonical, parse_ip
 from mailrep.policy.score import Evidence
@@ -101,13 +102,9 @@ def _reevaluate_batch(db: Database, keys: Sequence[str], now: datetime, cfg: Pol
     with db.transaction() as conn:
         prev = listings.get(conn, keys, lock=True)
         ev = evidence.load(conn, keys, now, cfg.max_age_days)
-        new: list[Listing] = []
-        events: list[Event] = []
-        for key in keys:
-            d = decide(prev.get(key) or Listing(key), ev[key], now, cfg)
-            new.append(d.listing)
-            events.extend(d.events)
-        listings.save(conn, new, prev, events, now)
+        decisions = decide_many(prev, ev, now, cfg)
+        events = [e for d in decisions for e in d.events]
+        listings.save(conn, [d.listing for d in decisions], prev, events, now)
     return events
 
 

@@ -215,3 +215,27 @@ def test_a_two_report_listing_lasts_at_most_12_hours(items):
     if cur.state == State.LISTED:
         assert cur.expires_at - cur.listed_since <= timedelta(hours=CFG.short_listing_hours)
         assert decide(cur, ev, cur.listed_since + 12 * H, CFG).listing.state == State.UNLISTED
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    batch=st.lists(st.lists(st.tuples(ages, st.integers(1, 4), trusts), max_size=6), min_size=1, max_size=8),
+    traps=st.lists(st.integers(0, 3), min_size=8, max_size=8),
+    listed=st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_decide_many_equals_decide_for_every_key(batch, traps, listed):
+    from mailrep.policy.listing import decide_many
+
+    keys = [f"45.33.1.{i}" for i in range(len(batch))]
+    ev = {k: Evidence(reports=[ReportRow(NOW - h * H, r, t) for h, r, t in items],
+                      traps=[NOW - H] * traps[i])
+          for i, (k, items) in enumerate(zip(keys, batch, strict=True))}
+    prev = {k: Listing(k, State.LISTED, listed_since=NOW - H, expires_at=NOW + H)
+            for i, k in enumerate(keys) if listed[i]}
+    got = {d.listing.key: d for d in decide_many(prev, ev, NOW, CFG)}
+    for k in keys:
+        full = decide(prev.get(k) or Listing(k), ev[k], NOW, CFG)
+        if k in got:
+            assert got[k].listing == full.listing and got[k].events == full.events
+        else:  # skipped: nothing stored and nothing would change
+            assert k not in prev and full.listing.state == State.UNLISTED and full.events == ()

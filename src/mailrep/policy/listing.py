@@ -22,9 +22,11 @@ Manual actions (actor `deputy` or `admin`, reason mandatory):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from mailrep.errors import BadInput, Conflict, NotAllowed
 from mailrep.policy.config import PolicyConfig
@@ -51,8 +53,7 @@ STAFF_ROLES = ("deputy", "admin")
 MAX_REASON = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class Listing:
+class Listing(NamedTuple):
     """The stored state of one key (an IP, or a network for manual listings)."""
 
     key: str
@@ -82,8 +83,7 @@ class Manual:
     actor_role: str = "deputy"
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     key: str
     at: datetime
     old_state: State
@@ -94,8 +94,7 @@ class Event:
     expires_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     listing: Listing
     events: tuple[Event, ...]
     assessment: Assessment
@@ -103,20 +102,22 @@ class Decision:
 
 
 def decide(
-    prev: Listing, evidence: Evidence, now: datetime, cfg: PolicyConfig, manual: Manual | None = None
+    prev: Listing, evidence: Evidence, now: datetime, cfg: PolicyConfig, manual: Manual | None = None,
+    *, assessment: Assessment | None = None,
 ) -> Decision:
-    key = parse_key(prev.key)
-    never = never_listed_reason(key, cfg.exemptions)
+    """The new state of `prev.key`. `assessment` may pass in `assess(evidence, now, cfg,
+    floor=prev.delisted_at)` when the caller has it already."""
+    never = never_listed_reason(prev.key, cfg.exemptions)
     events: list[Event] = []
     cur = prev
-    a = assess(evidence, now, cfg, floor=cur.delisted_at)
+    a = assessment if assessment is not None else assess(evidence, now, cfg, floor=cur.delisted_at)
     if manual is not None:
         cur = _apply_manual(cur, manual, never, a, now, cfg, events)
         if cur.delisted_at != prev.delisted_at:
             a = assess(evidence, now, cfg, floor=cur.delisted_at)
     if manual is None or manual.action == Action.UNEXEMPT:
         cur = _automatic(cur, a, never, now, events)
-    cur = replace(cur, score=a.score, first_evidence=a.first_evidence, last_evidence=a.last_evidence)
+    cur = cur._replace(score=a.score, first_evidence=a.first_evidence, last_evidence=a.last_evidence)
     return Decision(cur, tuple(events), a, never)
 
 
@@ -143,20 +144,20 @@ def _apply_manual(cur: Listing, m: Manual, never: str | None, a: Assessment, now
         if a.qualifies and a.expires_at is not None:
             expires = max(expires, a.expires_at)
         since = cur.listed_since if cur.listed_at(now) and cur.listed_since else now
-        new = replace(cur, state=State.LISTED, manual=True, listed_since=since, expires_at=expires, reason=reason)
+        new = cur._replace(state=State.LISTED, manual=True, listed_since=since, expires_at=expires, reason=reason)
     elif m.action == Action.DELIST:
         if cur.state == State.EXEMPT:
             raise Conflict(f"{cur.key} is exempt, not listed")
-        new = replace(cur, state=State.DELISTED, manual=False, listed_since=None, expires_at=None,
+        new = cur._replace(state=State.DELISTED, manual=False, listed_since=None, expires_at=None,
                       delisted_at=now, reason=reason)
     elif m.action == Action.EXEMPT:
         if cur.state == State.EXEMPT:
             raise Conflict(f"{cur.key} is already exempt")
-        new = replace(cur, state=State.EXEMPT, manual=True, listed_since=None, expires_at=None, reason=reason)
+        new = cur._replace(state=State.EXEMPT, manual=True, listed_since=None, expires_at=None, reason=reason)
     else:  # UNEXEMPT
         if cur.state != State.EXEMPT:
             raise Conflict(f"{cur.key} is not exempt")
-        new = replace(cur, state=State.UNLISTED, manual=False, reason=reason)
+        new = cur._replace(state=State.UNLISTED, manual=False, reason=reason)
     _event(events, cur, new, now, reason, m.actor_role, a.score)
     return new
 
@@ -167,7 +168,7 @@ def _automatic(cur: Listing, a: Assessment, never: str | None, now: datetime,
         return cur
     if never:
         if cur.state == State.LISTED:
-            new = replace(cur, state=State.UNLISTED, manual=False, listed_since=None, expires_at=None,
+            new = cur._replace(state=State.UNLISTED, manual=False, listed_since=None, expires_at=None,
                           reason=f"never listed: {never}")
             _event(events, cur, new, now, new.reason, POLICY_ACTOR, a.score)
             return new
@@ -178,29 +179,65 @@ def _automatic(cur: Listing, a: Assessment, never: str | None, now: datetime,
             if a.qualifies and a.expires_at is not None and (expires is None or a.expires_at > expires):
                 expires = a.expires_at
             if expires is not None and now >= expires:
-                new = replace(cur, state=State.UNLISTED, manual=False, listed_since=None,
+                new = cur._replace(state=State.UNLISTED, manual=False, listed_since=None,
                               expires_at=None, reason="manual listing expired")
                 _event(events, cur, new, now, new.reason, POLICY_ACTOR, a.score)
                 return new
-            return replace(cur, expires_at=expires)
+            return cur._replace(expires_at=expires)
         holds = a.independent and a.expires_at is not None and now < a.expires_at
         if holds:
-            return replace(cur, expires_at=a.expires_at)
+            return cur._replace(expires_at=a.expires_at)
         if a.expires_at is not None and now >= a.expires_at:
             why = f"expired: no new evidence since {a.last_evidence:%Y-%m-%d %H:%M} UTC"
         elif a.last_evidence is None:
             why = "expired: no counted evidence left"
         else:
             why = f"the evidence is no longer independent ({a.why})"
-        new = replace(cur, state=State.UNLISTED, listed_since=None, expires_at=None, reason=why)
+        new = cur._replace(state=State.UNLISTED, listed_since=None, expires_at=None, reason=why)
         _event(events, cur, new, now, why, POLICY_ACTOR, a.score)
         return new
     if a.qualifies:
         why = a.why
         if cur.state == State.DELISTED:
             why = f"new evidence after the delisting: {why}"
-        new = replace(cur, state=State.LISTED, manual=False, listed_since=now, expires_at=a.expires_at,
+        new = cur._replace(state=State.LISTED, manual=False, listed_since=now, expires_at=a.expires_at,
                       reason=why)
         _event(events, cur, new, now, why, POLICY_ACTOR, a.score)
         return new
     return cur
+
+
+def could_list(evidence: Evidence, cfg: PolicyConfig) -> bool:
+    """A cheap upper bound: False when this evidence cannot list anything (no trap hit and
+    fewer than `min_reporters` trusted reporters), whatever the times."""
+    if evidence.traps:
+        return True
+    if len(evidence.reports) < cfg.min_reporters:
+        return False
+    seen: set[int | None] = set()
+    for r in evidence.reports:
+        if r[2] > 0:
+            seen.add(r[1])
+            if len(seen) >= cfg.min_reporters:
+                return True
+    return False
+
+
+def decide_many(
+    prev: Mapping[str, Listing], evidence: Mapping[str, Evidence], now: datetime, cfg: PolicyConfig
+) -> list[Decision]:
+    """`decide` for many keys at once (keys of `evidence`), skipping the keys that have no stored
+    listing and cannot be listed: they would yield no change. Returns the other decisions."""
+    out: list[Decision] = []
+    for key, ev in evidence.items():
+        p = prev.get(key)
+        if p is None:
+            if not could_list(ev, cfg):
+                continue
+            a = assess(ev, now, cfg)
+            if not a.qualifies:
+                continue
+            out.append(decide(Listing(key), ev, now, cfg, assessment=a))
+        else:
+            out.append(decide(p, ev, now, cfg))
+    return out

@@ -8,7 +8,9 @@ space, and the operator's exemption networks. IPv4-mapped IPv6 addresses are rea
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
+from functools import lru_cache
 
 from mailrep.errors import BadInput
 
@@ -75,21 +77,60 @@ def canonical(text: str) -> str:
     return str(parse_key(text))
 
 
+def _span(key: IPAddress | IPNetwork) -> tuple[int, int]:
+    if isinstance(key, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return int(key.network_address), int(key.broadcast_address)
+    n = int(key)
+    return n, n
+
+
+# (version, first, last, text) of each special range, as integers for a cheap test per key.
+_SPECIAL_SPANS: tuple[tuple[int, int, int, str], ...] = tuple(
+    (net.version, *_span(net), f"{name} {net}") for net, name in SPECIAL
+)
+
+
+@lru_cache(maxsize=64)
+def _exemption_spans(exemptions: tuple[IPNetwork, ...]) -> tuple[tuple[int, int, int, str], ...]:
+    return tuple((net.version, *_span(net), f"operator exemption {net}") for net in exemptions)
+
+
 def never_listed_reason(
-    key: IPAddress | IPNetwork, exemptions: Iterable[IPNetwork] = ()
+    key: str | IPAddress | IPNetwork, exemptions: tuple[IPNetwork, ...] = ()
 ) -> str | None:
-    """Why `key` can never be listed, or None when it can."""
-    is_net = isinstance(key, ipaddress.IPv4Network | ipaddress.IPv6Network)
-    for net in exemptions:
-        if net.version == key.version and (key.subnet_of(net) if is_net else key in net):  # type: ignore[arg-type,operator]
-            return f"operator exemption {net}"
-    for net, name in SPECIAL:
-        if net.version != key.version:
-            continue
-        if (key.overlaps(net) if is_net else key in net):  # type: ignore[arg-type,operator]
-            return f"{name} {net}"
-    if not key.is_global:
-        return "not a public unicast address"
+    """Why `key` can never be listed, or None when it can.
+
+    An address is never listed inside a special range or an exemption; a network is never
+    listed when it overlaps a special range or lies inside an exemption. A dotted-quad string
+    takes a fast path (no `ipaddress` object), for recomputing many stored keys.
+    """
+    if isinstance(key, str):
+        if "/" not in key and ":" not in key:
+            try:
+                packed = socket.inet_pton(socket.AF_INET, key)
+            except OSError as e:
+                raise BadInput(f"not an IP address: {key[:60]!r}") from e
+            version, lo = 4, int.from_bytes(packed, "big")
+            hi = lo
+            return _check(version, lo, hi, exemptions, key)
+        key = parse_key(key)
+    version = key.version
+    lo, hi = _span(key)
+    return _check(version, lo, hi, exemptions, key)
+
+
+def _check(version: int, lo: int, hi: int, exemptions: tuple[IPNetwork, ...],
+           key: str | IPAddress | IPNetwork) -> str | None:
+    for v, first, last, text in _exemption_spans(tuple(exemptions)) if exemptions else ():
+        if v == version and first <= lo and hi <= last:
+            return text
+    for v, first, last, text in _SPECIAL_SPANS:
+        if v == version and lo <= last and hi >= first:
+            return text
+    if version == 6 and not isinstance(key, str):  # the IPv6 registry has more non-global blocks
+        net_or_ip = key.network_address if isinstance(key, ipaddress.IPv6Network) else key
+        if not net_or_ip.is_global:
+            return "not a public unicast address"
     return None
 
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from mailrep.policy.config import PolicyConfig
@@ -38,15 +37,13 @@ class ReportRow(NamedTuple):
     kind: str = "user"
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):
     reports: Sequence[ReportRow] = ()
     traps: Sequence[datetime] = ()  # times of spamtrap hits
     volume: int = 0  # messages or unreported queries over the window
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(NamedTuple):
     score: float
     report_term: float
     trap_term: float
@@ -58,16 +55,28 @@ class Assessment:
     threshold: float
     independent: bool
     short: bool
-    first_evidence: datetime | None
-    last_evidence: datetime | None
-    expires_at: datetime | None
+    first_ts: float | None  # epoch seconds; the datetimes below are made on demand
+    last_ts: float | None
+    expires_ts: float | None
     qualifies: bool
+
+    @property
+    def first_evidence(self) -> datetime | None:
+        return None if self.first_ts is None else datetime.fromtimestamp(self.first_ts, UTC)
+
+    @property
+    def last_evidence(self) -> datetime | None:
+        return None if self.last_ts is None else datetime.fromtimestamp(self.last_ts, UTC)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return None if self.expires_ts is None else datetime.fromtimestamp(self.expires_ts, UTC)
 
     @property
     def why(self) -> str:
         """One sentence on the outcome."""
         basis = f"score {self.score:.2f} vs threshold {self.threshold:.2f}"
-        if self.last_evidence is None:
+        if self.last_ts is None:
             return "no counted evidence in the last window"
         if not self.independent:
             return f"{basis}; only {self.reporters} independent reporter(s) and no trap hit"
@@ -106,29 +115,40 @@ def assess(
     evidence: Evidence, now: datetime, cfg: PolicyConfig, floor: datetime | None = None
 ) -> Assessment:
     now_ts = now.timestamp()
-    oldest = now_ts - cfg.max_age_days * 24 * HOUR
+    oldest = now_ts - cfg.max_age_days * 86400.0
     if floor is not None:
-        oldest = max(oldest, floor.timestamp())
-    fresh_span = cfg.fresh_weight - 1.0
+        floor_ts = floor.timestamp()
+        if floor_ts > oldest:
+            oldest = floor_ts
+    fresh_weight = cfg.fresh_weight
+    fresh_slope = (fresh_weight - 1.0) / (cfg.fresh_hours * HOUR)
     fresh_secs = cfg.fresh_hours * HOUR
     first = math.inf
     last = -math.inf
 
     per_reporter: dict[int | None, list[float]] = {}
-    independent_reporters: set[int | None] = set()
+    trusted: set[int | None] = set()
     n_reports = 0
     for at, reporter, trust, _kind in evidence.reports:
-        ts = min(at.timestamp(), now_ts)
+        ts = at.timestamp()
+        if ts > now_ts:
+            ts = now_ts
         if ts <= oldest:
             continue
         n_reports += 1
-        first = min(first, ts)
-        last = max(last, ts)
+        if ts < first:
+            first = ts
+        if ts > last:
+            last = ts
         age = now_ts - ts
-        w = (cfg.fresh_weight - fresh_span * age / fresh_secs) if age < fresh_secs else 1.0
-        per_reporter.setdefault(reporter, []).append(w * trust)
+        w = (fresh_weight - fresh_slope * age) * trust if age < fresh_secs else trust
+        weights = per_reporter.get(reporter)
+        if weights is None:
+            per_reporter[reporter] = [w]
+        else:
+            weights.append(w)
         if trust > 0:
-            independent_reporters.add(reporter)
+            trusted.add(reporter)
     cap = cfg.per_reporter_reports
     report_term = 0.0
     for weights in per_reporter.values():
@@ -139,30 +159,29 @@ def assess(
 
     n_traps = 0
     for at in evidence.traps:
-        ts = min(at.timestamp(), now_ts)
+        ts = at.timestamp()
+        if ts > now_ts:
+            ts = now_ts
         if ts <= oldest:
             continue
         n_traps += 1
-        first = min(first, ts)
-        last = max(last, ts)
+        if ts < first:
+            first = ts
+        if ts > last:
+            last = ts
 
-    t_term = trap_term(n_traps, cfg)
-    v_term = volume_term(evidence.volume, cfg)
+    t_term = trap_term(n_traps, cfg) if n_traps else 0.0
+    v_term = volume_term(evidence.volume, cfg) if evidence.volume > 0 else 0.0
     thresh = cfg.base_threshold + v_term
     score = t_term + report_term
-    independent = n_traps > 0 or len(independent_reporters) >= cfg.min_reporters
+    independent = n_traps > 0 or len(trusted) >= cfg.min_reporters
     short = n_traps == 0 and n_reports <= cfg.short_listing_reports
-    if last == -math.inf:
-        first_dt = last_dt = expires = None
+    if n_reports or n_traps:
+        first_ts: float | None = first
+        last_ts: float | None = last
+        expires: float | None = last + (cfg.short_listing_hours if short else cfg.expiry_hours) * HOUR
     else:
-        first_dt = datetime.fromtimestamp(first, UTC)
-        last_dt = datetime.fromtimestamp(last, UTC)
-        expires = last_dt + timedelta(hours=cfg.short_listing_hours if short else cfg.expiry_hours)
-    qualifies = independent and score >= thresh and expires is not None and now < expires
-    return Assessment(
-        score=score, report_term=report_term, trap_term=t_term,
-        reports=n_reports, reporters=len(independent_reporters), traps=n_traps,
-        volume=evidence.volume, volume_term=v_term, threshold=thresh,
-        independent=independent, short=short, first_evidence=first_dt, last_evidence=last_dt,
-        expires_at=expires, qualifies=qualifies,
-    )
+        first_ts = last_ts = expires = None
+    qualifies = independent and score >= thresh and expires is not None and now_ts < expires
+    return Assessment(score, report_term, t_term, n_reports, len(trusted), n_traps, evidence.volume,
+                      v_term, thresh, independent, short, first_ts, last_ts, expires, qualifies)
