@@ -222,3 +222,20 @@ def test_ipv6_everywhere():
 def test_default_originating_headers_match_spamassassin_update_list():
     assert "X-Originating-IP" in DEFAULT_ORIGINATING_HEADERS
     assert len(set(h.lower() for h in DEFAULT_ORIGINATING_HEADERS)) == len(DEFAULT_ORIGINATING_HEADERS)
+
+
+def test_mailhosts_trust_private_relays_sa_networks_do_not():
+    raw = msg(
+        rcvd("filter.corp", "10.0.0.9", "inbox.example.org"),
+        rcvd("mx2.example.org", "fd00:1::25", "filter.corp"),
+        rcvd("evil.example.com", "203.0.113.66", "mx2.example.org"),
+    )
+    t = trace_message(raw, config=TrustConfig.from_mailhosts("mx2.example.org"))
+    assert t.source_ip == "203.0.113.66"
+    assert "private address" in t.hops[0].why
+    assert "mailhost" in t.hops[1].why  # matched by name before the ULA rule
+    t = trace_message(raw, config=TrustConfig.from_mailhosts("192.0.2.0/24"))
+    assert t.source_ip == "203.0.113.66"  # 10.0.0.9 private, fd00:1::25 unique-local
+    # SpamAssassin semantics: configured trusted_networks replace inference entirely
+    assert trace_message(raw, config=TrustConfig.from_sa(trusted_networks=["192.0.2.0/24"])).source_ip == "10.0.0.9"
+    assert trace_message(raw).source_ip == "fd00:1::25"  # SA's IP_PRIVATE has no fc00::/7

@@ -195,3 +195,12 @@ def test_from_section():
     assert TrustConfig.from_section({}).infers
     with pytest.raises(BadNetwork):
         TrustConfig.from_section({"trusted_networks": ["nonsense/99"]})
+
+
+def test_section_refuses_mailhosts_with_sa_networks():
+    from mailrep.errors import BadInput
+
+    with pytest.raises(BadInput, match="not both"):
+        TrustConfig.from_section({"mailhosts": ["mx.example.com"], "trusted_networks": ["10/8"]})
+    with pytest.raises(BadInput):
+        TrustConfig.from_section({"trusted_received": -1})

@@ -23,7 +23,14 @@ from datetime import datetime, timedelta
 
 from mailrep.trace.hop import Hop, HopKind
 from mailrep.trace.message import Flag
-from mailrep.trace.trust import TrustConfig, is_reserved, is_sa_private, name_matches, parse_ip
+from mailrep.trace.trust import (
+    TrustConfig,
+    is_internal_address,
+    is_reserved,
+    is_sa_private,
+    name_matches,
+    parse_ip,
+)
 
 DATE_SKEW = timedelta(hours=1)  # clocks of honest relays disagree by this much at most
 
@@ -81,6 +88,9 @@ def _decide(hop: Hop, config: TrustConfig, state: _State) -> None:
                 hop.why = f"sender {which} {name} is a mailhost ({pattern.lstrip('.')})"
                 state.chain_from = hop
                 return
+    if config.trust_private and is_internal_address(r.ip):
+        hop.why = f"{r.ip} is a private address (mailhosts trust private relays)"
+        return
     trusted = config.trusted_networks
     assert trusted is not None  # not inferring and no name matched: networks are configured
     if not r.auth and not trusted.contains(r.ip):

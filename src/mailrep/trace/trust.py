@@ -15,6 +15,8 @@ recorded by the last trusted host (SpamAssassin's "last external relay", SpamCop
   trusted and internal, an unset `trusted` copies `internal` and vice versa, `internal` entries
   outside `trusted` are ignored, relays below an MSA inherit its trust, authenticated relays are
   trusted.
+  Private addresses (SpamAssassin's IP_PRIVATE set plus IPv6 unique-local fc00::/7) are
+  trusted too in this mode: only a trusted host can have recorded them above the source.
 - nothing: inference as in SpamAssassin: private IPs (its IP_PRIVATE set) and authenticated
   relays are trusted; the first relay failing both is the source.
 - `trusted_received`: the top N Received headers are ours whatever they say (rspamd's `count`).
@@ -82,6 +84,18 @@ def is_sa_private(ip: str) -> bool:
     """SpamAssassin's notion of a private address (trusted by inference)."""
     addr = parse_ip(ip)
     return addr is not None and any(addr in n for n in _SA_PRIVATE if n.version == addr.version)
+
+
+_ULA = ipaddress.ip_network("fc00::/7")
+
+
+@lru_cache(maxsize=65536)
+def is_internal_address(ip: str) -> bool:
+    """Private in SpamAssassin's sense, or an IPv6 unique-local address (mailhosts mode)."""
+    if is_sa_private(ip):
+        return True
+    addr = parse_ip(ip)
+    return addr is not None and addr.version == 6 and addr in _ULA
 
 
 @lru_cache(maxsize=65536)
@@ -179,6 +193,7 @@ class TrustConfig:
     msa_networks: NetSet = field(default_factory=NetSet)
     mailhost_names: tuple[str, ...] = ()
     trusted_received: int = 0
+    trust_private: bool = False
     originating_headers: tuple[str, ...] = DEFAULT_ORIGINATING_HEADERS
 
     @property
@@ -222,7 +237,7 @@ class TrustConfig:
         if not nets and not names:
             raise BadNetwork("empty mailhosts list")
         trusted = NetSet.parse(nets, implicit=True)
-        return cls(trusted_networks=trusted, internal_networks=trusted, mailhost_names=tuple(names), **kw)  # type: ignore[arg-type]
+        return cls(trusted_networks=trusted, internal_networks=trusted, mailhost_names=tuple(names), trust_private=True, **kw)  # type: ignore[arg-type]
 
     @classmethod
     def from_section(cls, section: dict[str, object]) -> TrustConfig:
@@ -247,6 +262,8 @@ class TrustConfig:
             kw["originating_headers"] = tuple(oh)
         mailhosts = strings("mailhosts")
         if mailhosts:
+            if any(section.get(k) is not None for k in ("trusted_networks", "internal_networks", "msa_networks")):
+                raise BadInput("[trace] give either mailhosts or SpamAssassin's trusted/internal/msa_networks, not both")
             return cls.from_mailhosts(mailhosts, **kw)
         return cls.from_sa(
             trusted_networks=strings("trusted_networks"), internal_networks=strings("internal_networks"),
@@ -265,6 +282,8 @@ class TrustConfig:
             parts.append("trusted networks " + " ".join(nets))
         if self.mailhost_names:
             parts.append("mailhost names " + " ".join(("*" + p) if p.startswith(".") else p for p in self.mailhost_names))
+        if self.trust_private:
+            parts.append("private addresses")
         if self.msa_networks.entries:
             parts.append("MSA networks " + " ".join(str(n) for n, _ in self.msa_networks.entries))
         return "; ".join(parts)
