@@ -99,8 +99,24 @@ class Serve:
             engine.dispose()
 
 
-def add_reporter(data_dir: Path, name: str, *extra: str) -> str:
-    """Create a reporter with the CLI; return its submission address (from `reporter show`)."""
-    mailrep("reporter", "add", name, *extra, data_dir=data_dir)
-    info = json.loads(mailrep("reporter", "show", name, "--json", data_dir=data_dir).stdout)
-    return info["submit_address"]
+def add_reporter(data_dir: Path, name: str, *, quota: int = 5000) -> str:
+    """Create a reporter in the data dir's database; return its submission address."""
+    from datetime import UTC, datetime
+
+    from mailrep.config import load_settings
+    from mailrep.intake.addresses import SmtpConfig, submit_address
+    from mailrep.store import accounts
+    from mailrep.store.db import Database
+
+    settings = load_settings(data_dir=data_dir, environ={})
+    db = Database(f"sqlite:///{data_dir / 'mailrep.sqlite3'}")
+    try:
+        if db.is_empty():
+            db.upgrade()
+        with db.transaction() as conn:
+            acc = accounts.create_account(conn, name, "reporter", datetime.now(UTC))
+            rep = accounts.add_reporter(conn, acc.id, daily_quota=quota)
+    finally:
+        db.dispose()
+    assert rep.submit_code
+    return submit_address(rep.submit_code, SmtpConfig.from_section(settings.section("smtp")))

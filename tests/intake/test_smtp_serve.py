@@ -27,7 +27,7 @@ def served(tmp_path_factory):
         write_config(data, {"traps": [TRAP], "max_message_bytes": 100_000, "max_recipients": 3,
                             "reply_smarthost": f"127.0.0.1:{sink.port}", "connections": 10_000})
         addr = add_reporter(data, "alice")
-        tight = add_reporter(data, "tight", "--quota", "1")
+        tight = add_reporter(data, "tight", quota=1)
         with Serve(data) as srv:
             yield srv, sink, addr, tight
 
