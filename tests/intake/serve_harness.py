@@ -20,12 +20,6 @@ MAILREP = [str(Path(sys.executable).with_name("mailrep"))] if Path(sys.executabl
 ANNOUNCE = re.compile(r"^mailrep serve: (smtp|http) on (?:http://)?([\d.]+):(\d+)")
 
 
-def mailrep(*args: str, data_dir: Path, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MAILREP_DATA_DIR": str(data_dir)}
-    env.pop("MAILREP_DATABASE_URL", None)
-    return subprocess.run([*MAILREP, *args], input=stdin, capture_output=True, env=env, check=check, timeout=120)
-
-
 def write_config(data_dir: Path, smtp: dict, intake: dict | None = None) -> None:
     def value(v: object) -> str:
         return json.dumps(v)
