@@ -123,6 +123,16 @@ def _check_against_fields(arf: Arf, item: dict) -> None:
     assert arf.original_rcpt_to == rcpts
 
 
+def test_to_dict_is_a_stable_json_contract(corpus):
+    d = load("arf/stalwart-mail-auth/002.eml").to_dict()
+    assert list(d) == ["feedback_type", "user_agent", "version", "source_ip", "arrival_date", "original_mail_from",
+                       "original_rcpt_to", "reported_domain", "reported_uri", "original_kind", "original",
+                       "variant", "flags"]
+    assert d["arrival_date"] == "2005-03-08T18:00:00+00:00"
+    assert d["original"] == {"headers": 2, "subject": None, "body_bytes": len(load("arf/stalwart-mail-auth/002.eml").original.body)}
+    assert json.loads(json.dumps(d)) == d
+
+
 def test_line_end_variants_read_alike(corpus):
     base = load("arf/sisimai/bsd-arf-01.eml")
     for name in ("dos-arf-01.eml", "mac-arf-01.eml"):

@@ -289,6 +289,20 @@ def test_urls_in_text_never_raises_and_gives_valid_hosts(text):
         assert u.host and u.host.isascii()
 
 
+HOSTISH = st.lists(st.sampled_from(["www", "Example", "co", "uk", "com", "xn--bcher-kva", "bücher", "a-b", "192", "0",
+                                     "net", "org", "-x", "_y", ""]), min_size=1, max_size=5).map(".".join)
+PATHISH = st.text(alphabet=st.sampled_from(list("/?&=#%.,;:!()[]{}'*|~abc019 ")), max_size=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["http://", "https://", "hxxp://", "ftp://", "www.", ""]), HOSTISH, PATHISH)
+def test_normalised_urls_are_fixed_points(prefix, host, path):
+    """Whatever is extracted reads back as itself: normalisation is idempotent."""
+    for u in urls_in_text(prefix + host + path):
+        (again, *_) = urls_in_text(u.url)
+        assert again == u
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=400), st.sampled_from(["text/plain", "text/html", "multipart/mixed; boundary=b"]),
        st.sampled_from([None, "base64", "quoted-printable", "x-uue"]))
