@@ -87,8 +87,12 @@ class _Work:
 _FOLD = re.compile(r"\r?\n[ \t]+")
 _DAY = r"(?:Mon|T(?:ue|hu)|Wed|Fri|S(?:at|un))"
 _MONTH = r"(?:J(?:an|u[nl])|Feb|Ma[ry]|A(?:pr|ug)|Sep|Oct|Nov|Dec)"
-# The date at the end; searched for only near the end (see _date_start).
-_DATE_TAIL = re.compile(rf"[ ;]+(?:{_DAY}, )?\d+ {_MONTH} \d+ \d+:\d+(?::\d+)? \S+$", re.ASCII)
+# The date at the end, searched for only near the end (see _date_start). A match can only
+# start where a run of blanks/semicolons starts, and never gives back part of that run:
+# both keep the search linear.
+_DATE_TAIL = re.compile(
+    rf"(?<![ ;])[ ;]++(?:{_DAY}, )?\d+ {_MONTH} \d+ \d+:\d+(?::\d+)? \S+$", re.ASCII
+)
 _DATE_WINDOW = 120
 
 # ---- lines that are not handovers ----------------------------------------------------------
@@ -301,13 +305,11 @@ def _date_start(text: str) -> int:
     # usually the date follows the last ';' directly: one anchored try before the search
     m = _DATE_TAIL.match(text, semi) if semi >= 0 else None
     if m is None:
-        m = _DATE_TAIL.search(text, max(0, last - _DATE_WINDOW))
-    if m is None:
-        return -1
-    start = m.start()
-    while start > 0 and text[start - 1] in " ;":
-        start -= 1
-    return start
+        pos = max(0, last - _DATE_WINDOW)
+        while pos > 0 and text[pos - 1] in " ;":  # a run that begins before the window
+            pos -= 1
+        m = _DATE_TAIL.search(text, pos)
+    return -1 if m is None else m.start()
 
 
 def _relay(work: _Work, raw: str, text: str) -> Relay:

@@ -29,6 +29,7 @@ IP = (
     r"(?i:"
     rf"\b(?<!:){_V4}\b"
     r"|(?:IPv6:|(?<![a-f0-9:]))"
+    r"(?=[a-f0-9]{0,4}:[a-f0-9]{0,4}:)"  # every IPv6 form starts with two such colons
     r"(?:"
     rf"(?:(?:{_H}:){{6}}|::(?:{_H}:){{0,5}}|(?:{_H}:){{1,5}}:|{_H}::(?:{_H}:){{1,4}}"
     rf"|(?:{_H}:){{2}}:(?:{_H}:){{1,3}}|(?:{_H}:){{3}}:(?:{_H}:){{1,2}}|(?:{_H}:){{4}}:{_H}:)"
@@ -49,9 +50,11 @@ IP = (
 _Z = r"0{1,4}"
 # The ways of writing "this host": a name, 127.0.0.1, ::1 and IPv4-mapped 127.0.0.1.
 LOCALHOST = (
+    r"(?=[0:1IiLl])"  # every form starts so: a cheap first test
     r"(?i:localhost(?:\.localdomain)?"
     r"|\b(?<!:)127\.0\.0\.1\b"
     r"|(?:IPv6:|(?<![a-f0-9:]))"
+    r"(?=0{0,4}:0{0,4}:)"  # as for IP: two colons come early
     r"(?:"
     rf"(?:(?:{_Z}:){{5}}ffff:|::(?:{_Z}:){{0,4}}ffff:|(?:{_Z}:){{1,4}}:ffff:"
     rf"|{_Z}::(?:{_Z}:){{1,3}}ffff:|(?:{_Z}:){{2}}:0{{1,2}}:ffff:|(?:{_Z}:){{3}}:0:ffff:"
