@@ -6,9 +6,11 @@ local pickup, fetchmail, virus scanners...) or None (a line we cannot read). It 
 
 Field meanings follow SpamAssassin's `parse_received_line`, the de-facto reference for
 which part of each MTA's format is the IP, the rDNS, the HELO name and so on; the formats
-themselves are tabled in `received_formats`. On top of that we strip NUL bytes, cap the
-length we look at, lower-case IPv6 addresses, read the hop's date, and refuse `by` names
-that are mail addresses.
+themselves are tabled in `received_formats`. Beyond SpamAssassin we: strip NUL bytes; cap
+the length we look at (MAX_RECEIVED_CHARS); lower-case IPv6 addresses; read the hop's date;
+leave `by` empty when it is a mail address rather than a host; and read a sendmail/Postfix
+line cut before its `by` (`from helo (rdns [ip])`), which SpamAssassin calls unparseable.
+Every other line gets the same parse as SpamAssassin 4.0.1 (tests/trace/test_received_oracle).
 """
 
 from __future__ import annotations
@@ -49,18 +51,22 @@ MAX_RECEIVED_CHARS = 4096
 
 @dataclass(frozen=True, slots=True)
 class Relay:
-    """One handover: who connected (ip, rdns, helo, ident, auth) to whom (by), and when."""
+    """One handover: who connected (ip, rdns, helo, ident, auth) to whom (by), and when.
 
-    ip: str
-    rdns: str
-    helo: str
-    by: str
-    ident: str
-    envfrom: str
-    id: str
-    auth: str
-    date: datetime | None
-    raw: str
+    Text fields are '' when absent. Characters that cannot be in these names (blanks, NUL,
+    `#[]()<>|`) are replaced by `!`, so an address-literal HELO `[1.2.3.4]` reads `!1.2.3.4!`.
+    """
+
+    ip: str  # IPv4 dotted, or IPv6 lower-case without brackets, `IPv6:` tag or zone
+    rdns: str  # reverse DNS name as the receiving MTA recorded it
+    helo: str  # HELO/EHLO name the sender gave
+    by: str  # the receiving host
+    ident: str  # RFC 1413 ident / user name, when recorded
+    envfrom: str  # envelope sender, when recorded
+    id: str  # the receiving MTA's queue id
+    auth: str  # how the sender authenticated (ESMTPA, ESMTPSA, Sendmail, ...), as SA says
+    date: datetime | None  # the hop's timestamp in UTC; None if absent or unreadable
+    raw: str  # the value as given, unfolded
 
 
 @dataclass(frozen=True, slots=True)
