@@ -87,6 +87,8 @@ TEXT_CASES = [
     ("write to sales@example.com", []),
     ("readme.md setup.py notes.txt bar.co.uk", []),
     ("foo.comx example.com-bar", []),
+    ("news.com.com/x and mail.com.evil.ru", ["http://news.com.com/x"]),
+    ("a" * 300 + ".com " + ".com" * 500, []),
     # order and repeats are kept by urls_in_text (extract_urls dedupes)
     ("http://b.com/ http://a.com/ http://b.com/", ["http://b.com/", "http://a.com/", "http://b.com/"]),
 ]

@@ -67,7 +67,7 @@ _AUTHORITY_END = re.compile(r"[/?#\\]")
 _EMBEDDED = re.compile(r"(h[tx]{2}ps?)(?::|%3a)(?://|%2f%2f)", re.I)
 # Bare domains are only taken under the common generic TLDs (optionally with a country
 # code: `.com.au`); elsewhere `readme.md` or `setup.py` would read as hosts.
-_BARE_TLD = re.compile(r"\.(?:com|net|org|info|biz|edu|gov)(?:\.[a-z]{2})?(?![\w-])", re.I)
+_BARE_TLD = re.compile(r"\.(?:com|net|org|info|biz|edu|gov)(?:\.[a-z]{2})?(?![\w-]|\.[\w-])", re.I)
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 _NOT_BEFORE_BARE = frozenset("@/\\:%=&?#$+~")
 _PATH = re.compile(r"/[^\s<>\"'`\x00-\x1f\x7f]{0,2047}")
@@ -216,6 +216,7 @@ def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
 def _bare_domains(text: str, spans: list[tuple[int, int]], budget: list[int]) -> Iterator[tuple[int, Url]]:
     """`example.com` or `Shop.Example.co.uk/path` written without scheme or www."""
     starts = [a for a, _ in spans]
+    floor = 0  # end of the previous match: each character is walked back over at most once
     for m in _BARE_TLD.finditer(text):
         budget[0] -= 1
         if budget[0] < 0:
@@ -224,13 +225,16 @@ def _bare_domains(text: str, spans: list[tuple[int, int]], budget: list[int]) ->
         at = bisect_right(starts, end) - 1
         if at >= 0 and spans[at][1] > end:
             continue  # inside a URL already read
-        begin = end
-        while begin > 0 and end - begin < 253 and text[begin - 1] in _HOST_CHARS:
+        begin, stop = end, max(floor, end - 253)
+        floor = m.end()
+        while begin > stop and text[begin - 1] in _HOST_CHARS:
             begin -= 1
+        if begin == stop and begin > 0 and text[begin - 1] in _HOST_CHARS:
+            continue  # part of a longer run (`a.com.com...`, or a host over 253 characters)
         if begin > 0 and text[begin - 1] in _NOT_BEFORE_BARE:
             continue
         host = text[begin: m.end()].lstrip(".-_")
-        if "." not in host or end - begin >= 253:
+        if "." not in host:
             continue
         path = _PATH.match(text, m.end())
         url = normalise("http", host + (path.group(0) if path else ""))
