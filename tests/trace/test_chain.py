@@ -176,15 +176,23 @@ def test_reserved_ips_in_the_untrusted_part_are_flagged():
         rcvd("mx", "10.0.0.1", "inbox"),
         rcvd("spammer", "203.0.113.9", "mx"),  # TEST-NET-3 is reserved
         rcvd("forged", "192.168.7.7", "spammer"),
-        rcvd("real", "8.8.8.8", "forged"),
+        rcvd("bogon", "240.1.2.3", "forged"),
+        rcvd("real", "8.8.8.8", "bogon"),
     )
     t = trace_message(raw)
     reserved = [f.detail for f in t.flags if f.code == "reserved_ip"]
+    private = [f.detail for f in t.flags if f.code == "private_ip"]
     assert len(reserved) == 2
     assert "the source" in reserved[0] and "203.0.113.9" in reserved[0]
-    assert "192.168.7.7" in reserved[1]
+    assert "hop 4" in reserved[1] and "240.1.2.3" in reserved[1]
+    assert len(private) == 1 and "192.168.7.7" in private[0]
     # private addresses above the source (trusted) are never flagged
-    assert not any("10.0.0.1" in d for d in reserved)
+    assert not any("10.0.0.1" in d for d in reserved + private)
+
+
+def test_legitimate_public_chain_has_no_address_flags():
+    t = trace_message(msg(rcvd("mx", "10.0.0.1", "inbox"), rcvd("out.example.net", "8.8.8.8", "mx"), rcvd("client", "8.8.4.4", "out.example.net")))
+    assert not {"reserved_ip", "private_ip"} & set(codes(t))
 
 
 def test_dates_out_of_order_and_in_the_future():

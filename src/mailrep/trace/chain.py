@@ -12,8 +12,12 @@ without a dot, a private IP literal) or by another mailhost name are that host's
 hand-offs (content filters, queues) and are trusted. Any other hop breaks the chain: trust ends
 there, the hop is untrusted (its IP becomes the source) and a `chain_break` flag says why.
 
-Forgery flags (`forgery_flags`): reserved (non-global) IPs in the untrusted part, dates out of
-order between neighbouring hops or in the future relative to `now`, both beyond `DATE_SKEW`.
+Forgery flags (`forgery_flags`): reserved (non-global) IPs in the untrusted part, each with a
+reason: `reserved_ip` when the source itself is reserved or a hop below it has a special-purpose
+address no real network uses (documentation, 0/8, 240/4, multicast, benchmarking...), and the
+milder `private_ip` for RFC 1918 / loopback / link-local / unique-local hops below the source
+(common in legitimate mail from a sender's internal network, and in forged chains); dates out
+of order between neighbouring hops or in the future relative to `now`, beyond `DATE_SKEW`.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ DATE_SKEW = timedelta(hours=1)  # clocks of honest relays disagree by this much 
 
 class FlagCode:
     CHAIN_BREAK = "chain_break"
-    RESERVED_IP = "reserved_ip"
+    RESERVED_IP = "reserved_ip"  # the source, or a bogon (documentation, 0/8, 240/4...) below it
+    PRIVATE_IP = "private_ip"  # RFC 1918 & co. below the source: informational
     DATE_ORDER = "date_order"
     DATE_FUTURE = "date_future"
     UNPARSEABLE = "unparseable_received"
@@ -161,10 +166,16 @@ def forgery_flags(hops: Sequence[Hop], source: int | None, now: datetime | None)
     flags: list[Flag] = []
     if source is not None:
         for i in range(source, len(hops)):
-            ip = hops[i].ip
-            if hops[i].kind is HopKind.RECEIVED and is_reserved(ip):
-                role = "the source" if i == source else f"untrusted hop {i + 1}"
-                flags.append(Flag(FlagCode.RESERVED_IP, f"{role} has the reserved address {ip}, which cannot send mail on the Internet: forged or misconfigured"))
+            hop = hops[i]
+            ip = hop.ip
+            if hop.kind is not HopKind.RECEIVED or not is_reserved(ip):
+                continue
+            if i == source:
+                flags.append(Flag(FlagCode.RESERVED_IP, f"the source has the reserved address {ip}, which cannot connect from the Internet: forged or misconfigured"))
+            elif is_internal_address(ip):
+                flags.append(Flag(FlagCode.PRIVATE_IP, f"untrusted hop {i + 1} has the private address {ip}: the sender's internal network, or forged"))
+            else:
+                flags.append(Flag(FlagCode.RESERVED_IP, f"untrusted hop {i + 1} has the special-purpose address {ip}, which no real network uses: forged"))
     newer: Hop | None = None
     for i, hop in enumerate(hops):
         if hop.kind is not HopKind.RECEIVED or hop.relay.date is None:
