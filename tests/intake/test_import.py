@@ -151,3 +151,35 @@ def test_stdin_trap_channel_reporter_show_and_errors(tmp_path, corpus):
     assert "no such file" in missing.output
     cli("import", "--reporter", "carol", "--channel", "smoke", "-", code=2)
     cli("import", "--reporter", "nobody", "-", stdin=raw, code=1)
+
+
+def test_interrupted_import_resumes_where_it_stopped(db, corpus, tmp_path):
+    """A run killed half-way (here: a consumer that stops) leaves a prefix; the re-run adds the rest."""
+    from datetime import UTC, datetime
+
+    from mailrep.intake.importer import Importer
+    from mailrep.intake.limits import IntakeLimits
+    from mailrep.intake.mailbox import Source
+    from mailrep.intake.service import IntakeService
+    from tests.intake.smtp_harness import add_reporter
+
+    raws = corpus_messages(corpus)[:60]
+    with (tmp_path / "part.mbox").open("wb") as f:
+        write_mbox(f, raws[:25])
+    with (tmp_path / "all.mbox").open("wb") as f:
+        write_mbox(f, raws)
+    rid, _ = add_reporter(db, "resumer")
+    service = IntakeService(db, IntakeLimits(trace_workers=0), clock=lambda: datetime.now(UTC), process=False)
+    service.start()
+    try:
+        imp = Importer(service, db, owner_id=rid, clock=lambda: datetime.now(UTC), workers=0)
+        first = imp.run([Source(str(tmp_path / "part.mbox"))])
+        ticks: list[int] = []
+        second = imp.run([Source(str(tmp_path / "all.mbox"))], on_progress=ticks.append)
+    finally:
+        service.close()
+    distinct = len({hashlib.sha256(r).hexdigest() for r in raws})
+    assert first.imported == len({hashlib.sha256(r).hexdigest() for r in raws[:25]})
+    assert second.imported + first.imported == distinct
+    assert second.duplicates == len(raws) - second.imported
+    assert sum(ticks) == len(raws)  # the progress bar reaches its total

@@ -254,3 +254,27 @@ def test_received_header_is_safe_and_names_the_peer():
     first = head.split(b"\r\n")[0]
     assert first == b"Received: from evil 1.2.3.4 x (unknown [198.51.100.4])"
     assert b"with ESMTPS id" in head and head.endswith(b"+0000\r\n")
+
+
+def test_build_reply_lists_each_report():
+    from mailrep.intake.addresses import Route
+    from mailrep.intake.reply import build_reply, parse_hostport
+    from mailrep.intake.smtp import Owner, Receipt, Submission
+    from mailrep.trace.message import Flag
+
+    route = Route(Door.SUBMIT, "c0de", "submit.c0de@mailrep.test")
+    owner = Owner(1, "alice")
+    pairs = [
+        (Submission(route, owner, spam("192.0.2.1", 1)), Receipt(7, "192.0.2.1", "http://x/api/v1/reports/7")),
+        (Submission(route, owner, b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx", (Flag("inline_forward", "sent inline"),)),
+         Receipt(8, None, "http://x/api/v1/reports/8", duplicate=True)),
+    ]
+    msg = build_reply("alice@reporter.example", "robot@mailrep.test", pairs)
+    text = msg.get_content()
+    assert msg["To"] == "alice@reporter.example" and msg["Auto-Submitted"] == "auto-replied"
+    assert msg["Subject"] == "mailrep: 2 reports received"
+    assert "report 7\n" in text and "traced source: 192.0.2.1" in text and "http://x/api/v1/reports/7" in text
+    assert "report 8 (already received earlier)" in text and "subject: café" in text
+    assert "not found" in text and "note: sent inline" in text
+    assert [parse_hostport(v) for v in ("127.0.0.1:2526", "mx.example", "[::1]:25")] == [
+        ("127.0.0.1", 2526), ("mx.example", 25), ("::1", 25)]
