@@ -194,3 +194,20 @@ def test_round_trip_property(entries, qs):
     for zname, z in snap.zones.items():
         for sub in names:
             assert summary(back.zones[zname].lookup(sub)) == summary(z.lookup(sub))
+
+
+def test_rss_per_listed_ipv4_after_loading_files_and_snapshots(tmp_path):
+    """RSS, not just the Python heap: big loads give their temporaries back to the OS."""
+    from mailrep.zones.measure import rss_growth, write_ip4set
+
+    n = 200_000
+    ips = random_public_ipv4(n, seed=4)
+    write_ip4set(tmp_path / "bl.txt", ips)
+    save_snapshot(ip4_snapshot(ips), tmp_path / "bl.snap")
+    grew, snap = rss_growth(lambda: load_rbldnsd([("bl.mailrep.test", "ip4set", [tmp_path / "bl.txt"])]))
+    assert len(snap.zones["bl.mailrep.test"]) == n + 1
+    assert grew / n <= 8, grew
+    del snap
+    grew, snap = rss_growth(lambda: load_snapshot(tmp_path / "bl.snap"))
+    assert snap.zones["bl.mailrep.test"].lookup_ip4(ips[17]) is not None
+    assert grew / n <= 8, grew

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from mailrep.errors import BadInput
+from mailrep.zones import heap
 from mailrep.zones.datafile import dn_key
 from mailrep.zones.dnset import DnBuilder, DnSet
 from mailrep.zones.ip4set import OCTET, Ip4Builder, Ip4Set
@@ -187,7 +188,9 @@ def build_snapshot(
                   cfg.retry, cfg.expire, cfg.minimum, cfg.ttl)
         data = Mixed(zb.ip4.build(), zb.ip6.build(), zb.dn.build())
         out.append(Zone(name, soa=soa, ns=ns_names, ttl=cfg.ttl, datasets=[data]))
-    return Snapshot(out, serial=serial, warnings=warnings, meta={"source": "store", "base": base_n})
+    snap = Snapshot(out, serial=serial, warnings=warnings, meta={"source": "store", "base": base_n})
+    heap.trim()
+    return snap
 
 
 __all__ = ["ENT", "Mixed", "ZoneSettings", "build_snapshot"]

@@ -10,8 +10,9 @@ Bad lines are warnings, never exceptions.
 from __future__ import annotations
 
 import gzip
+import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,16 +116,19 @@ class Loader:
                     data = gzip.decompress(data)
                 except (OSError, EOFError) as e:
                     raise RbldnsdError(f"{path}: bad gzip data: {e}") from e
-            text = data.decode("utf-8", "surrogateescape")
-            lines = text.split("\n")
-            if lines and lines[-1] == "":
-                lines.pop()
-            elif lines:
-                self.warn(f"{path}({len(lines)}): incomplete last line (ignored)")
-                lines.pop()
-            self.feed(path, lines)
+            self.feed(path, self._lines(path, data))
 
-    def feed(self, path: Path, lines: list[str]) -> None:
+    def _lines(self, path: Path, data: bytes) -> Iterator[str]:
+        """Lines one at a time (only '\\n' ends a line, as in rbldnsd); a big file never
+        exists as a million strings at once, which would fragment the heap for good."""
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape", newline="\n")
+        for no, line in enumerate(text, 1):
+            if not line.endswith("\n"):
+                self.warn(f"{path}({no}): incomplete last line (ignored)")
+                return
+            yield line[:-1]
+
+    def feed(self, path: Path, lines: Iterable[str]) -> None:
         for no, line in enumerate(lines, 1):
             self.pos = (path, no)
             self.line(line.strip(" \t\r"))

@@ -7,7 +7,7 @@ Each loader turns entry lines into a builder's entries, exactly as rbldnsd 1.0 r
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mailrep.zones import ip4parse, ip6parse
@@ -35,7 +35,7 @@ class Ip4Loader(Loader):
             vi = self._vi[id(rv)] = len(self.builder.values) - 1
         return vi
 
-    def feed(self, path: Path, lines: list[str]) -> None:
+    def feed(self, path: Path, lines: Iterable[str]) -> None:
         """The bulk of a big file is plain dotted quads: parse those in C (inet_pton, which
         refuses leading zeros and short forms, so only canonical addresses take this path)."""
         if self.state.kind == "ip4trie":

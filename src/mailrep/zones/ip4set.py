@@ -170,6 +170,15 @@ class Ip4Set:
         return f"<Ip4Set {len(self)} entries in {len(self.levels)} levels>"
 
 
+def _buckets(data: array, code: str, top: Callable[[int], int]) -> list[array]:
+    """`data` split into 256 arrays by `top(item)` (0..255), order kept within each."""
+    out = [array(code) for _ in range(256)]
+    appends = [b.append for b in out]
+    for x in data:
+        appends[top(x)](x)
+    return out
+
+
 def _specialize(ds: Ip4Set) -> tuple[Callable[[tuple[bytes, ...]], Answer], Callable[[int], Hit | None]]:
     """Lookup functions for the common shape (one /32 level, one shared value), else generic.
 
@@ -242,8 +251,9 @@ class Ip4Builder:
     def __init__(self, values: Sequence[Value | None] | None = None) -> None:
         self.values: list[Value | None] = list(values) if values is not None else [None]
         self._index: dict[Value, int] = {v: i for i, v in enumerate(self.values) if v is not None}
-        self._addrs: dict[int, list[int]] = {}
-        self._vidx: dict[int, list[int]] = {}
+        # raw uint32 arrays, not lists of ints: a million int objects would fragment the heap
+        self._addrs: dict[int, array] = {}
+        self._vidx: dict[int, array] = {}
         self._trie: dict[int, dict[int, int]] = {}
 
     def value_index(self, v: Value | None) -> int:
@@ -264,8 +274,8 @@ class Ip4Builder:
         """One entry at its own level (duplicates allowed; merged when built)."""
         a = self._addrs.get(plen)
         if a is None:
-            a = self._addrs[plen] = []
-            self._vidx[plen] = []
+            a = self._addrs[plen] = array("I")
+            self._vidx[plen] = array("I")
         a.append(net)
         self._vidx[plen].append(vi)
 
@@ -300,29 +310,35 @@ class Ip4Builder:
         self._addrs, self._vidx = {}, {}
         return Ip4Set.from_arrays(parts, self.values)
 
-    def _level(self, addrs: list[int], vidx: list[int]) -> tuple[int, array, array | None, int]:
-        distinct = set(vidx)
-        if len(distinct) == 1:
-            return 0, array("I", sorted(set(addrs))), None, vidx[0]
+    def _level(self, addrs: array, vidx: array) -> tuple[int, array, array | None, int]:
+        """Sort, dedupe and merge one level, 1/256th at a time (by first octet), so that no
+        million-object temporaries exist: they would leave the heap fragmented for good."""
+        out_a = array("I")
+        if len(set(vidx)) == 1:
+            for bucket in _buckets(addrs, "I", lambda a: a >> 24):
+                out_a.extend(sorted(set(bucket)))
+            return 0, out_a, None, vidx[0]
         k = len(self.values) + 1
-        keys = sorted({a * k + v for a, v in zip(addrs, vidx, strict=True)})  # by address, then value
-        a_list = [x // k for x in keys]
-        v_list = [x % k for x in keys]
-        if len(set(a_list)) != len(a_list):  # some address has several values: merge them
-            a_out: list[int] = []
-            v_out: list[int] = []
-            i, n = 0, len(a_list)
-            while i < n:
-                j = i + 1
-                while j < n and a_list[j] == a_list[i]:
-                    j += 1
-                a_out.append(a_list[i])
-                v_out.append(self._merge_group(v_list[i:j]))
-                i = j
-            a_list, v_list = a_out, v_out
-        if len(set(v_list)) == 1:
-            return 0, array("I", a_list), None, v_list[0]
-        return 0, array("I", a_list), array(index_typecode(len(self.values)), v_list), 0
+        combined = array("Q", [0]) * 0
+        for a, v in zip(addrs, vidx, strict=True):
+            combined.append(a * k + v)  # ordered by address, then value
+        out_v: list[int] = []
+        for bucket in _buckets(combined, "Q", lambda x: x // k >> 24):
+            prev, group = -1, []
+            for x in sorted(set(bucket)):
+                a, v = divmod(x, k)
+                if a != prev and group:
+                    out_a.append(prev)
+                    out_v.append(group[0] if len(group) == 1 else self._merge_group(group))
+                    group = []
+                prev = a
+                group.append(v)
+            if group:
+                out_a.append(prev)
+                out_v.append(group[0] if len(group) == 1 else self._merge_group(group))
+        if len(set(out_v)) == 1:
+            return 0, out_a, None, out_v[0]
+        return 0, out_a, array(index_typecode(len(self.values)), out_v), 0
 
     def _merge_group(self, group: list[int]) -> int:
         if EXCLUDED in group:

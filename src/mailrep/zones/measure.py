@@ -5,6 +5,7 @@
     snap = ip4_snapshot(ips, zone="bl.mailrep.test")  # the same data, without text parsing
     save_snapshot(snap, p); load_seconds(p)            # best of N loads, seconds
     bytes_per_entry(p_big, p_empty, n)                 # tracemalloc, retained after load
+    rss_growth(lambda: load_snapshot(p))               # (RSS bytes added, snapshot)
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import random
 import time
 import tracemalloc
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
+from mailrep.zones import heap
 from mailrep.zones.ip4set import Ip4Set
 from mailrep.zones.rbldnsd import synthetic_soa
 from mailrep.zones.snapshot import load_snapshot
@@ -108,3 +111,27 @@ def retained_bytes(path: str | os.PathLike[str]) -> int:
 def bytes_per_entry(path: str | os.PathLike[str], empty_path: str | os.PathLike[str], n: int) -> float:
     """Extra retained bytes per listed address of `path` over the empty-zone snapshot."""
     return (retained_bytes(path) - retained_bytes(empty_path)) / n
+
+
+def rss() -> int:
+    """Resident set size of this process in bytes (Linux /proc), 0 elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def rss_growth(load: Callable[[], object]) -> tuple[int, object]:
+    """RSS the result of `load()` adds to this process, after freed memory went back to the
+    OS: (bytes, result). Use a fresh process for clean figures (the benchmark does)."""
+    gc.collect()
+    heap.trim()
+    before = rss()
+    result = load()
+    gc.collect()
+    heap.trim()
+    return rss() - before, result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from mailrep.zones import heap
 from mailrep.zones.datafile import DatasetState, RbldnsdError, dn_key, parse_a_txt
 from mailrep.zones.datasets import LOADERS
 from mailrep.zones.zone import DEFAULT_TTL, Dataset, Snapshot, Soa, Zone, normalize_name
@@ -70,4 +71,6 @@ def load_rbldnsd(
         out.append(Zone(name, soa=soa, ns=ns_st.ns if ns_st else (),
                         ns_ttl=ns_st.ns_ttl if ns_st else None, ttl=ttl, datasets=datasets))
     ser = serial if serial is not None else max((z.soa.serial for z in out), default=0)
-    return Snapshot(out, serial=ser, warnings=warnings, meta={"source": "rbldnsd"})
+    snap = Snapshot(out, serial=ser, warnings=warnings, meta={"source": "rbldnsd"})
+    heap.trim()
+    return snap

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mailrep.errors import StorageError
+from mailrep.zones import heap
 from mailrep.zones.build import Mixed
 from mailrep.zones.combined import Combined
 from mailrep.zones.dnset import DnSet
@@ -280,4 +281,7 @@ def load_snapshot(path: str | os.PathLike[str]) -> Snapshot:
             data = f.read()
     except OSError as e:
         raise SnapshotError(f"cannot read snapshot {path}: {e.strerror}") from e
-    return loads(data)
+    snap = loads(data)
+    del data
+    heap.trim()
+    return snap
