@@ -53,3 +53,14 @@ def test_not_a_feedback_report_is_400_and_reporters_may_not_post(api, corpus):
     arf = (corpus / "arf" / "stalwart-mail-auth" / "001.eml").read_bytes()
     assert post(api, "alice", arf).status_code == 403
     assert api.client.post("/api/v1/feedback", content=arf, headers=MAIL).status_code == 401
+
+
+def test_reporter_sees_its_own_submission_address(api):
+    import re
+
+    r = api.client.get("/api/v1/reporter", headers=api.auth("alice"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["name"] == "alice" and re.fullmatch(r"submit\.[0-9a-f]+@mailrep\.test", body["submit_address"])
+    assert api.client.get("/api/v1/reporter", headers=api.auth("bob")).json()["submit_address"] != body["submit_address"]
+    assert api.client.get("/api/v1/reporter", headers=api.auth("feed")).status_code == 403

@@ -103,7 +103,8 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
 
     for module in (reports, feeds, public, deputy):
         app.include_router(module.router, prefix=API)
-    from mailrep.web import feedback  # [S] POST /api/v1/feedback (ISP feedback loops, ARF)
+    from mailrep.web import feedback, reporter  # [S] POST /feedback (ARF), GET /reporter
 
     app.include_router(feedback.router, prefix=API)
+    app.include_router(reporter.router, prefix=API)
     return app
