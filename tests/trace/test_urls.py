@@ -24,6 +24,7 @@ TEXT_CASES = [
     ("visit http://www.Example.COM/Path?q=1 now", ["http://www.example.com/Path?q=1"]),
     ("no path http://example.com", ["http://example.com/"]),
     ("https://shop.example.co.uk/buy.", ["https://shop.example.co.uk/buy"]),
+    ("http://www.sulaco.co.za/d.htm", ["http://www.sulaco.co.za/d.htm"]),  # `za` is in the PSL only via co.za...
     ("(see http://example.org/a_(b))", ["http://example.org/a_(b)"]),
     ("(see http://example.org/page)", ["http://example.org/page"]),
     ("<http://example.net/x>", ["http://example.net/x"]),
@@ -199,6 +200,11 @@ def test_multipart_alternative_dedupes_in_order_and_skips_attachments():
     )
     got = [u.host for u in extract_urls(read_message(raw))]
     assert got == ["one.example.com", "two.example.com", "three.example.com", "inner.example.com"]
+
+
+def test_subject_is_read_first():
+    raw = b"Subject: =?utf-8?q?see_hxxp://subj[.]example.com/?=\nContent-Type: text/plain\n\nhttp://body.example.com/\n"
+    assert [u.host for u in extract_urls(read_message(raw))] == ["subj.example.com", "body.example.com"]
 
 
 def test_limit():

@@ -1,8 +1,8 @@
 """URLs advertised in a message: found in its text and HTML parts, de-obfuscated, normalised.
 
-`extract_urls(msg)` reads the decoded text of every text part (see `mime.texts`), undoes the
-usual obfuscations (`hxxp://`, `h**p://`, `[.]`, `(.)`, `{.}`, `[dot]`, `[:]`, percent-encoded
-hosts, `user@` prefixes), and finds:
+`extract_urls(msg)` reads the Subject and the decoded text of every text part (see
+`mime.texts`), undoes the usual obfuscations (`hxxp://`, `h**p://`, `[.]`, `(.)`, `{.}`,
+`[dot]`, `[:]`, percent-encoded hosts, `user@` prefixes), and finds:
 
 - URLs with a scheme (http, https, ftp) and `www.` hosts without one;
 - URLs carried in another URL's query (redirectors: `?u=http://...`, `?u=http%3A%2F%2F...`);
@@ -32,6 +32,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain as _chain
 from urllib.parse import unquote
 
 import tldextract
@@ -123,14 +124,16 @@ def registered_domain(host: str) -> str:
 
 @lru_cache(maxsize=1)
 def _tlds() -> frozenset[str]:
-    """The top-level domains of the PSL snapshot, IDN ones also in punycode."""
+    """The top-level domains of the PSL snapshot (the last label of every suffix: some TLDs,
+    such as `za`, are listed only through their second levels), IDN ones also in punycode."""
     out: set[str] = set()
     for suffix in _extractor().tlds:
-        if "." not in suffix and not suffix.startswith(("*", "!")):
-            out.add(suffix)
-            if not suffix.isascii():
+        tld = suffix.rpartition(".")[2].lstrip("!*")
+        if tld and tld not in out:
+            out.add(tld)
+            if not tld.isascii():
                 try:
-                    out.add(suffix.encode("idna").decode("ascii"))
+                    out.add(tld.encode("idna").decode("ascii"))
                 except UnicodeError:
                     pass
     return frozenset(out)
@@ -156,7 +159,9 @@ def extract_urls(
     seen: set[str] = set()
     budget = [max_candidates]
     try:
-        for kind, text in mime.texts(msg, max_bytes=max_text, flags=flags):
+        subject = msg.decoded("subject")
+        for kind, text in _chain([("plain", subject[:MAX_URL_CHARS])] if subject else [],
+                                 mime.texts(msg, max_bytes=max_text, flags=flags)):
             if "&" in text and (kind == mime.Kind.HTML or _LOOKS_HTML.search(text)):
                 text = html.unescape(text)
             for url in _iter_urls(text, budget):
