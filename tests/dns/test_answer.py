@@ -225,3 +225,40 @@ def test_responder_cache_is_transparent_and_bounded():
 
 def test_classic_udp_limit_constant():
     assert UDP_CLASSIC == 512
+
+
+def test_fast_path_gives_the_general_path_bytes():
+    import random
+
+    snap = fake_snapshot({"203.0.113.9": (bytes([127, 0, 0, 2]), "z" * 600)})
+    resp = Responder(snap)
+    assert resp._fast  # a single zone: the fast path is on
+    rnd = random.Random(7)
+    names = ["2.0.0.127", "1.0.0.127", "10.2.0.192", "7.100.51.198", "9.113.0.203", "0.0.127.1",
+             "a.b.c.d", "255.255.255.255", "02.0.0.127", "2.0.0.127.5", "0.127", "x"]
+    used = 0
+    for _ in range(600):
+        base = rnd.choice(names)
+        zone = "".join(c.upper() if rnd.random() < 0.4 else c for c in "bl.mailrep.test")
+        q = dns.message.make_query(f"{base}.{zone}", rnd.choice(["A", "TXT", "AAAA", "ANY"]),
+                                   use_edns=rnd.choice([False, 0]))
+        q.flags = rnd.choice([0, dns.flags.RD, dns.flags.RD | dns.flags.CD, dns.flags.CD])
+        wire = q.to_wire()
+        fast = resp._four_labels(wire)
+        used += fast is not None
+        assert resp.answer(wire) == resp.answer_general(wire)
+        if fast is not None:
+            assert fast == resp.answer_general(wire)
+    assert used > 100
+
+
+def test_fast_path_off_for_nested_zones():
+    snap = fake_snapshot()
+    inner = type(snap.zones["bl.mailrep.test"])("x.bl.mailrep.test", {"127.0.0.2": (bytes([127, 0, 0, 2]), None)})
+    snap.zones["x.bl.mailrep.test"] = inner
+    resp = Responder(snap)
+    assert not resp._fast
+    r = dns.message.from_wire(resp.answer(dns.message.make_query("2.0.0.127.x.bl.mailrep.test", "A").to_wire()))
+    assert r.answer  # found in the inner zone by the longest match
+    r = dns.message.from_wire(resp.answer(dns.message.make_query("0.0.127.x.bl.mailrep.test", "A").to_wire()))
+    assert r.rcode() == 0 and not r.answer and r.authority[0].name.to_text() == "x.bl.mailrep.test."

@@ -1,0 +1,319 @@
+"""DNS benchmark: `mailrep dns` beside rbldnsd on the same core, in the same run.
+
+    .venv/bin/python benchmarks/dns.py            # 1,000,000 listed IPv4, 10 s per dnsperf run
+    .venv/bin/python benchmarks/dns.py --quick    # 100,000 listed, 5 s runs
+    options: --entries N --seconds S --json
+
+Data: N random public IPv4 addresses (+127.0.0.2) as one rbldnsd `ip4set` file, and the same
+data saved as a mailrep snapshot. Queries: a dnsperf file of 50% listed / 50% unlisted A
+queries ("cold": 200,000 distinct names, more than one run gets through, so mailrep's reply
+cache hardly helps) and a 10,000-name "hot" file (the cache holds all of it).
+
+Each server runs pinned to CPU 0 (taskset), dnsperf pinned to CPU 1, one after the other:
+  1. queries/s at full load (dnsperf -c 4 -q 100), cold and hot files
+  2. latency at a fixed 20,000 queries/s (dnsperf -Q 20000)
+  3. memory: RSS with N entries minus RSS with only the test point, per entry
+  4. load time of the N-entry snapshot (fresh process, best of 3)
+  5. a snapshot swap in the middle of a mailrep dnsperf run: dnsperf must report 0 lost
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ZONE = "bl.mailrep.test"
+SOA = f"$SOA 300 ns.{ZONE} hostmaster.mailrep.test {{serial}} 3600 600 86400 60\n"
+SERVER_CPU, CLIENT_CPU = "0", "1"
+_RESERVED_FIRST = {0, 10, 100, 127, 169, 172, 192, 198, 203}
+
+
+def need(program: str) -> str:
+    path = shutil.which(program) or (f"/usr/sbin/{program}" if os.path.exists(f"/usr/sbin/{program}") else None)
+    if not path:
+        sys.exit(f"benchmarks/dns.py: {program} is not installed (scripts/install-peers)")
+    return path
+
+
+def public_ip(rnd: random.Random) -> int:
+    while True:
+        q = rnd.getrandbits(32)
+        if 1 <= q >> 24 < 224 and q >> 24 not in _RESERVED_FIRST:
+            return q
+
+
+def dotted(q: int) -> str:
+    return f"{q >> 24}.{q >> 16 & 255}.{q >> 8 & 255}.{q & 255}"
+
+
+def rev(q: int) -> str:
+    return f"{q & 255}.{q >> 8 & 255}.{q >> 16 & 255}.{q >> 24}"
+
+
+def make_data(work: Path, n: int, rnd: random.Random) -> tuple[Path, Path, Path, Path]:
+    listed: set[int] = set()
+    while len(listed) < n:
+        listed.add(public_ip(rnd))
+    keys = list(listed)
+    head = SOA.format(serial=1) + ":127.0.0.2:Blocked - see https://mailrep.test/lookup?ip=$\n127.0.0.2\n"
+    full, empty = work / "bl.txt", work / "empty.txt"
+    with full.open("w") as f:
+        f.write(head)
+        f.write("\n".join(map(dotted, keys)))
+        f.write("\n")
+    empty.write_text(head)
+
+    def queries(path: Path, count: int) -> Path:
+        with path.open("w") as f:
+            for i in range(count):
+                if i % 2:
+                    q = rnd.choice(keys)
+                else:
+                    q = public_ip(rnd)
+                    while q in listed:
+                        q = public_ip(rnd)
+                f.write(f"{rev(q)}.{ZONE} A\n")
+        return path
+
+    return full, empty, queries(work / "cold.txt", 200_000), queries(work / "hot.txt", 10_000)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def ask_soa(port: int, timeout: float = 0.5) -> int | None:
+    """The zone's SOA serial over UDP, or None when nothing answers yet."""
+    labels = b"".join(bytes((len(x),)) + x.encode() for x in ZONE.split(".")) + b"\0"
+    q = struct.pack("!HHHHHH", 4242, 0, 1, 0, 0, 0) + labels + struct.pack("!HH", 6, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(q, ("127.0.0.1", port))
+            r = s.recv(4096)
+        except OSError:
+            return None
+    if len(r) < 12 or r[3] & 0xF or struct.unpack("!H", r[6:8])[0] != 1:
+        return None
+    return struct.unpack("!I", r[-20:-16])[0]
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], port: int, cwd: Path) -> None:
+        self.name, self.port = name, port
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *argv], cwd=cwd,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while ask_soa(port) is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start")
+            time.sleep(0.1)
+
+    @property
+    def pid(self) -> int:
+        # rbldnsd -n and `python -m mailrep.dns` run in the process taskset exec'd
+        return self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def rbldnsd(work: Path, data: Path, port: int) -> Server:
+    return Server("rbldnsd", [need("rbldnsd"), "-n", "-q", "-b", f"127.0.0.1/{port}", "-w", str(work),
+                              f"{ZONE}:ip4set:{data.name}"], port, work)
+
+
+def mailrep(work: Path, snap: Path, port: int, *extra: str) -> Server:
+    return Server("mailrep", [PY, "-m", "mailrep.dns", "-b", f"127.0.0.1/{port}", "--snapshot", str(snap),
+                              "--check-interval", "0.5", *extra], port, ROOT)
+
+
+_FIELDS = {
+    "sent": r"Queries sent:\s+(\d+)",
+    "completed": r"Queries completed:\s+(\d+)",
+    "lost": r"Queries lost:\s+(\d+)",
+    "qps": r"Queries per second:\s+([\d.]+)",
+    "lat_avg_ms": r"Average Latency \(s\):\s+([\d.]+)",
+    "lat_max_ms": r"Average Latency \(s\):.*max ([\d.]+)",
+    "lat_sd_ms": r"Latency StdDev \(s\):\s+([\d.]+)",
+}
+
+
+def dnsperf(port: int, qfile: Path, seconds: float, *extra: str) -> dict[str, float]:
+    out = subprocess.run(["taskset", "-c", CLIENT_CPU, need("dnsperf"), "-s", "127.0.0.1", "-p", str(port),
+                          "-d", str(qfile), "-l", str(seconds), "-c", "4", "-q", "100", *extra],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    res: dict[str, float] = {}
+    for k, rx in _FIELDS.items():
+        m = re.search(rx, out.stdout)
+        if m:
+            v = float(m.group(1))
+            res[k] = v * 1000 if k.endswith("_ms") else v
+    if "qps" not in res:
+        raise RuntimeError(f"dnsperf failed: {out.stdout}\n{out.stderr}")
+    return res
+
+
+def load_time(snap: Path) -> float:
+    code = ("import time,sys; from mailrep.zones.zone import load_snapshot; "
+            "t=time.perf_counter(); load_snapshot(sys.argv[1]); print(time.perf_counter()-t)")
+    return min(float(subprocess.run([PY, "-c", code, str(snap)], capture_output=True, text=True,
+                                    check=True, cwd=ROOT).stdout) for _ in range(3))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100,000 entries, 5 s runs")
+    ap.add_argument("--entries", type=int)
+    ap.add_argument("--seconds", type=float)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    n = args.entries or (100_000 if args.quick else 1_000_000)
+    secs = args.seconds or (5.0 if args.quick else 10.0)
+    need("taskset")
+    sys.path.insert(0, str(ROOT / "src"))
+    from mailrep.zones.zone import Snapshot, Zone, load_rbldnsd, save_snapshot
+
+    work = Path(tempfile.mkdtemp(prefix="mailrep-dnsbench-"))
+    work.chmod(0o755)  # rbldnsd started as root reads its files as its own user
+    r: dict[str, object] = {"entries": n, "seconds": secs, "machine": f"{platform.processor() or platform.machine()}, "
+                            f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+                            "loadavg_start": os.getloadavg()[0]}
+    try:
+        rnd = random.Random(2003)
+        t = time.perf_counter()
+        full, empty, cold, hot = make_data(work, n, rnd)
+        print(f"data: {n:,} entries written in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        t = time.perf_counter()
+        snap_full = load_rbldnsd([(ZONE, "ip4set", [str(full)])], serial=1)
+        r["text_parse_s"] = round(time.perf_counter() - t, 2)
+        snap_empty = load_rbldnsd([(ZONE, "ip4set", [str(empty)])], serial=1)
+        sfull, sempty, sswap = work / "full.snap", work / "empty.snap", work / "swap.snap"
+        save_snapshot(snap_full, sfull)
+        save_snapshot(snap_empty, sempty)
+        # the same data under the next serial, for the swap
+        z = snap_full.zones[ZONE]
+        z2 = Zone(z.name, soa=dataclasses.replace(z.soa, serial=z.soa.serial + 1), ns=z.ns,
+                  ns_ttl=z.ns_ttl, ttl=z.ttl, datasets=z.datasets)
+        save_snapshot(Snapshot([z2], serial=z.soa.serial + 1), sswap)
+        del snap_full, snap_empty, z, z2
+        r["snapshot_bytes"] = sfull.stat().st_size
+        r["snapshot_load_s"] = round(load_time(sfull), 3)
+        print(f"snapshot load {r['snapshot_load_s']} s", file=sys.stderr)
+
+        runs: dict[str, dict[str, float]] = {}
+        mem: dict[str, float] = {}
+        # rbldnsd
+        for label, data in (("empty", empty), ("full", full)):
+            srv = rbldnsd(work, data, free_port())
+            try:
+                mem[f"rbldnsd_{label}_kb"] = rss_kb(srv.pid)
+                if label == "full":
+                    runs["rbldnsd cold"] = dnsperf(srv.port, cold, secs)
+                    runs["rbldnsd hot"] = dnsperf(srv.port, hot, secs)
+                    runs["rbldnsd 20k qps"] = dnsperf(srv.port, cold, secs, "-Q", "20000")
+            finally:
+                srv.stop()
+        # mailrep, one worker
+        for label, snap in (("empty", sempty), ("full", sfull)):
+            live = work / f"serving-{label}.snap"
+            shutil.copyfile(snap, live)
+            srv = mailrep(work, live, free_port())
+            try:
+                mem[f"mailrep_{label}_kb"] = rss_kb(srv.pid)
+                if label == "full":
+                    runs["mailrep cold"] = dnsperf(srv.port, cold, secs)
+                    runs["mailrep hot"] = dnsperf(srv.port, hot, secs)
+                    runs["mailrep 20k qps"] = dnsperf(srv.port, cold, secs, "-Q", "20000")
+                    # swap in the middle of a run: replace the served file atomically
+                    before = ask_soa(srv.port)
+
+                    def swap() -> None:
+                        time.sleep(secs / 3)
+                        tmp = live.with_suffix(".new")
+                        shutil.copyfile(sswap, tmp)
+                        os.replace(tmp, live)
+
+                    th = threading.Thread(target=swap)
+                    th.start()
+                    runs["mailrep swap"] = dnsperf(srv.port, cold, secs, "-Q", "20000")
+                    th.join()
+                    after = ask_soa(srv.port)
+                    r["swap_serials"] = [before, after]
+                    mem["mailrep_after_runs_kb"] = rss_kb(srv.pid)
+            finally:
+                srv.stop()
+        srv = mailrep(work, sfull, free_port(), "--cache", "0")
+        try:
+            runs["mailrep cold, no cache"] = dnsperf(srv.port, cold, secs)
+        finally:
+            srv.stop()
+        r["runs"] = runs
+        r["memory"] = mem
+        r["bytes_per_entry"] = {
+            "mailrep": round((mem["mailrep_full_kb"] - mem["mailrep_empty_kb"]) * 1024 / n, 2),
+            "rbldnsd": round((mem["rbldnsd_full_kb"] - mem["rbldnsd_empty_kb"]) * 1024 / n, 2),
+        }
+        r["ratio_cold"] = round(runs["mailrep cold"]["qps"] / runs["rbldnsd cold"]["qps"], 2)
+        r["ratio_hot"] = round(runs["mailrep hot"]["qps"] / runs["rbldnsd hot"]["qps"], 2)
+        r["loadavg_end"] = os.getloadavg()[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return
+    print(f"\n{n:,} listed IPv4, {secs:g} s per run; {r['machine']}; load avg {r['loadavg_start']:.1f}"
+          f" -> {r['loadavg_end']:.1f}")
+    print(f"{'run':28} {'qps':>9} {'lost':>6} {'avg ms':>8} {'sd ms':>8} {'max ms':>8}")
+    for k, v in runs.items():
+        print(f"{k:28} {v['qps']:9.0f} {v.get('lost', 0):6.0f} {v.get('lat_avg_ms', 0):8.3f} "
+              f"{v.get('lat_sd_ms', 0):8.3f} {v.get('lat_max_ms', 0):8.3f}")
+    print(f"queries/s mailrep / rbldnsd: cold {r['ratio_cold']}x, hot {r['ratio_hot']}x (target >= 0.8x)")
+    print(f"memory per listed IPv4 (RSS full - empty): mailrep {r['bytes_per_entry']['mailrep']} B, "
+          f"rbldnsd {r['bytes_per_entry']['rbldnsd']} B (target <= 8 B); RSS kB {mem}")
+    print(f"snapshot: {r['snapshot_bytes']:,} bytes, load {r['snapshot_load_s']} s (target <= 1 s); "
+          f"rbldnsd-text parse by mailrep {r['text_parse_s']} s")
+    print(f"swap during a run: serial {r['swap_serials'][0]} -> {r['swap_serials'][1]}, "
+          f"lost {runs['mailrep swap']['lost']:.0f} of {runs['mailrep swap']['sent']:.0f}")
+
+
+if __name__ == "__main__":
+    main()
