@@ -265,7 +265,7 @@ def main() -> None:
                     # swap in the middle of a run: replace the served file atomically
                     before = ask_soa(srv.port)
 
-                    def swap() -> None:
+                    def swap(live: Path = live) -> None:
                         time.sleep(secs / 3)
                         tmp = live.with_suffix(".new")
                         shutil.copyfile(sswap, tmp)
