@@ -14,7 +14,7 @@ from mailrep.intake.smtp import Reply, received_header, status_for
 from mailrep.store import accounts
 from mailrep.store.tables import accounts as accounts_t
 from mailrep.store.tables import reports, trap_hits
-from tests.intake.smtp_harness import NOW, LiveSmtp, Sink, add_reporter, spam, submission
+from tests.intake.smtp_harness import LiveSmtp, Sink, add_reporter, spam, submission
 from tests.peers import require
 
 DOMAIN = "mailrep.test"
@@ -248,12 +248,24 @@ def test_status_for_every_error_class():
     assert status_for(e.BadInput("odd")).startswith("501 5.5.4 odd")
 
 
-def test_received_header_is_safe_and_names_the_peer():
-    head = received_header(helo="evil) [1.2.3.4]; x", peer_ip="198.51.100.4", hostname="mx.mailrep.test",
-                           tls=True, now=NOW)
+def test_received_header_is_safe_names_the_peer_and_is_the_same_on_retry():
+    kw = {"helo": "evil) [1.2.3.4]; x", "peer_ip": "198.51.100.4", "hostname": "mx.mailrep.test", "tls": True}
+    head = received_header(raw=b"Subject: a\r\n\r\n", **kw)
     first = head.split(b"\r\n")[0]
     assert first == b"Received: from evil 1.2.3.4 x (unknown [198.51.100.4])"
-    assert b"with ESMTPS id" in head and head.endswith(b"+0000\r\n")
+    assert b"with ESMTPS id" in head and head.endswith(b"\r\n")
+    assert head == received_header(raw=b"Subject: a\r\n\r\n", **kw)
+    assert head != received_header(raw=b"Subject: b\r\n\r\n", **kw)
+
+
+def test_trap_retry_and_two_traps_in_one_mail_count_once(db, tmp_path):
+    cfg = {"traps": ["t1@trap.example", "t2@trap.example"]}
+    with LiveSmtp(db, tmp_path, cfg) as live:
+        for _ in range(2):  # a client retrying the same mail
+            with smtp(live) as s:
+                assert s.sendmail("x@bad.example", ["t1@trap.example", "t2@trap.example"],
+                                  spam("203.0.113.50", 50)) == {}
+    assert len(rows(db, trap_hits)) == 1
 
 
 def test_build_reply_lists_each_report():

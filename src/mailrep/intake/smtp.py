@@ -19,14 +19,12 @@ trace engine walks from the client that handed us the mail.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import secrets
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -128,13 +126,18 @@ class SmtpIntake(Protocol):
 ReplyHook = Callable[[str, Sequence[tuple[Submission, Receipt]]], Awaitable[None]]
 
 
-def received_header(*, helo: str, peer_ip: str, hostname: str, tls: bool, now: datetime) -> bytes:
-    """Our own Received line for a trap hit, Postfix style so every trace parser reads it."""
+def received_header(*, helo: str, peer_ip: str, hostname: str, tls: bool, raw: bytes) -> bytes:
+    """Our own Received line for a trap hit, Postfix style so every trace parser reads it.
+
+    It carries no time stamp and its id is a hash of the message: a client that retries the
+    same mail (after a crash between COMMIT and our 250) must produce the same bytes, hence the
+    same dedupe key, or a trap hit would count twice. The arrival time is stored with the hit.
+    """
     helo = "".join(ch for ch in (helo or "unknown") if ch.isprintable() and ch not in "()[];\\")[:100] or "unknown"
-    qid = secrets.token_hex(6).upper()
+    qid = hashlib.sha256(peer_ip.encode() + b"\0" + raw).hexdigest()[:12].upper()
     proto = "ESMTPS" if tls else "ESMTP"
     return (f"Received: from {helo} (unknown [{peer_ip}])\r\n\tby {hostname} (mailrep) with {proto} "
-            f"id {qid};\r\n\t{format_datetime(now)}\r\n").encode("ascii", "replace")
+            f"id {qid}\r\n").encode("ascii", "replace")
 
 
 @dataclass
@@ -145,12 +148,10 @@ class _Routes:
 class SubmissionHandler:
     """aiosmtpd handler: classify at RCPT, store at DATA, answer."""
 
-    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None) -> None:
         self.intake = intake
         self.config = config
         self.reply = reply
-        self.now = now
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @staticmethod
@@ -174,7 +175,9 @@ class SubmissionHandler:
             return status_for(e)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        self._routes(envelope).items.append((route, owner))
+        routes = self._routes(envelope).items
+        if all((r.door, r.key) != (route.door, route.key) for r, _ in routes):
+            routes.append((route, owner))  # one set of reports per owner, one trap hit per mail
         return Reply.OK_RCPT
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -197,7 +200,7 @@ class SubmissionHandler:
                 peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
                 head = received_header(helo=session.host_name or "", peer_ip=peer,
                                        hostname=self.config.banner_host, tls=session.ssl is not None,
-                                       now=self.now())
+                                       raw=raw)
                 items.append(Submission(route, owner, head + raw))
         return items
 
