@@ -205,7 +205,7 @@ def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
             url = normalise("http", m.group("www") + rest)
         if url is not None:
             found.append((m.start(), url))
-        for e in _EMBEDDED.finditer(rest, 1):
+        for e in _EMBEDDED.finditer(rest):
             budget[0] -= 1
             inner = rest[e.end():].partition("&")[0]
             inner_url = normalise("https" if e.group(1).lower().endswith("s") else "http", unquote(inner))
