@@ -52,6 +52,10 @@ def test_db_upgrade_then_tokens_print_on_the_last_line(cli, db_url):
     finally:
         db.dispose()
     assert "error:" in cli("token", "create", "--role", "emperor", "x", code=2).output
+    assert "status suspended" in cli("reporter", "suspend", "alice", "--reason", "fake reports").output
+    assert "trust 0.5" in cli("reporter", "trust", "alice", "0.5", "--reason", "noisy").output
+    assert "status active" in cli("reporter", "reactivate", "alice", "--reason", "ok").output
+    cli("reporter", "suspend", "nobody", "--reason", "x", code=1)
     assert "exists" in cli("reporter", "add", "alice", code=1).output
 
 

@@ -281,3 +281,27 @@ def test_concurrent_reevaluation_lists_once(db):
     with db.read() as conn:
         n = conn.execute(sa.text("SELECT count(*) FROM listing_events WHERE key = :k"), {"k": IP}).scalar()
     assert n == 1
+
+
+def test_suspending_a_poisoner_lifts_what_it_caused(db):
+    honest, poisoner = reporter(db), reporter(db)
+    report(db, honest)
+    report(db, poisoner)
+    bl.reevaluate(db, [IP], NOW)
+    assert bl.lookup(db, IP, NOW)["listed"]
+    dep = staff(db)
+    with pytest.raises(BadInput):
+        bl.set_reporter(db, poisoner.name, " ", dep, NOW, status="suspended")
+    with pytest.raises(NotAllowed):
+        bl.set_reporter(db, poisoner.name, "x", honest, NOW, status="suspended")
+    rep = bl.set_reporter(db, poisoner.name, "fake reports", dep, NOW + H, status="suspended")
+    assert rep.status == "suspended"
+    out = bl.lookup(db, IP, NOW + H)
+    assert out["listed"] is False
+    assert out["history"][0]["to"] == "unlisted" and "independent" in out["history"][0]["reason"]
+    with db.read() as conn:
+        assert audit.entries(conn, target=poisoner.name)[0]["detail"]["status"] == ["active", "suspended"]
+    bl.set_reporter(db, poisoner.name, "cleared", dep, NOW + 2 * H, status="active")
+    assert bl.lookup(db, IP, NOW + 2 * H)["listed"] is True
+    bl.set_reporter(db, poisoner.name, "low quality", dep, NOW + 3 * H, trust_weight=0.0)
+    assert bl.lookup(db, IP, NOW + 3 * H)["listed"] is False

@@ -2,6 +2,7 @@
 
     mailrep db upgrade
     mailrep reporter add NAME [--mailhosts "mx1.example.net 198.51.100.0/24"] [--trust 1.0]
+    mailrep reporter suspend|reactivate NAME --reason "..."    mailrep reporter trust NAME 0.5 --reason "..."
     mailrep token create --role feed|reporter|deputy|admin NAME      (token on the last line)
     mailrep token revoke TOKEN
     mailrep list|delist|exempt|unexempt KEY --reason "..." [--actor NAME]
@@ -110,6 +111,30 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"reporter {acc.name} (id {acc.id}) mailhosts={' '.join(rep.mailhosts) or '-'} "
                        f"submit code {rep.submit_code}")
             typer.echo(secret)
+        _run(go)
+
+    def _reporter_change(**change: Any) -> Callable[..., None]:
+        def command(name: str, reason: str = Reason, actor: str = Actor, data_dir: Path | None = DataDir) -> None:
+            def go() -> None:
+                db = open_db(data_dir)
+                rep = blocklist.set_reporter(db, name, reason, _actor(db, actor), _now(), **change)
+                typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
+            _run(go)
+        return command
+
+    reporter_app.command("suspend", help="Suspend a reporter (its reports stop counting), with a reason.")(
+        _reporter_change(status="suspended"))
+    reporter_app.command("reactivate", help="Reactivate a suspended reporter, with a reason.")(
+        _reporter_change(status="active"))
+
+    @reporter_app.command("trust")
+    def reporter_trust(name: str, weight: float, reason: str = Reason, actor: str = Actor,
+                       data_dir: Path | None = DataDir) -> None:
+        """Set a reporter's trust weight (0..100), with a reason."""
+        def go() -> None:
+            db = open_db(data_dir)
+            rep = blocklist.set_reporter(db, name, reason, _actor(db, actor), _now(), trust_weight=weight)
+            typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
         _run(go)
 
     @token_app.command("create")

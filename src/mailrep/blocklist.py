@@ -81,21 +81,24 @@ def reevaluate(db: Database, ips: Sequence[str], now: datetime, *, config: Polic
             keys.append(canonical(ip))
         except BadInput:
             continue
-    keys = list(dict.fromkeys(keys))
+    keys = sorted(set(keys))  # one lock order for every writer (PostgreSQL row locks)
     out: list[Event] = []
     for i in range(0, len(keys), _BATCH):
         out.extend(_retry(lambda part=keys[i:i + _BATCH]: _reevaluate_batch(db, part, now, cfg)))
     return out
 
 
-def _retry(fn: Any) -> Any:
-    """Run a write once more when a concurrent writer inserted the same listing first."""
-    try:
-        return fn()
-    except StorageError as e:
-        if "unique" not in str(e).lower():
-            raise
-        return fn()
+def _retry(fn: Any, attempts: int = 3) -> Any:
+    """Run a write again when a concurrent writer inserted the same listing first (or, on
+    PostgreSQL, when the server broke a deadlock by aborting us)."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except StorageError as e:
+            text = str(e).lower()
+            if attempt == attempts - 1 or not ("unique" in text or "deadlock" in text):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _reevaluate_batch(db: Database, keys: Sequence[str], now: datetime, cfg: PolicyConfig) -> list[Event]:
@@ -319,6 +322,31 @@ def add_reporter(db: Database, name: str, now: datetime, *, mailhosts: Sequence[
                                     else mailhosts, trust_weight=trust_weight, daily_quota=daily_quota, kind=kind)
         secret = accounts.create_token(conn, acc.id, now, label="initial")
     return acc, rep, secret
+
+
+def set_reporter(db: Database, name: str, reason: str, actor: Account, now: datetime, *,
+                 status: str | None = None, trust_weight: float | None = None,
+                 config: PolicyConfig | None = None) -> Reporter:
+    """Suspend/reactivate a reporter or change its trust weight (staff, with a reason), then
+    re-evaluate every address it reported inside the policy window."""
+    cfg = _cfg(config)
+    why = " ".join(reason.split())
+    if not why:
+        raise BadInput("a reason is required")
+    if actor.role not in STAFF_ROLES or not actor.active:
+        raise NotAllowed("only active deputies and admins change reporters")
+    if trust_weight is not None and not (0.0 <= trust_weight <= 100.0):
+        raise BadInput("trust weight must be 0..100")
+    with db.transaction() as conn:
+        acc = accounts.get_account(conn, name)
+        before = accounts.get_reporter(conn, acc.id)
+        rep = accounts.update_reporter(conn, acc.id, status=status, trust_weight=trust_weight)
+        audit.record(conn, at=now, actor_account_id=actor.id, action="reporter.update", target=acc.name,
+                     reason=why, detail={"status": [before.status, rep.status],
+                                         "trust_weight": [before.trust_weight, rep.trust_weight]})
+        ips = evidence.reported_by(conn, acc.id, now, cfg.max_age_days)
+    reevaluate(db, ips, now, config=cfg)
+    return rep
 
 
 def authenticate(db: Database, secret: str) -> Account:

@@ -83,3 +83,12 @@ def counts(conn: Connection, ip: str, now: datetime, window_days: float) -> dict
         last.append(latest)
     out["last_seen"] = max(last) if last else None
     return out
+
+
+def reported_by(conn: Connection, account_id: int, now: datetime, window_days: float) -> list[str]:
+    """Distinct source IPs a reporter reported inside the window (to re-evaluate them)."""
+    since = now - timedelta(days=window_days)
+    q = (sa.select(reports.c.source_ip).distinct()
+         .where(reports.c.reporter_id == account_id, reports.c.received_at > since,
+                reports.c.source_ip.is_not(None)))
+    return [ip for ip in conn.execute(q).scalars() if ip]
