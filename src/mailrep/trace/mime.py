@@ -321,7 +321,8 @@ def texts(
             if budget <= 0:
                 _flag(flags, "mime_text_cut", f"more than {max_bytes} bytes of text; the rest was not read")
                 return
-            data = part.payload()
+            # Encoded text is at most 3x its decoded size (QP): decode no more than can be kept.
+            data = decode_transfer(part.body[: budget * 3 + 1024], part.get("content-transfer-encoding"))
             if len(data) > budget:
                 data = data[:budget]
                 _flag(flags, "mime_text_cut", f"more than {max_bytes} bytes of text; the rest was not read")
