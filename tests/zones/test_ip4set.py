@@ -139,10 +139,13 @@ def test_ttl_soa_ns_and_substitutions(tmp_path):
     assert zone.soa.ttl == 3600 and zone.soa.expire == 604800
     assert zone.ns == ("ns1.ex.com", "ns2.ex.com") and zone.ns_ttl == 86400
     hit = zone.lookup(labels("4.3.2.1"))
-    assert hit.txt == b"see http://one/1.2.3.4 (1.2.3.4)" and hit.ttl == 300  # last $TTL rules
+    # the base template is expanded; the entry's text goes in verbatim (rbldnsd 1.0 does that)
+    assert hit.txt == b"see $1/$ (1.2.3.4)" and hit.ttl == 300  # last $TTL rules
     assert zone.lookup(labels("5.3.2.1")).txt == b"plain $5 1.2.3.5"
     assert zone.lookup(labels("6.3.2.1")).txt == b"see 1.2.3.6 (1.2.3.6)"  # base template, no text
     assert any("special" in w for w in snap.warnings)
+    plain, _ = zone_from(tmp_path, "ip4set", "$1 one\n1.2.3.4 :5:x $1 $2 $$ $9 end $\n", name="p.txt")
+    assert plain.lookup(labels("4.3.2.1")).txt == b"x one $2 $ $9 end 1.2.3.4"  # undefined $n stays
 
 
 def test_long_txt_truncated_to_255(tmp_path):

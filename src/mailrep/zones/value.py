@@ -68,31 +68,44 @@ def compile_template(
 ) -> tuple[bytes, ...] | None:
     """Template text -> segments, rbldnsd style.
 
-    `$` is the queried key, `$$` a dollar sign, `$0`..`$9` substitution variables; with a
-    base template (`$=` line) the entry's text is put where the base says `$=`, unless the
-    entry text starts with `=`, which opts out of the base template.
+    `$` is the queried key, `$$` a dollar sign, `$0`..`$9` substitution variables. With a
+    base template (`$=` line) the base is expanded and the entry's text goes, verbatim,
+    where the base says `$=` (the key when the entry has no text), unless the entry text
+    starts with `=`, which opts out of the base template (as rbldnsd 1.0 does).
     """
     subst = subst or {}
     if base is not None:
-        opt_out = text is not None and text.startswith("=")
-        text = text[1:] if opt_out and text is not None else _expand_base(base, text)
+        if text is not None and text.startswith("="):
+            return _compile(text[1:], subst, None)
+        return _compile(base, subst, text or None, base_mode=True)
     if text is None:
         return None
+    return _compile(text, subst, None)
+
+
+def _compile(tmpl: str, subst: Mapping[str, str], entry: str | None, *, base_mode: bool = False) -> tuple[bytes, ...]:
     parts: list[str] = []
     cur: list[str] = []
-    i, n = 0, len(text)
+    i, n = 0, len(tmpl)
     while i < n:
-        c = text[i]
+        c = tmpl[i]
         if c != "$":
             cur.append(c)
             i += 1
             continue
-        nxt = text[i + 1] if i + 1 < n else ""
+        nxt = tmpl[i + 1] if i + 1 < n else ""
         if nxt == "$":
             cur.append("$")
             i += 2
         elif nxt.isdigit() and nxt.isascii():
-            cur.append(subst.get(nxt, ""))
+            cur.append(subst.get(nxt, "$" + nxt))  # an undefined $n stays as written
+            i += 2
+        elif nxt == "=" and base_mode:
+            if entry is not None:
+                cur.append(entry)  # the entry's own text, not expanded again
+            else:
+                parts.append("".join(cur))
+                cur = []
             i += 2
         else:
             parts.append("".join(cur))
@@ -100,23 +113,6 @@ def compile_template(
             i += 1
     parts.append("".join(cur))
     return tuple(p.encode("utf-8", "surrogateescape") for p in parts)
-
-
-def _expand_base(base: str, text: str | None) -> str:
-    # '$=' in the base stands for the entry's own text ('$', the key, when it has none)
-    out: list[str] = []
-    i, n = 0, len(base)
-    while i < n:
-        if base[i] == "$" and i + 1 < n and base[i + 1] == "=":
-            out.append(text if text else "$")
-            i += 2
-        elif base[i] == "$" and i + 1 < n:
-            out.append(base[i : i + 2])
-            i += 2
-        else:
-            out.append(base[i])
-            i += 1
-    return "".join(out)
 
 
 def a_bytes(text: str) -> bytes:
