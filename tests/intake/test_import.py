@@ -147,6 +147,11 @@ def test_stdin_trap_channel_reporter_show_and_errors(tmp_path, corpus):
     trap = cli("import", "--reporter", "carol", "--channel", "trap", "--json", "-", stdin=raw)
     assert summary_of(trap)["imported"] == 1
     assert Serve(tmp_path).query("SELECT count(*) FROM trap_hits") == [(1,)]
+    arf = (corpus / "arf" / "stalwart-mail-auth" / "004.eml").read_bytes()
+    fbl = cli("import", "--reporter", "carol", "--channel", "fbl", "--json", "-", stdin=arf)
+    assert summary_of(fbl)["imported"] == 1
+    want = json.loads((corpus / "arf" / "stalwart-mail-auth" / "004.expected.json").read_text())["source_ip"]
+    assert Serve(tmp_path).query("SELECT channel, source_ip FROM reports WHERE channel = 'fbl'") == [("fbl", want)]
     missing = cli("import", "--reporter", "carol", str(tmp_path / "nope"), code=1)
     assert "no such file" in missing.output
     cli("import", "--reporter", "carol", "--channel", "smoke", "-", code=2)
