@@ -154,7 +154,6 @@ class Part:
     content_type: str
     params: dict[str, str]
     depth: int = 0
-    cut: bool = False  # the body was truncated by a cap
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = name.lower()
@@ -191,7 +190,11 @@ def parse_part(raw: bytes, depth: int = 0, default_type: str = "text/plain") -> 
     if raw[:1] in (b"\r", b"\n"):  # a blank first line: no headers at all
         return Part([], _LEADING_EOL.sub(b"", raw, count=1), default_type, {}, depth)
     m = _BLANK_LINE.search(raw, 0, MAX_PART_HEADER_BYTES)
-    head, body = (raw[: m.start()], raw[m.end():]) if m is not None else (raw, b"")
+    if m is not None:
+        head, body, tail = raw[: m.start()], raw[m.end():], b"\n\n" + raw[m.end():]
+    else:  # no blank line: all headers, or (more likely) all body; never split megabytes
+        head, body = raw[:MAX_PART_HEADER_BYTES], b""
+        tail = raw[MAX_PART_HEADER_BYTES:]
     headers: list[tuple[str, str]] = []
     lines = _LINE_SPLIT.split(head) if head else []
     for i, line in enumerate(lines):
@@ -201,8 +204,7 @@ def parse_part(raw: bytes, depth: int = 0, default_type: str = "text/plain") -> 
             continue
         fm = _FIELD.fullmatch(line)
         if fm is None:
-            rest = b"\n".join(lines[i:])
-            body = rest + (b"\n\n" + body if m is not None else b"")
+            body = b"\n".join(lines[i:]) + tail
             break
         headers.append((fm.group(1).decode("ascii"), _text(fm.group(2)).strip()))
     if headers:
