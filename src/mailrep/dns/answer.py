@@ -167,7 +167,7 @@ class Responder:
     def __init__(self, snapshot: SnapshotLike, *, cache_size: int = 100_000) -> None:
         self.snapshot = snapshot
         self._zones: dict[int, _ZoneWire] = {}
-        self._cache: dict[bytes, bytes | None] = {}
+        self._cache: dict[bytes, bytes] = {}
         self._cache_size = cache_size
         # origin in wire form (lowercase, with the root octet) -> zone, for the four-label fast
         # path; only when no origin lies inside another (else the longest match could differ)
@@ -178,19 +178,27 @@ class Responder:
             b"".join(bytes((len(x),)) + x for x in z.labels) + b"\x00": (z, self._wire(z)) for z in zones
         }
 
+    @property
+    def cache(self) -> dict[bytes, bytes]:
+        """Reply cache for UDP: query bytes after the ID -> reply bytes after the ID, b"" = silence."""
+        return self._cache
+
     def udp(self, query: bytes) -> bytes | None:
-        """answer() for UDP through the reply cache (keyed by everything after the ID)."""
-        key = query[2:]
-        cache = self._cache
-        tail = cache.get(key, b"")
-        if tail == b"":
-            reply = self.answer(query)
-            if self._cache_size:
-                if len(cache) >= self._cache_size:
-                    cache.clear()
-                cache[key] = None if reply is None else reply[2:]
-            return reply
-        return None if tail is None else query[:2] + tail
+        """answer() for UDP through the reply cache."""
+        tail = self._cache.get(query[2:])
+        if tail is None:
+            return self.udp_miss(query)
+        return query[:2] + tail if tail else None
+
+    def udp_miss(self, query: bytes) -> bytes | None:
+        """answer() for a UDP query not in the cache, remembering the reply."""
+        reply = self.answer(query)
+        if self._cache_size:
+            cache = self._cache
+            if len(cache) >= self._cache_size:
+                cache.clear()
+            cache[query[2:]] = b"" if reply is None else reply[2:]
+        return reply
 
     def _wire(self, zone: ZoneLike) -> _ZoneWire:
         zw = self._zones.get(id(zone))

@@ -63,13 +63,14 @@ def _loader(snapshot: str | None, specs: list[tuple[str, str, list[str]]]) -> tu
 
 async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: list[str], *,
                 reuse_port: bool, interval: float, tcp_idle: float, max_tcp: int,
-                announce: Callable[[str], None], first: Any = None, cache: int = 100_000) -> None:
+                announce: Callable[[str], None], first: Any = None, cache: int = 100_000,
+                batch: bool = True) -> None:
     from mailrep.dns.reload import Reloader
     from mailrep.dns.server import DnsServer
 
     snap = first if first is not None else load()
     servers = [DnsServer(snap, reuse_port=reuse_port, tcp_idle=tcp_idle, max_tcp=max_tcp,
-                         cache_size=cache) for _ in binds]
+                         cache_size=cache, batch=batch) for _ in binds]
     for server, (host, port) in zip(servers, binds, strict=True):
         h, p = await server.start(host, port)
         announce(f"mailrep dns: listening on {h} port {p} (serial {getattr(snap, 'serial', '?')}, "
@@ -140,6 +141,8 @@ def register(app: typer.Typer) -> None:
         max_tcp: int = typer.Option(256, "--max-tcp", help="concurrent TCP connections per worker"),
         cache: int = typer.Option(100_000, "--cache", min=0,
                                   help="UDP replies cached per worker (0 = no cache)"),
+        batch: bool = typer.Option(True, "--batch/--no-batch",
+                                   help="recvmmsg/sendmmsg batches (Linux) or one recvfrom per query"),
     ) -> None:
         """Serve DNSBL zones from rbldnsd data files or a snapshot (like rbldnsd -b)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
@@ -168,7 +171,7 @@ def register(app: typer.Typer) -> None:
         def one() -> None:
             _run(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
                        tcp_idle=tcp_idle, max_tcp=max_tcp, announce=announce, first=first,
-                       cache=cache))
+                       cache=cache, batch=batch))
 
         if workers == 1:
             one()

@@ -25,6 +25,7 @@ from typing import Any
 from mailrep.dns.answer import Responder, servfail
 from mailrep.dns.constants import TCP_MAX
 from mailrep.dns.testpoints import check_snapshot
+from mailrep.dns.udpbatch import BatchLoop
 
 log = logging.getLogger("mailrep.dns")
 
@@ -36,10 +37,11 @@ class DnsServer:
     """One DNS listener (UDP + TCP on the same address) serving one swappable snapshot."""
 
     def __init__(self, snapshot: Any, *, tcp_idle: float = 10.0, max_tcp: int = 256,
-                 reuse_port: bool = False, cache_size: int = 100_000,
+                 reuse_port: bool = False, cache_size: int = 100_000, batch: bool = True,
                  responder: Callable[[Any], Responder] | None = None) -> None:
         self.tcp_idle = tcp_idle
         self.max_tcp = max_tcp
+        self.batch = batch  # recvmmsg/sendmmsg where available
         self.reuse_port = reuse_port
         self._make = responder or (lambda snap: Responder(snap, cache_size=cache_size))
         check_snapshot(snapshot)
@@ -129,9 +131,25 @@ class DnsServer:
 
     # --- UDP: a tight blocking loop -------------------------------------------------------
 
+    def _answer_miss(self, responder: Responder, data: bytes) -> bytes | None:
+        try:
+            return responder.udp_miss(data)
+        except Exception:
+            self.errors += 1
+            log.exception("dns: answering a UDP query failed")
+            return servfail(data)
+
     def _udp_loop(self) -> None:
         assert self._udp is not None
         sock = self._udp
+        if self.batch:
+            try:
+                loop = BatchLoop(sock)
+            except OSError as e:
+                log.info("dns: no batched UDP I/O (%s); one recvfrom per query", e)
+            else:
+                loop.run(lambda: self._responder, self._answer_miss, lambda: self._stopping)
+                return
         recvfrom, sendto = sock.recvfrom, sock.sendto
         while not self._stopping:
             try:
