@@ -288,3 +288,22 @@ def test_ipv4_mapped_ipv6_names_answer_from_ipv4_data(ip4zone):
     assert zone.lookup(_mapped("200.2.3.4")[6:]) is None  # 200.0.0.0/8: nothing beneath
     compat = labels(".".join(reversed("0" * 24 + "01020304")))  # ::1.2.3.4 is not mapped
     assert zone.lookup(compat) is None and zone.lookup(compat[8:]) is None
+
+
+def test_ranges_flatten_to_intervals_at_the_edges_of_the_address_space():
+    b = Ip4Builder(VALUES)
+    assert b.add_cidr_once(0, 0, 1)  # 0/0: everything
+    assert b.add_cidr_once(0xFFFFFF00, 24, 2)  # the last /24
+    assert b.add_cidr_once(0xFFFFFFFF, 32, 0)  # ...but not the broadcast address
+    assert b.add_cidr_once(0, 8, 0)  # nor 0/8
+    assert b.add_cidr_once(0x0A000000, 8, 3)
+    assert b.add_cidr_once(0x0A010000, 16, 0)
+    ds = b.build()
+    want = {0: None, 0x00FFFFFF: None, 0x01000000: 2, 0x09FFFFFF: 2, 0x0A000000: 4, 0x0A00FFFF: 4,
+            0x0A010000: None, 0x0A01FFFF: None, 0x0A020000: 4, 0x0AFFFFFF: 4, 0x0B000000: 2,
+            0xFFFFFEFF: 2, 0xFFFFFF00: 3, 0xFFFFFFFE: 3, 0xFFFFFFFF: None}
+    for q, a in want.items():
+        got = ds.lookup_ip4(q)
+        assert (None if got is None else got.a[0][3]) == a, hex(q)
+    starts = list(ds._seg_starts)
+    assert starts == sorted(starts) and starts[0] == 0 and len(starts) <= 2 * 5 + 1

@@ -14,7 +14,7 @@ length as its own level. Memory for N /32 entries sharing one value: 4*N bytes.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
@@ -47,7 +47,7 @@ class Ip4Set:
     """An immutable IPv4 dataset. `values[0]` is None (the exclusion marker)."""
 
     kind: Final = "ip4"
-    __slots__ = ("_hits", "levels", "lookup", "lookup_ip4", "values")
+    __slots__ = ("_exact", "_hits", "_seg_starts", "_seg_values", "levels", "lookup", "lookup_ip4", "values")
 
     lookup: Callable[[tuple[bytes, ...]], Answer]
     lookup_ip4: Callable[[int], Hit | None]  # fast entry point: the address as an int
@@ -59,6 +59,11 @@ class Ip4Set:
         self._hits = tuple(
             v.hit(b"") if v is not None and v.static else None for v in self.values
         )
+        # the /32 level is searched as is; every shorter prefix is flattened into disjoint
+        # intervals that already carry the most specific answer: at most two bisects a query
+        self._exact = next((lv for lv in self.levels if lv[0] == 32), None)
+        self._seg_starts, self._seg_values = _intervals([lv for lv in self.levels if lv[0] < 32],
+                                                        len(self.values))
         self.lookup, self.lookup_ip4 = _specialize(self)
 
     @classmethod
@@ -68,11 +73,15 @@ class Ip4Set:
         return cls([(p, mask_of(p), a, i, s, len(a)) for p, a, i, s in parts], values)
 
     def _find(self, q: int) -> int:
-        for _plen, mask, addrs, idx, single, n in self.levels:
-            k = q & mask
-            i = bisect_left(addrs, k)
-            if i != n and addrs[i] == k:
-                return single if idx is None else idx[i]
+        ex = self._exact
+        if ex is not None:
+            addrs, n = ex[2], ex[5]
+            i = bisect_left(addrs, q)
+            if i != n and addrs[i] == q:
+                return ex[4] if ex[3] is None else ex[3][i]
+        starts = self._seg_starts
+        if starts:
+            return self._seg_values[bisect_right(starts, q) - 1]
         return -1
 
     def _lookup_ip4(self, q: int) -> Hit | None:
@@ -168,6 +177,45 @@ class Ip4Set:
 
     def __repr__(self) -> str:
         return f"<Ip4Set {len(self)} entries in {len(self.levels)} levels>"
+
+
+def _intervals(levels: Sequence[Level], nvalues: int) -> tuple[array, array]:
+    """Prefixes shorter than /32 (a laminar family: nested or disjoint) -> sorted interval
+    starts and the value index in force from each start on (0: not listed). The first
+    interval starts at 0, so `bisect_right(starts, q) - 1` always lands on one."""
+    items = []
+    for plen, _m, addrs, idx, single, _n in levels:
+        size = 1 << (32 - plen)
+        for i, a in enumerate(addrs):
+            items.append((a, plen, a + size, single if idx is None else idx[i]))
+    starts, vals = array("I"), array(index_typecode(nvalues))
+    if not items:
+        return starts, vals
+    items.sort()  # by start, the bigger (shorter prefix) block first
+
+    def emit(pos: int, v: int) -> None:
+        if pos > 0xFFFFFFFF:
+            return
+        if starts and starts[-1] == pos:
+            starts.pop()
+            vals.pop()
+        if vals and vals[-1] == v:
+            return
+        starts.append(pos)
+        vals.append(v)
+
+    emit(0, EXCLUDED)
+    stack: list[tuple[int, int]] = []  # (end, value) of the open blocks
+    for start, _plen, end, v in items:
+        while stack and stack[-1][0] <= start:
+            done_end, _ = stack.pop()
+            emit(done_end, stack[-1][1] if stack else EXCLUDED)
+        emit(start, v)
+        stack.append((end, v))
+    while stack:
+        done_end, _ = stack.pop()
+        emit(done_end, stack[-1][1] if stack else EXCLUDED)
+    return starts, vals
 
 
 def _buckets(data: array, code: str, top: Callable[[int], int]) -> list[array]:
