@@ -21,10 +21,12 @@ run: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy --strict src/mailrep/policy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy --strict src/mailrep/policy
 
 bench: install
 	$(BIN)/python benchmarks/trace.py

@@ -15,6 +15,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -60,7 +61,7 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _account(row: sa.Row) -> Account:
+def _account(row: sa.Row[Any]) -> Account:
     return Account(row.id, row.name, row.role, row.status, row.created_at)
 
 
@@ -76,10 +77,11 @@ def create_account(conn: Connection, name: str, role: str, now: datetime) -> Acc
         raise BadInput("an account name is 1 to 200 characters")
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
         raise Conflict(f"account {name!r} exists")
-    new_id = conn.execute(
+    key = conn.execute(
         accounts.insert().values(name=name, role=role, status="active", created_at=now)
-    ).inserted_primary_key[0]
-    return Account(int(new_id), name, role, "active", now)
+    ).inserted_primary_key
+    assert key is not None
+    return Account(int(key[0]), name, role, "active", now)
 
 
 def get_account(conn: Connection, name_or_id: str | int) -> Account:
@@ -161,7 +163,7 @@ def _split_mailhosts(mailhosts: str | tuple[str, ...] | list[str]) -> tuple[str,
     return tuple(h.strip() for h in items if h.strip())
 
 
-def _reporter(row: sa.Row) -> Reporter:
+def _reporter(row: sa.Row[Any]) -> Reporter:
     return Reporter(
         account_id=int(row.account_id), mailhosts=_split_mailhosts(row.mailhosts),
         trust_weight=float(row.trust_weight), daily_quota=int(row.daily_quota),

@@ -13,10 +13,12 @@ from mailrep.store.tables import accounts, audit_log
 
 def record(conn: Connection, *, at: datetime, actor_account_id: int | None, action: str,
            target: str = "", reason: str = "", detail: dict[str, Any] | None = None) -> int:
-    return int(conn.execute(audit_log.insert().values(
+    key = conn.execute(audit_log.insert().values(
         at=at, actor_account_id=actor_account_id, action=action[:64], target=target[:200],
         reason=reason, detail=detail,
-    )).inserted_primary_key[0])
+    )).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def entries(conn: Connection, *, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

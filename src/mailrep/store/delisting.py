@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,7 +28,7 @@ class Request:
     decision_reason: str | None
 
 
-def _request(r: sa.Row) -> Request:
+def _request(r: sa.Row[Any]) -> Request:
     return Request(r.public_id, r.ip, r.contact_email, r.explanation, r.client_addr, r.status,
                    r.created_at, r.decided_at, r.decided_by, r.decision_reason)
 

@@ -16,7 +16,7 @@ config = context.config
 
 def _engine() -> sa.Engine:
     engine = config.attributes.get("engine")
-    if engine is not None:
+    if isinstance(engine, sa.Engine):
         return engine
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
