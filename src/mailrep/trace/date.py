@@ -132,7 +132,9 @@ def _full_year(digits: str) -> int:
     return year
 
 
-def _build(year: int, month: int, day: int, hour: int, minute: int, second: int, offset: int):
+def _build(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, offset: int
+) -> datetime | None:
     if not _MIN_YEAR <= year <= _MAX_YEAR or abs(offset) >= 24 * 3600:
         return None
     if second == 60:  # a leap second: one second early is close enough

@@ -17,6 +17,7 @@ from mailrep.trace.received_patterns import (
     Fields,
     Groups,
     Outcome,
+    Post,
     Skip,
     Step,
     Take,
@@ -37,7 +38,7 @@ _SUB_HELO = re.compile(r"helo=(\S+)", re.ASCII)
 _SUB_IDENT = re.compile(r"ident=(\S*)", re.ASCII)
 
 
-def _exim_comment(group: int):
+def _exim_comment(group: int) -> Post:
     """Exim's `(helo=x ident=y)` comment: take helo first, then ident from what is left."""
 
     def post(work: Fields, m: Groups) -> None:
@@ -67,11 +68,12 @@ def _ident_in_rdns(work: Fields, m: Groups) -> None:
 
 def _softdnserr(work: Fields, m: Groups) -> None:
     """couriertcpd writes `softdnserr` when its rDNS lookup failed: that is no name."""
-    if m.group(2) != "softdnserr":
-        work.rdns = m.group(2)
+    name = m.group(2) or ""
+    if name != "softdnserr":
+        work.rdns = name
 
 
-def _qmail_ident(group: int):
+def _qmail_ident(group: int) -> Post:
     def post(work: Fields, m: Groups) -> None:
         work.ident = (m.group(group) or "").removesuffix("@")
 

@@ -120,7 +120,8 @@ substring that must be present before a regex is worth running, or a function.""
 class Groups(Protocol):
     """What a post-processing hook sees: the rule's own numbered groups, and the text."""
 
-    string: str
+    @property
+    def string(self) -> str: ...
 
     def group(self, index: int, /) -> str | None: ...
 
