@@ -52,7 +52,8 @@ class Ip4Set:
     lookup: Callable[[tuple[bytes, ...]], Answer]
     lookup_ip4: Callable[[int], Hit | None]  # fast entry point: the address as an int
 
-    def __init__(self, levels: Sequence[Level], values: Sequence[Value | None]) -> None:
+    def __init__(self, levels: Sequence[Level], values: Sequence[Value | None],
+                 intervals: tuple[array, array] | None = None) -> None:
         self.levels = tuple(sorted(levels, key=lambda lv: -lv[0]))
         self.values = tuple(values)
         # answers that do not depend on the key are built once
@@ -62,15 +63,22 @@ class Ip4Set:
         # the /32 level is searched as is; every shorter prefix is flattened into disjoint
         # intervals that already carry the most specific answer: at most two bisects a query
         self._exact = next((lv for lv in self.levels if lv[0] == 32), None)
-        self._seg_starts, self._seg_values = _intervals([lv for lv in self.levels if lv[0] < 32],
-                                                        len(self.values))
+        if intervals is None:
+            intervals = _intervals([lv for lv in self.levels if lv[0] < 32], len(self.values))
+        self._seg_starts, self._seg_values = intervals
         self.lookup, self.lookup_ip4 = _specialize(self)
 
     @classmethod
     def from_arrays(
-        cls, parts: Sequence[tuple[int, array, array | None, int]], values: Sequence[Value | None]
+        cls, parts: Sequence[tuple[int, array, array | None, int]], values: Sequence[Value | None],
+        intervals: tuple[array, array] | None = None,
     ) -> Ip4Set:
-        return cls([(p, mask_of(p), a, i, s, len(a)) for p, a, i, s in parts], values)
+        return cls([(p, mask_of(p), a, i, s, len(a)) for p, a, i, s in parts], values, intervals)
+
+    @property
+    def intervals(self) -> tuple[array, array]:
+        """(starts, value indexes) of the flattened shorter-than-/32 prefixes."""
+        return self._seg_starts, self._seg_values
 
     def _find(self, q: int) -> int:
         ex = self._exact

@@ -36,7 +36,7 @@ from mailrep.zones.value import Value
 from mailrep.zones.zone import Dataset, Snapshot, Soa, Zone
 
 MAGIC: Final = b"MRZSNAP1"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # 2: IPv4 intervals stored
 HEADER: Final = struct.Struct("<8sIQQQI")
 
 
@@ -105,6 +105,7 @@ class _Writer:
                 "type": "ip4", "values": [_enc_value(v) for v in ds.values],
                 "levels": [[plen, self.put_array(addrs), self.put_array(idx), single]
                            for plen, _m, addrs, idx, single, _n in ds.levels],
+                "intervals": [self.put_array(x) for x in ds.intervals],
             }
         elif isinstance(ds, Ip6Set):
             d = {"type": "ip6", "values": [_enc_value(v) for v in ds.values], "levels": []}
@@ -204,7 +205,13 @@ class _Reader:
                     raise SnapshotError("bad IPv4 level")
                 _check_index(ia, len(a), single, len(values))
                 parts.append((plen, a, ia, single))
-            ds = Ip4Set.from_arrays(parts, values)
+            starts, svals = (self.get_array(x) for x in d["intervals"])
+            if starts is None or svals is None or starts.typecode != "I":
+                raise SnapshotError("bad IPv4 intervals")
+            _check_index(svals, len(starts), 0, len(values))
+            if len(starts) and starts[0] != 0:
+                raise SnapshotError("bad IPv4 intervals")
+            ds = Ip4Set.from_arrays(parts, values, (starts, svals))
         elif t == "ip6":
             levels = []
             for plen, ref, idx, single in d["levels"]:
