@@ -87,6 +87,25 @@ def _http_client(args: tuple[int, str, list[bytes]]) -> int:
     return ok
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants (Linux)."""
+    total, todo, seen = 0.0, [pid], set()
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def _mailrep(data: Path, *args: str, env: dict[str, str]) -> str:
     return subprocess.run([str(BIN), *args, "--data-dir", str(data)], env=env, check=True,
                           capture_output=True, text=True).stdout
@@ -130,16 +149,20 @@ def run(count: int = 2000, clients: int = 4, attachments: int = 1, database_url:
         http_work = [(ports["http"], token, [spam(i, "http") for i in s]) for s in slices]
         with multiprocessing.get_context("spawn").Pool(clients) as pool:
             pool.map(time.sleep, [0.01] * clients)  # workers started before timing
-            t0 = time.perf_counter()
+            out["load_before"] = round(os.getloadavg()[0], 1)
+            c0, t0 = tree_cpu(proc.pid), time.perf_counter()
             mails = sum(pool.map(_smtp_client, smtp_work))
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, tree_cpu(proc.pid) - c0
             out["smtp"] = {"mails_acknowledged": mails, "seconds": round(dt, 2),
-                           "mails_per_s": round(mails / dt, 1), "reports_per_s": round(mails * attachments / dt, 1)}
-            t0 = time.perf_counter()
+                           "mails_per_s": round(mails / dt, 1), "reports_per_s": round(mails * attachments / dt, 1),
+                           "server_cpu_ms_per_report": round(1000 * cpu / max(1, mails * attachments), 2)}
+            c0, t0 = tree_cpu(proc.pid), time.perf_counter()
             posted = sum(pool.map(_http_client, http_work))
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, tree_cpu(proc.pid) - c0
             out["http"] = {"reports_acknowledged": posted, "seconds": round(dt, 2),
-                           "reports_per_s": round(posted / dt, 1)}
+                           "reports_per_s": round(posted / dt, 1),
+                           "server_cpu_ms_per_report": round(1000 * cpu / max(1, posted), 2)}
+            out["load_after"] = round(os.getloadavg()[0], 1)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -172,8 +195,12 @@ def main() -> None:
     print(f"ingest over SMTP vs HTTP ({res['database']}, {res['clients']} clients, {res['count']} spams each)")
     s, h = res["smtp"], res["http"]
     print(f"  smtp: {s['mails_per_s']:8.1f} mails/s  {s['reports_per_s']:8.1f} reports/s  "
+          f"server CPU {s['server_cpu_ms_per_report']:6.2f} ms/report  "
           f"({s['mails_acknowledged']} mails x {res['attachments_per_mail']} in {s['seconds']} s)")
-    print(f"  http: {'':8s}         {h['reports_per_s']:8.1f} reports/s  ({h['reports_acknowledged']} in {h['seconds']} s)")
+    print(f"  http: {'':8s}         {h['reports_per_s']:8.1f} reports/s  "
+          f"server CPU {h['server_cpu_ms_per_report']:6.2f} ms/report  "
+          f"({h['reports_acknowledged']} in {h['seconds']} s)")
+    print(f"  load average {res['load_before']} before, {res['load_after']} after (2 cores)")
     if "lost" in res:
         print(f"  stored {res['stored']}, acknowledged but not stored: {res['lost']}")
 

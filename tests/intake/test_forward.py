@@ -212,3 +212,17 @@ def test_spam_is_not_a_feedback_report(corpus):
     for p in sorted((corpus / "messages" / "spam").iterdir())[:50]:
         with pytest.raises(NoFeedbackReport):
             feedback_reports(p.read_bytes())
+
+
+_tok = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._+", min_size=1, max_size=12)
+_qval = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=20).map(
+    lambda v: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tok, _tok, st.lists(st.tuples(_tok, st.one_of(_tok, _qval)), max_size=4), st.sampled_from(["; ", ";", " ; "]))
+def test_content_type_fast_path_agrees_with_the_standard_library(maintype, subtype, params, sep):
+    from mailrep.intake.forward import _content_type_stdlib
+
+    value = f"{maintype}/{subtype}" + "".join(f"{sep}{k}={v}" for k, v in params)
+    assert content_type(value) == _content_type_stdlib(value)

@@ -55,18 +55,46 @@ class Extracted:
     flags: tuple[Flag, ...] = ()
 
 
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_SIMPLE_TYPE = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})\s*(?=;|$)")
+_SIMPLE_PARAM = re.compile(rf';\s*({_TOKEN})\s*=\s*("(?:[^"\\\\]|\\\\.)*"|[^;\s"]*)\s*')
+
+
 def content_type(value: str | None) -> tuple[str, dict[str, str]]:
-    """`text/plain; charset=x` -> ("text/plain", {"charset": "x"}); default text/plain."""
+    """`text/plain; charset=x` -> ("text/plain", {"charset": "x"}); default text/plain.
+
+    Plain values take a fast path; RFC 2231 parameters (`name*=...`) and anything odd go to the
+    standard library's parser, which is slow but lenient.
+    """
     if not value:
         return "text/plain", {}
-    m = email.message.Message()
-    m["Content-Type"] = value
+    m = _SIMPLE_TYPE.match(value)
+    if m is not None and "*" not in value[m.end():]:
+        params: dict[str, str] = {}
+        pos = m.end()
+        while pos < len(value):
+            pm = _SIMPLE_PARAM.match(value, pos)
+            if pm is None:
+                break
+            val = pm.group(2)
+            if val.startswith('"'):
+                val = re.sub(r"\\(.)", r"\1", val[1:-1])
+            params[pm.group(1).lower()] = val  # the last one wins, as in the standard library
+            pos = pm.end()
+        else:
+            return f"{m.group(1)}/{m.group(2)}".lower(), params
+    return _content_type_stdlib(value)
+
+
+def _content_type_stdlib(value: str) -> tuple[str, dict[str, str]]:
+    msg = email.message.Message()
+    msg["Content-Type"] = value
     params: dict[str, str] = {}
-    for key, val in (m.get_params() or [])[1:]:
+    for key, val in (msg.get_params() or [])[1:]:
         if isinstance(val, tuple):  # RFC 2231 encoded value
             val = email.utils.collapse_rfc2231_value(val)
         params[key.lower()] = str(val)
-    return m.get_content_type(), params
+    return msg.get_content_type(), params
 
 
 def filename(msg: Message) -> str:
