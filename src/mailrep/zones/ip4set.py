@@ -1,14 +1,16 @@
-"""IPv4 dataset: sorted compact arrays per prefix length, most specific match wins.
+"""IPv4 dataset: a sorted compact array of /32 keys plus disjoint intervals for CIDR ranges.
 
-Entries live in *levels*, one per prefix length, most specific first. A level is a sorted
-`array('I')` of network addresses and either one shared value index (the usual case: every
-entry says 127.0.0.2 with the same TXT) or a parallel `array('B'|'H'|'I')` of indexes into
-the dataset's value table. Index 0 is reserved for exclusions (`!`).
+Entries live in *levels*, one per prefix length. A level is a sorted `array('I')` of
+network addresses and either one shared value index (the usual case: every entry says
+127.0.0.2 with the same TXT) or a parallel `array('B'|'H'|'I')` of indexes into the
+dataset's value table. Index 0 is reserved for exclusions (`!`).
 
-A lookup masks the address for each level and bisects; the first level holding the key
-decides (an exclusion decides "not listed"). rbldnsd `ip4set` ranges are cut into
-octet-aligned blocks (levels 32/24/16/8, like rbldnsd does); `ip4trie` keeps any CIDR
-length as its own level. Memory for N /32 entries sharing one value: 4*N bytes.
+For lookups the /32 level is bisected as is; all shorter prefixes are flattened once into
+disjoint intervals carrying the most specific answer (prefixes are nested or disjoint), so
+a query costs at most two bisects. rbldnsd `ip4set` ranges are cut into octet-aligned
+blocks (levels 32/24/16/8, like rbldnsd does); `ip4trie` keeps any CIDR length as its own
+level. Memory for N /32 entries sharing one value: 4*N bytes. Levels stay available for
+ordered enumeration (exports, diffs) and empty non-terminal checks.
 """
 
 from __future__ import annotations
