@@ -305,3 +305,11 @@ def test_suspending_a_poisoner_lifts_what_it_caused(db):
     assert bl.lookup(db, IP, NOW + 2 * H)["listed"] is True
     bl.set_reporter(db, poisoner.name, "low quality", dep, NOW + 3 * H, trust_weight=0.0)
     assert bl.lookup(db, IP, NOW + 3 * H)["listed"] is False
+
+
+def test_reports_from_the_reporters_own_mailhost_never_count(db):
+    own = reporter(db, mailhosts="mx.example.net 45.33.1.0/24")
+    report(db, own)  # flagged counted by intake, but the source is its own relay network
+    report(db, reporter(db))
+    assert bl.reevaluate(db, [IP], NOW) == []
+    assert bl.explain(db, IP, NOW)["reports"] == 1

@@ -84,3 +84,15 @@ def test_bad_keys(text):
 )
 def test_discount_reason(source, mailhosts, counted):
     assert (discount_reason(source, mailhosts) is None) is counted
+
+
+@pytest.mark.parametrize(
+    "ip, mailhosts, inside",
+    [("45.33.1.2", "45.33.1.0/24", True), ("45.33.2.2", "45.33.1.0/24 mx.example.net", False),
+     ("2a00:1450::1", "mx.example.net|2a00:1450::/32", True), ("45.33.1.2", "mx.example.net", False),
+     ("garbage", "45.33.1.0/24", False), ("::ffff:45.33.1.2", "45.33.1.2", True)],
+)
+def test_own_networks(ip, mailhosts, inside):
+    from mailrep.policy.ranges import in_networks, own_networks
+
+    assert in_networks(ip, own_networks(mailhosts)) is inside

@@ -134,6 +134,29 @@ def _check(version: int, lo: int, hi: int, exemptions: tuple[IPNetwork, ...],
     return None
 
 
+@lru_cache(maxsize=4096)
+def own_networks(mailhosts: str) -> tuple[IPNetwork, ...]:
+    """The networks among a reporter's declared mail hosts (host names are skipped)."""
+    nets: list[IPNetwork] = []
+    for host in mailhosts.replace(",", " ").replace("|", " ").split():
+        try:
+            nets.append(ipaddress.ip_network(host, strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
+
+
+def in_networks(ip: str, nets: tuple[IPNetwork, ...]) -> bool:
+    """Whether address `ip` (text) lies in one of `nets`; False for unparsable text."""
+    if not nets:
+        return False
+    try:
+        addr = parse_ip(ip)
+    except BadInput:
+        return False
+    return any(addr.version == n.version and addr in n for n in nets)
+
+
 def discount_reason(source_ip: str | None, mailhosts: Iterable[str] = ()) -> str | None:
     """Why a report about `source_ip` must not count, or None when it counts.
 

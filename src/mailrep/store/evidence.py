@@ -1,8 +1,9 @@
 """Evidence for the policy, loaded in bulk: counted reports (with their reporter's trust and
 kind), trap hits and volume, per IP, inside the policy window.
 
-A report counts when it is flagged `counted`, is not parked, and its reporter (if any) is an
-active reporter; anonymous reports (no reporter account) count as kind `simp` with trust 1.0
+A report counts when it is flagged `counted`, is not parked, its source is not inside its
+reporter's declared mail hosts (checked here again, whatever intake decided), and its reporter
+(if any) is an active reporter; anonymous reports (no reporter account) count as kind `simp` with trust 1.0
 and share one identity for the independence rule. Suspending a reporter removes its reports
 from every later evaluation.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mailrep.policy.ranges import in_networks, own_networks
 from mailrep.policy.score import Evidence, ReportRow
 from mailrep.store.tables import reporters, reports, trap_hits, volume
 
@@ -37,14 +39,16 @@ def load(conn: Connection, ips: Sequence[str], now: datetime, window_days: float
         q = (
             sa.select(reports.c.source_ip, reports.c.received_at, reports.c.reporter_id,
                       sa.func.coalesce(reporters.c.trust_weight, 1.0),
-                      sa.func.coalesce(reporters.c.kind, "simp"))
+                      sa.func.coalesce(reporters.c.kind, "simp"), reporters.c.mailhosts)
             .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
             .where(reports.c.source_ip.in_(part), reports.c.received_at > since,
                    reports.c.counted.is_(True), reports.c.state != "parked",
                    sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
                           reporters.c.account_id.is_(None)))
         )
-        for ip, at, reporter, trust, kind in conn.execute(q):
+        for ip, at, reporter, trust, kind, mailhosts in conn.execute(q):
+            if mailhosts and in_networks(ip, own_networks(mailhosts)):
+                continue  # the reporter's own relay: never evidence against it
             reps[ip].append(ReportRow(at, reporter, float(trust), kind))
         q2 = sa.select(trap_hits.c.source_ip, trap_hits.c.received_at).where(
             trap_hits.c.source_ip.in_(part), trap_hits.c.received_at > since, trap_hits.c.counted.is_(True))
