@@ -124,7 +124,9 @@ class Loader:
         text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape", newline="\n")
         for no, line in enumerate(text, 1):
             if not line.endswith("\n"):
-                self.warn(f"{path}({no}): incomplete last line (ignored)")
+                # rbldnsd warns "incomplete last line (ignored)" but does use the line
+                self.warn(f"{path}({no}): incomplete last line")
+                yield line
                 return
             yield line[:-1]
 
