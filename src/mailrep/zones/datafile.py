@@ -4,7 +4,8 @@ Every dataset type reads its files through a `Loader`: lines are stripped; empty
 lines starting with `#` or `;` are comments; `$SOA`, `$NS`, `$TTL`, `$MAXRANGE4`, `$0`-`$9`
 and `$=` are specials (also written `#$` / `:$`); a line starting with `:` sets the default
 `:A:TXT` for the rest of the file; anything else is an entry for the type's `entry()`.
-Bad lines are warnings, never exceptions.
+Bad lines are warnings, never exceptions. One deliberate difference: a trailing CR is
+stripped (rbldnsd keeps it, so every line of a CRLF file is invalid there).
 """
 
 from __future__ import annotations
