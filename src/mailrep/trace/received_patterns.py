@@ -196,7 +196,7 @@ class _Shifted:
 class _Rule:
     """A pattern anchored at the start of the text (or anywhere), behind optional guards."""
 
-    __slots__ = ("anywhere", "base", "guard", "pattern", "rx", "unless")
+    __slots__ = ("anywhere", "guard", "pattern", "rx", "unless")
 
     def __init__(self, pattern: str, guard: Guard, unless: Guard, anywhere: bool) -> None:
         self.pattern = pattern
@@ -204,7 +204,6 @@ class _Rule:
         self.guard = guard
         self.unless = unless
         self.anywhere = anywhere
-        self.base = 0  # where this rule's groups start in the match that runs it
 
     def branch(self) -> str:
         """This rule as one alternative of a combined pattern, matched at position 0."""
@@ -217,10 +216,10 @@ class _Rule:
         if self.unless is not None and _passes(self.unless, text):
             return None
         m = self.rx.search(text) if self.anywhere else self.rx.match(text)
-        return None if m is None else self.decide(m, work)
+        return None if m is None else self.decide(m, 0, work)
 
-    def decide(self, m: re.Match[str], work: Fields) -> Outcome:
-        """The outcome once the pattern matched (groups from `self.base + 1` on)."""
+    def decide(self, m: re.Match[str], base: int, work: Fields) -> Outcome:
+        """The outcome once the pattern matched; its group k is group `base + k` of `m`."""
         raise NotImplementedError
 
 
@@ -246,8 +245,7 @@ class Take(_Rule):
         self.numbers = tuple(n for _, n in taken)
         self.constants = tuple((name, c) for name, c in fields.items() if isinstance(c, str))
 
-    def decide(self, m: re.Match[str], work: Fields) -> Outcome:
-        base = self.base
+    def decide(self, m: re.Match[str], base: int, work: Fields) -> Outcome:
         if len(self.numbers) == 1:
             values: tuple[str | None, ...] = (m.group(base + self.numbers[0]),)
         elif self.numbers:
@@ -275,7 +273,7 @@ class Skip(_Rule):
         super().__init__(pattern, guard, None, anywhere)
         self.outcome = Skipped(reason)
 
-    def decide(self, m: re.Match[str], work: Fields) -> Outcome:
+    def decide(self, m: re.Match[str], base: int, work: Fields) -> Outcome:
         return self.outcome
 
 
@@ -307,16 +305,15 @@ class _Combined:
 
     def __init__(self, rules: list[_Rule]) -> None:
         self.rx = compile_("|".join(f"(?P<r{i}>{r.branch()})" for i, r in enumerate(rules)))
-        self.rules: dict[int, _Rule] = {}
-        for i, rule in enumerate(rules):
-            rule.base = self.rx.groupindex[f"r{i}"]
-            self.rules[rule.base] = rule
+        # a branch's outer group, numbered before its inner groups, identifies the rule
+        self.rules = {self.rx.groupindex[f"r{i}"]: rule for i, rule in enumerate(rules)}
 
     def apply(self, text: str, work: Fields) -> Outcome:
         m = self.rx.match(text)
         if m is None:
             return None
-        return self.rules[m.lastindex or 0].decide(m, work)  # a branch's outer group closes last
+        base = m.lastindex or 0  # the outer group of the branch that matched closes last
+        return self.rules[base].decide(m, base, work)
 
 
 def table(*steps: Step) -> tuple[Step, ...]:
