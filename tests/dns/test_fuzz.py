@@ -9,6 +9,7 @@ import struct
 
 import dns.message
 import dns.rcode
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,9 +128,10 @@ def test_reader_name_only_raises_formerror(buf, pos):
     assert all(0 < len(x) <= 63 for x in labels)
 
 
-def test_live_server_survives_garbage():
+@pytest.mark.parametrize("batch", [True, False], ids=["recvmmsg", "recvfrom"])
+def test_live_server_survives_garbage(batch):
     rnd = random.Random(4)
-    with live_server(SNAP) as srv:
+    with live_server(SNAP, batch=batch) as srv:
         addr = ("127.0.0.1", srv.port)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for i in range(3000):
