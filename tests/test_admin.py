@@ -69,6 +69,7 @@ def test_staff_actions_lookup_and_explain(cli):
     assert json.loads(cli("exempt", IP, "--reason", "customer").output)["state"] == "exempt"
     assert json.loads(cli("unexempt", IP, "--reason", "gone").output)["state"] == "unlisted"
     assert "0 listing(s) changed" in cli("sweep").output
+    assert "listing(s) changed" in cli("recompute").output
     cli("list", IP, code=2)  # --reason is mandatory
     assert "never listed" in cli("list", "10.0.0.1", "--reason", "x", code=1).output
     assert "not an IP" in cli("lookup", "example.com", code=2).output

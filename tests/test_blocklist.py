@@ -313,3 +313,21 @@ def test_reports_from_the_reporters_own_mailhost_never_count(db):
     report(db, reporter(db))
     assert bl.reevaluate(db, [IP], NOW) == []
     assert bl.explain(db, IP, NOW)["reports"] == 1
+
+
+def test_recompute_applies_a_changed_policy(db):
+    for ip in (IP, "45.33.1.3"):
+        report(db, reporter(db), ip=ip)
+        report(db, reporter(db), ip=ip)
+    trap(db, ip="45.33.9.9")
+    assert {e.key for e in bl.recompute(db, NOW)} == {IP, "45.33.1.3", "45.33.9.9"}
+    assert bl.recompute(db, NOW) == []  # nothing changed
+    strict = PolicyConfig(base_threshold=9.0)
+    changed = bl.recompute(db, NOW + H, config=strict)
+    # an automatic listing holds until its expiry; the stricter threshold only stops new ones
+    assert changed == []
+    assert {x.key for x in bl.active_listings(db, NOW + H)} == {IP, "45.33.1.3", "45.33.9.9"}
+    exempt = PolicyConfig(exemptions=parse_networks("45.33.1.0/24"))
+    lifted = bl.recompute(db, NOW + H, config=exempt)
+    assert {(e.key, e.new_state) for e in lifted} == {(IP, "unlisted"), ("45.33.1.3", "unlisted")}
+    assert [x.key for x in bl.active_listings(db, NOW + H)] == ["45.33.9.9"]

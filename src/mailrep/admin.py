@@ -8,6 +8,7 @@
     mailrep list|delist|exempt|unexempt KEY --reason "..." [--actor NAME]
     mailrep explain IP          mailrep lookup IP          (JSON)
     mailrep sweep               (expire what is due)
+    mailrep recompute           (re-decide everything, e.g. after changing [policy])
     mailrep delisting list [--status pending]
     mailrep delisting approve|deny ID --reason "..."
 
@@ -184,6 +185,12 @@ def register(app: typer.Typer) -> None:
     def sweep_cmd(data_dir: Path | None = DataDir) -> None:
         """Expire every listing that is due."""
         events = _run(lambda: blocklist.sweep(open_db(data_dir), _now()))
+        typer.echo(f"{len(events)} listing(s) changed")
+
+    @app.command("recompute")
+    def recompute_cmd(data_dir: Path | None = DataDir) -> None:
+        """Re-decide every address with evidence and every listing (after a [policy] change)."""
+        events = _run(lambda: blocklist.recompute(open_db(data_dir), _now()))
         typer.echo(f"{len(events)} listing(s) changed")
 
     @delisting_app.command("list")

@@ -2,6 +2,7 @@
 
     reevaluate(db, ips, now)          re-decide keys whose evidence changed; returns the events
     sweep(db, now)                    expire listings whose time has come
+    recompute(db, now)                re-decide everything (after a policy change)
     manual(db, action, key, reason, actor, now)   a deputy's list / delist / exempt / unexempt
     lookup(db, ip, now)               the public JSON of GET /api/v1/lookup/{ip}
     explain(db, ip, now)              the calculation (part of lookup)
@@ -116,6 +117,16 @@ def sweep(db: Database, now: datetime, *, config: PolicyConfig | None = None) ->
     with db.read() as conn:
         keys = listings.due(conn, now)
     return reevaluate(db, keys, now, config=config) if keys else []
+
+
+def recompute(db: Database, now: datetime, *, config: PolicyConfig | None = None) -> list[Event]:
+    """Re-decide every address with evidence in the window and every listing in force (after a
+    change of the policy configuration, or to repair)."""
+    cfg = _cfg(config)
+    with db.read() as conn:
+        keys = set(evidence.sources(conn, now, cfg.max_age_days))
+        keys.update(listings.keys_in_state(conn, str(State.LISTED)))
+    return reevaluate(db, sorted(keys), now, config=cfg)
 
 
 def manual(db: Database, action: Action | str, key: str, reason: str, actor: Account, now: datetime,

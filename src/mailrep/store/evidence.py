@@ -96,3 +96,13 @@ def reported_by(conn: Connection, account_id: int, now: datetime, window_days: f
          .where(reports.c.reporter_id == account_id, reports.c.received_at > since,
                 reports.c.source_ip.is_not(None)))
     return [ip for ip in conn.execute(q).scalars() if ip]
+
+
+def sources(conn: Connection, now: datetime, window_days: float) -> list[str]:
+    """Every source IP with counted evidence inside the window (for a full recompute)."""
+    since = now - timedelta(days=window_days)
+    q1 = sa.select(reports.c.source_ip).where(reports.c.received_at > since, reports.c.counted.is_(True),
+                                              reports.c.source_ip.is_not(None))
+    q2 = sa.select(trap_hits.c.source_ip).where(trap_hits.c.received_at > since, trap_hits.c.counted.is_(True),
+                                                trap_hits.c.source_ip.is_not(None))
+    return sorted({ip for ip in conn.execute(sa.union(q1, q2)).scalars() if ip})
