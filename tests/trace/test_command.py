@@ -107,7 +107,11 @@ def test_mbox_gives_one_line_per_message(tmp_path):
 @pytest.mark.parametrize(
     ("data", "n"),
     [(b"Subject: x\n\nFrom here on\n", 1), (b"From a b\nSubject: x\n\nbody\nFrom me\n", 1),
-     (b"From a b\nS: 1\n\nx\n\nFrom c d\nS: 2\n\ny\n", 2), (b"", 1)],
+     (b"From a Mon Oct 11 14:00:00 2010\nS: 1\n\nx\n\nFrom c Tue Oct 12 14:00:00 2010\nS: 2\n\ny\n", 2),
+     (b"From a Mon Oct 11 14:00:00 2010\r\nS: 1\r\n\r\nx\r\n\r\nFrom MAILER-DAEMON  Fri Jul  8 12:08:34 2011\r\nS: 2\r\n\r\ny", 2),
+     # unescaped body lines starting with From are not separators
+     (b"From a Mon Oct 11 14:00:00 2010\nS: 1\n\nx\n\nFrom the desk of Mr Smith: hello\n\nFrom me Mon to you\nnot a header\n", 1),
+     (b"", 1)],
 )
 def test_split_mbox(data, n):
     assert len(split_mbox(data)) == n

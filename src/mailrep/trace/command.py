@@ -27,7 +27,10 @@ from mailrep.trace.trace import trace_message
 from mailrep.trace.trust import TrustConfig
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-_MBOX_SEP = re.compile(rb"(?:\r?\n)(?:\r?\n)(?=From [^\r\n]{1,300}\r?\n)")
+# A blank line, then `From <sender> <asctime date>`, then a header line: an mbox separator.
+_MBOX_SEP = re.compile(
+    rb"(?:\r?\n)(?:\r?\n)(?=From [^\r\n ]{1,300} +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [^\r\n]{1,100}\r?\n[\x21-\x39\x3b-\x7e]{1,100}[ \t]*:)"
+)
 
 
 def split_mbox(data: bytes) -> list[bytes]:
