@@ -247,3 +247,16 @@ def test_mailhosts_trust_private_relays_sa_networks_do_not():
     # SpamAssassin semantics: configured trusted_networks replace inference entirely
     assert trace_message(raw, config=TrustConfig.from_sa(trusted_networks=["192.0.2.0/24"])).source_ip == "10.0.0.9"
     assert trace_message(raw).source_ip == "fd00:1::25"  # SA's IP_PRIVATE has no fc00::/7
+
+
+def test_chain_accepts_a_short_name_and_does_not_skip_past_it():
+    """`by mx2` is mx2.example.org naming itself: the hop it wrote is read, not skipped as an
+    internal hand-off (which would let a forged `by mx2.example.org` header below win)."""
+    raw = msg(
+        rcvd("mx2.example.org", "198.51.100.20", "inbox.example.org"),
+        rcvd("real.example.net", "203.0.113.66", "mx2"),
+        rcvd("forged.example.com", "192.0.2.99", "mx2.example.org"),
+    )
+    t = trace_message(raw, config=TrustConfig.from_mailhosts("mx2.example.org"))
+    assert t.source_ip == "203.0.113.66"
+    assert "chain_break" not in codes(t)

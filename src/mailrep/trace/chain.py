@@ -7,7 +7,7 @@ untrusted too. Relays below an MSA inherit its trust (SpamAssassin's msa_network
 Chain test (only when mailhosts are given by name). When a hop is trusted because its sending
 host's name (rDNS, else HELO) matches a mailhost name, that host wrote the next Received header
 below: the next hop must be recorded `by` one of that sender's names (its rDNS or HELO, case
-insensitive) or by its IP literal. Hops in between recorded by a local name (`localhost`, a name
+insensitive, or the first label of one when `by` has no dot) or by its IP literal. Hops in between recorded by a local name (`localhost`, a name
 without a dot, a private IP literal) or by another mailhost name are that host's internal
 hand-offs (content filters, queues) and are trusted. Any other hop breaks the chain: trust ends
 there, the hop is untrusted (its IP becomes the source) and a `chain_break` flag says why.
@@ -62,8 +62,11 @@ def _recorded_by_sender(hop: Hop, sender: Hop) -> bool:
     by = hop.relay.by.strip().strip("[]!").lower().rstrip(".")
     if not by:
         return False
-    if any(by == n.lower().rstrip(".") for n in sender.names()):
-        return True
+    for n in sender.names():
+        name = n.lower().rstrip(".")
+        # the host may record itself by its short name: `by mx1` for mx1.example.org
+        if by == name or ("." not in by and name.split(".", 1)[0] == by):
+            return True
     ip = parse_ip(by)
     return ip is not None and ip == parse_ip(sender.ip)
 
