@@ -204,3 +204,54 @@ def test_section_refuses_mailhosts_with_sa_networks():
         TrustConfig.from_section({"mailhosts": ["mx.example.com"], "trusted_networks": ["10/8"]})
     with pytest.raises(BadInput):
         TrustConfig.from_section({"trusted_received": -1})
+
+
+# ---- properties of the walk -----------------------------------------------------------------
+
+_IPS = st.sampled_from(["10.0.0.1", "127.0.0.1", "192.168.1.1", "8.8.8.8", "1.1.1.1", "1.2.3.4",
+                        "2001:db8::1", "fe80::1", "::1", "203.0.113.5", "100.64.0.1", "172.16.0.1"])
+
+
+@st.composite
+def _hops(draw):
+    from mailrep.trace import Hop, Relay
+
+    n = draw(st.integers(0, 8))
+    hops = []
+    for i in range(n):
+        relay = Relay(ip=draw(_IPS), rdns="", helo="", by="", ident="", envfrom="", id="",
+                      auth=draw(st.sampled_from(["", "", "", "ESMTPA"])), date=None, raw="")
+        hops.append(Hop(relay=relay, position=i))
+    return hops
+
+
+def _fresh(hops):
+    from mailrep.trace import Hop
+
+    return [Hop(relay=h.relay, position=h.position) for h in hops]
+
+
+@given(_hops())
+def test_walk_inference_is_a_prefix_of_private_or_authenticated(hops):
+    from mailrep.trace.chain import walk
+
+    source, _ = walk(hops, TrustConfig())
+    ok = [is_sa_private(h.ip) or bool(h.relay.auth) for h in hops]
+    expected = next((i for i, good in enumerate(ok) if not good), None)
+    assert source == expected
+    assert [h.trusted for h in hops] == [expected is None or i < expected for i in range(len(hops))]
+    assert all(h.why for h in hops)
+
+
+@given(_hops(), st.lists(_IPS, max_size=4), _IPS)
+def test_walk_trusting_more_never_moves_the_source_up(hops, nets, extra):
+    from mailrep.trace.chain import walk
+
+    def depth(networks):
+        source, _ = walk(_fresh(hops), TrustConfig.from_sa(trusted_networks=networks))
+        return len(hops) if source is None else source
+
+    assert depth([*nets, extra]) >= depth(nets)
+    # mailhosts networks trust at least what the same SpamAssassin trusted_networks trust
+    source, _ = walk(_fresh(hops), TrustConfig.from_mailhosts([*nets, extra]))
+    assert (len(hops) if source is None else source) >= depth([*nets, extra])
