@@ -9,8 +9,13 @@ A small, forgiving reader written for spam, not for mail composition:
 - `texts(msg)` yields the decoded text of the `text/plain` and `text/html` parts (and other
   readable `text/*` parts as plain text), within caps on parts, depth and decoded bytes.
 
+Repairs: a multipart whose declared boundary never occurs is split on the first `--token`
+line instead (or read as one text part); a missing close delimiter ends at the end of the
+body; parts without headers default to text/plain (message/rfc822 in a digest).
+
 Nothing here raises on malformed input: what had to be cut or repaired can be reported as
-`Flag`s into a list the caller passes in. The stdlib `email` package is not used: it is
+`Flag`s (`mime_parts_cut`, `mime_depth_cut`, `mime_text_cut`, `mime_bad_boundary`) into a
+list the caller passes in. The stdlib `email` package is not used: it is
 several times slower on large messages and raises on hostile ones.
 """
 
