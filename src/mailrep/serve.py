@@ -178,7 +178,7 @@ async def run(settings: Settings, db: Database, *, http: tuple[str, int],
     sock.bind(http)
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _Server(config)
     tasks = [asyncio.create_task(make()) for make in scheduler_tasks(db, settings, utc_now)]

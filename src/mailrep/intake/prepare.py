@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mailrep.errors import NotMail
-from mailrep.trace.message import Flag, read_message
+from mailrep.trace.message import Flag, Message, read_message
 
 FLAG_TRUNCATED = "truncated"
 FLAG_TOO_OLD = "too_old"
@@ -77,10 +77,10 @@ def trust_config(mailhosts: tuple[str, ...]) -> Any:
     return TrustConfig.from_mailhosts(list(mailhosts))
 
 
-def _trace(raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> dict[str, Any]:
-    from mailrep.trace.trace import trace_message
+def _trace(message: Message, mailhosts: tuple[str, ...], now: datetime) -> dict[str, Any]:
+    from mailrep.trace.trace import trace_parsed
 
-    return dict(trace_message(raw, config=trust_config(tuple(mailhosts)), now=now).to_dict())
+    return dict(trace_parsed(message, config=trust_config(tuple(mailhosts)), now=now).to_dict())
 
 
 def prepare(
@@ -93,7 +93,7 @@ def prepare(
     if not message.headers:
         raise NotMail()
     try:
-        trace = _trace(raw, mailhosts, now)
+        trace = _trace(message, mailhosts, now)
     except NotMail:
         raise
     except Exception as e:  # a tracing bug must not lose the report: store it, uncounted

@@ -57,6 +57,8 @@ class Processor:
     def start(self) -> None:
         if not self._started:
             self._started = True
+            if self._thread.ident is not None:  # started and closed before: a fresh thread
+                self._thread = threading.Thread(target=self._run, name=self._thread.name, daemon=True)
             self._recover()
             self._thread.start()
 

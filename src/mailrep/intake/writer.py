@@ -40,7 +40,12 @@ class Writer:
         self.items = 0
 
     def start(self) -> None:
+        """Start the thread (again, after a close: an app's lifespan may run more than once)."""
         with self._lock:
+            if self._closed:
+                self._closed = False
+                self._started = False
+                self._thread = threading.Thread(target=self._run, name=self._thread.name, daemon=True)
             if not self._started:
                 self._started = True
                 self._thread.start()
@@ -48,7 +53,8 @@ class Writer:
     def submit(self, item: Any) -> Future[Any]:
         if self._closed:
             raise StorageError("the writer is shut down")
-        self.start()
+        if not self._started:
+            self.start()
         fut: Future[Any] = Future()
         self._queue.put((item, fut))
         return fut
