@@ -326,23 +326,27 @@ def _relay(work: _Work, raw: str, text: str) -> Relay:
     if ip[:5].lower() == "ipv6:":
         ip = ip[5:]
     ip = ip.removeprefix("[").removesuffix("]")
-    ip = _ZONE.sub("", ip)
-    if m := _MAPPED_V4.match(ip):
-        ip = m.group(1)
-    if ":" in ip:
-        ip = ip.lower()
+    if "%" in ip:
+        ip = _ZONE.sub("", ip)
+    if ":" in ip:  # IPv4-mapped IPv6 is read as the IPv4 address
+        ip = m.group(1) if (m := _MAPPED_V4.match(ip)) else ip.lower()
     by = work.by.removesuffix(";")
     if "@" in by:  # a mail address where the receiving host's name belongs: not a host
         by = ""
     envfrom = ""
     if work.envfrom is not None:
-        envfrom = _clean(work.envfrom.lstrip().lstrip("<").rstrip().rstrip(">"))
+        envfrom = work.envfrom.lstrip().lstrip("<").rstrip().rstrip(">")
+    names = (ip, rdns, work.helo, by, work.ident, envfrom)
+    if _BAD_CHARS.search("!".join(names)):  # rare: clean each
+        ip, rdns, helo, by, ident, envfrom = (_clean(name) for name in names)
+    else:
+        helo, ident = work.helo, work.ident
     return Relay(
-        ip=_clean(ip),
-        rdns=_clean(rdns),
-        helo=_clean(work.helo),
-        by=_clean(by),
-        ident=_clean(work.ident),
+        ip=ip,
+        rdns=rdns,
+        helo=helo,
+        by=by,
+        ident=ident,
         envfrom=envfrom,
         id=work.id,
         auth=work.auth,
