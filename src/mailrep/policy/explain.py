@@ -7,16 +7,20 @@ only). Times are ISO 8601 UTC strings; numbers are rounded for reading.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mailrep.policy.config import PolicyConfig
 from mailrep.policy.listing import Decision, Listing, State
-from mailrep.policy.score import HOUR, Evidence, freshness
+from mailrep.policy.score import HOUR, Evidence, Moment, epoch, freshness
 
 
 def iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+
+def _dt(at: Moment) -> datetime:
+    return at if isinstance(at, datetime) else datetime.fromtimestamp(at, UTC)
 
 
 def _r(x: float) -> float:
@@ -29,19 +33,19 @@ def _items(evidence: Evidence, now: datetime, cfg: PolicyConfig, floor: datetime
     labels: dict[int | None, str] = {}
     items: list[dict[str, Any]] = []
     by_reporter: dict[int | None, list[dict[str, Any]]] = {}
-    for at, reporter, trust, kind in sorted(evidence.reports, key=lambda r: r[0]):
+    for at, reporter, trust, kind in sorted(evidence.reports, key=lambda r: epoch(r[0])):
         if reporter not in labels:
             labels[reporter] = "anonymous" if reporter is None else f"R{sum(1 for k in labels if k is not None) + 1}"
-        age = max(0.0, (now_ts - min(at.timestamp(), now_ts)) / HOUR)
+        age = max(0.0, (now_ts - min(epoch(at), now_ts)) / HOUR)
         fresh = freshness(age, cfg)
         item: dict[str, Any] = {
-            "kind": "report", "at": iso(at), "age_hours": _r(age), "reporter": labels[reporter],
+            "kind": "report", "at": iso(_dt(at)), "age_hours": _r(age), "reporter": labels[reporter],
             "reporter_kind": kind, "freshness": _r(fresh), "trust": _r(trust),
             "weight": _r(fresh * trust), "counted": True, "note": "",
         }
         if fresh == 0.0:
             item.update(counted=False, weight=0.0, note=f"older than {cfg.max_age_days:g} days")
-        elif floor_ts is not None and at.timestamp() <= floor_ts:
+        elif floor_ts is not None and epoch(at) <= floor_ts:
             item.update(counted=False, weight=0.0, note="before the delisting")
         else:
             by_reporter.setdefault(reporter, []).append(item)
@@ -49,12 +53,12 @@ def _items(evidence: Evidence, now: datetime, cfg: PolicyConfig, floor: datetime
     for group in by_reporter.values():
         for extra in sorted(group, key=lambda i: -i["weight"])[cfg.per_reporter_reports:]:
             extra.update(counted=False, note=f"beyond this reporter's {cfg.per_reporter_reports} heaviest reports")
-    for at in sorted(evidence.traps):
-        age = max(0.0, (now_ts - min(at.timestamp(), now_ts)) / HOUR)
-        counted = age <= cfg.max_age_days * 24 and (floor_ts is None or at.timestamp() > floor_ts)
+    for at in sorted(evidence.traps, key=epoch):
+        age = max(0.0, (now_ts - min(epoch(at), now_ts)) / HOUR)
+        counted = age <= cfg.max_age_days * 24 and (floor_ts is None or epoch(at) > floor_ts)
         note = "" if counted else ("before the delisting" if age <= cfg.max_age_days * 24 else
                                    f"older than {cfg.max_age_days:g} days")
-        items.append({"kind": "trap", "at": iso(at), "age_hours": _r(age), "counted": counted, "note": note})
+        items.append({"kind": "trap", "at": iso(_dt(at)), "age_hours": _r(age), "counted": counted, "note": note})
     items.sort(key=lambda i: i["at"], reverse=True)
     return items
 

@@ -74,6 +74,12 @@ def parse_key(text: str) -> IPAddress | IPNetwork:
 
 def canonical(text: str) -> str:
     """The stored form of a key: '192.0.2.1', '2001:db8::1', '192.0.2.0/24'."""
+    if "/" not in text and ":" not in text:
+        try:  # a strict dotted quad (no spaces, no leading zeros) is already canonical
+            socket.inet_pton(socket.AF_INET, text)
+            return text
+        except OSError:
+            pass
     return str(parse_key(text))
 
 

@@ -28,10 +28,17 @@ from mailrep.policy.config import PolicyConfig
 HOUR = 3600.0
 
 
+Moment = datetime | float  # an aware datetime, or epoch seconds (what the store hands in bulk)
+
+
+def epoch(at: Moment) -> float:
+    return at if type(at) is float else at.timestamp()  # type: ignore[union-attr]
+
+
 class ReportRow(NamedTuple):
     """One counted report about the IP (reporter = account id, never published)."""
 
-    at: datetime
+    at: Moment
     reporter: int | None
     trust: float = 1.0
     kind: str = "user"
@@ -39,7 +46,7 @@ class ReportRow(NamedTuple):
 
 class Evidence(NamedTuple):
     reports: Sequence[ReportRow] = ()
-    traps: Sequence[datetime] = ()  # times of spamtrap hits
+    traps: Sequence[Moment] = ()  # times of spamtrap hits
     volume: int = 0  # messages or unreported queries over the window
 
 
@@ -130,7 +137,7 @@ def assess(
     trusted: set[int | None] = set()
     n_reports = 0
     for at, reporter, trust, _kind in evidence.reports:
-        ts = at.timestamp()
+        ts = at if type(at) is float else at.timestamp()  # type: ignore[union-attr]
         if ts > now_ts:
             ts = now_ts
         if ts <= oldest:
@@ -159,7 +166,7 @@ def assess(
 
     n_traps = 0
     for at in evidence.traps:
-        ts = at.timestamp()
+        ts = at if type(at) is float else at.timestamp()  # type: ignore[union-attr]
         if ts > now_ts:
             ts = now_ts
         if ts <= oldest:

@@ -16,12 +16,34 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from mailrep.policy.ranges import in_networks, own_networks
 from mailrep.policy.score import Evidence, ReportRow
 from mailrep.store.tables import reporters, reports, trap_hits, volume
 
 _CHUNK = 500
+
+
+class epoch_of(FunctionElement[float]):
+    """Seconds since 1970 of a stored (naive UTC) time, computed by the database: the bulk
+    evidence query then returns floats instead of datetime objects. SQLite's julianday keeps
+    milliseconds; PostgreSQL keeps microseconds."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "epoch_of"
+
+
+@compiles(epoch_of, "sqlite")
+def _epoch_sqlite(element: epoch_of, compiler: Any, **kw: Any) -> str:
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch_of, "postgresql")
+def _epoch_pg(element: epoch_of, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
 
 
 def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -33,11 +55,11 @@ def load(conn: Connection, ips: Sequence[str], now: datetime, window_days: float
     """Evidence for each IP in `ips` (every IP gets an entry, maybe empty)."""
     since = now - timedelta(days=window_days)
     reps: dict[str, list[ReportRow]] = {ip: [] for ip in ips}
-    traps: dict[str, list[datetime]] = {ip: [] for ip in ips}
+    traps: dict[str, list[float]] = {ip: [] for ip in ips}
     vols: dict[str, int] = dict.fromkeys(ips, 0)
     for part in _chunks(list(ips)):
         q = (
-            sa.select(reports.c.source_ip, reports.c.received_at, reports.c.reporter_id,
+            sa.select(reports.c.source_ip, epoch_of(reports.c.received_at), reports.c.reporter_id,
                       sa.func.coalesce(reporters.c.trust_weight, 1.0),
                       sa.func.coalesce(reporters.c.kind, "simp"), reporters.c.mailhosts)
             .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
@@ -49,11 +71,11 @@ def load(conn: Connection, ips: Sequence[str], now: datetime, window_days: float
         for ip, at, reporter, trust, kind, mailhosts in conn.execute(q):
             if mailhosts and in_networks(ip, own_networks(mailhosts)):
                 continue  # the reporter's own relay: never evidence against it
-            reps[ip].append(ReportRow(at, reporter, float(trust), kind))
-        q2 = sa.select(trap_hits.c.source_ip, trap_hits.c.received_at).where(
+            reps[ip].append(ReportRow(float(at), reporter, float(trust), kind))
+        q2 = sa.select(trap_hits.c.source_ip, epoch_of(trap_hits.c.received_at)).where(
             trap_hits.c.source_ip.in_(part), trap_hits.c.received_at > since, trap_hits.c.counted.is_(True))
         for ip, at in conn.execute(q2):
-            traps[ip].append(at)
+            traps[ip].append(float(at))
         q3 = (sa.select(volume.c.ip, sa.func.sum(volume.c.count))
               .where(volume.c.ip.in_(part), volume.c.period_end > since).group_by(volume.c.ip))
         for ip, total in conn.execute(q3):
