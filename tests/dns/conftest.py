@@ -36,10 +36,12 @@ $TTL 2100
 
 @contextmanager
 def mailrep_dns(args: list[str], *, env: dict[str, str] | None = None, bind: str = "127.0.0.1/0",
-                ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Run `mailrep dns -b BIND ARGS` and yield (process, port) once it listens."""
+                full_cli: bool = False) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Run `python -m mailrep.dns -b BIND ARGS` (or `mailrep dns ...` through the whole CLI)
+    and yield (process, port) once it listens."""
+    entry = ["-c", "from mailrep.cli import main; main()", "dns"] if full_cli else ["-m", "mailrep.dns"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mailrep.dns", "-b", bind, *args],
+        [sys.executable, *entry, "-b", bind, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, **(env or {})},
     )

@@ -172,3 +172,12 @@ def test_tcp_idle_timeout_and_connection_limit():
             s.close()
         # a slot is free again
         assert dig(srv.port, "2.0.0.127.bl.mailrep.test", "A", "+tcp").status == "NOERROR"
+
+
+def test_mailrep_cli_dns_command(tmp_path):
+    data = tmp_path / "bl.txt"
+    data.write_text(HEAD.format(serial=4))
+    with mailrep_dns([f"bl.mailrep.test:ip4set:{data}"], full_cli=True) as (_proc, port):
+        r = dig(port, "2.0.0.127.bl.mailrep.test", "TXT")
+        assert r.status == "NOERROR" and r.rdata("A") == [] and r.answer == []  # no TXT given
+        assert dig(port, "2.0.0.127.bl.mailrep.test", "A").rdata("A") == ["127.0.0.2"]
