@@ -181,3 +181,22 @@ def test_mailrep_cli_dns_command(tmp_path):
         r = dig(port, "2.0.0.127.bl.mailrep.test", "TXT")
         assert r.status == "NOERROR" and r.rdata("A") == [] and r.answer == []  # no TXT given
         assert dig(port, "2.0.0.127.bl.mailrep.test", "A").rdata("A") == ["127.0.0.2"]
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["recvmmsg", "recvfrom"])
+def test_a_failing_lookup_is_servfail_and_the_server_goes_on(batch):
+    snap = fake_snapshot()
+    zone = snap.zones["bl.mailrep.test"]
+    real = zone.lookup
+
+    def lookup(sub):
+        if sub[:1] == (b"66",):
+            raise RuntimeError("broken zone data")
+        return real(sub)
+
+    zone.lookup = lookup
+    with live_server(snap, batch=batch) as srv:
+        assert dig(srv.port, "66.0.0.127.bl.mailrep.test").status == "SERVFAIL"
+        assert dig(srv.port, "66.0.0.127.bl.mailrep.test", "A", "+tcp").status == "SERVFAIL"
+        assert dig(srv.port, "2.0.0.127.bl.mailrep.test").status == "NOERROR"
+        assert srv.server.errors == 2

@@ -192,7 +192,7 @@ class Responder:
 
     def udp_miss(self, query: bytes) -> bytes | None:
         """answer() for a UDP query not in the cache, remembering the reply."""
-        reply = self.answer(query)
+        reply = (self._fast and self._four_labels(query)) or self.answer_general(query)
         if self._cache_size:
             cache = self._cache
             if len(cache) >= self._cache_size:

@@ -131,13 +131,11 @@ class DnsServer:
 
     # --- UDP: a tight blocking loop -------------------------------------------------------
 
-    def _answer_miss(self, responder: Responder, data: bytes) -> bytes | None:
-        try:
-            return responder.udp_miss(data)
-        except Exception:
-            self.errors += 1
-            log.exception("dns: answering a UDP query failed")
-            return servfail(data)
+    def _failed(self, data: bytes) -> bytes | None:
+        """Called from inside an `except` block: log, count, answer SERVFAIL."""
+        self.errors += 1
+        log.exception("dns: answering a UDP query failed")
+        return servfail(data)
 
     def _udp_loop(self) -> None:
         assert self._udp is not None
@@ -148,7 +146,7 @@ class DnsServer:
             except OSError as e:
                 log.info("dns: no batched UDP I/O (%s); one recvfrom per query", e)
             else:
-                loop.run(lambda: self._responder, self._answer_miss, lambda: self._stopping)
+                loop.run(lambda: self._responder, self._failed, lambda: self._stopping)
                 return
         recvfrom, sendto = sock.recvfrom, sock.sendto
         while not self._stopping:

@@ -98,11 +98,12 @@ class BatchLoop:
         self.siov64 = memoryview(self.siov).cast("B").cast("Q")
         self.rview = memoryview(self.rbuf)
 
-    def run(self, responder: Callable[[], Any], miss: Callable[[Any, bytes], bytes | None],
+    def run(self, responder: Callable[[], Any], failed: Callable[[bytes], bytes | None],
             stopping: Callable[[], bool]) -> None:
         """Serve until stopping(): each burst is answered from `responder()` (read once per burst,
         so a swap takes effect at the next burst); cache hits are copied straight into the send
-        buffer, misses go through miss(responder, query)."""
+        buffer, misses go through responder.udp_miss(query); if that raises, failed(query)
+        gives the reply (SERVFAIL)."""
         fd = self.sock.fileno()
         recvmmsg, sendmmsg = self.libc.recvmmsg, self.libc.sendmmsg
         rptr, sptr = ctypes.addressof(self.rmsg), ctypes.addressof(self.smsg)
@@ -121,7 +122,7 @@ class BatchLoop:
                     raise OSError(err, os.strerror(err))
                 continue
             resp = responder()
-            cget = resp.cache.get
+            cget, miss = resp.cache.get, resp.udp_miss
             out = 0
             for i in range(k):
                 base = i * w32
@@ -134,7 +135,11 @@ class BatchLoop:
                 so = out * SLOT
                 tail = cget(bytes(rview[off + 2 : off + n]))
                 if tail is None:
-                    reply = miss(resp, bytes(rview[off : off + n]))
+                    query = bytes(rview[off : off + n])
+                    try:
+                        reply = miss(query)
+                    except Exception:
+                        reply = failed(query)
                     if reply is None or len(reply) > SLOT:
                         continue
                     m = len(reply)
