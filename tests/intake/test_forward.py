@@ -226,3 +226,32 @@ def test_content_type_fast_path_agrees_with_the_standard_library(maintype, subty
 
     value = f"{maintype}/{subtype}" + "".join(f"{sep}{k}={v}" for k, v in params)
     assert content_type(value) == _content_type_stdlib(value)
+
+
+def _split_reference(body: bytes, boundary: str) -> list[bytes]:
+    """RFC 2046 delimiter lines as a regex: the model the byte-searching splitter must match."""
+    import re
+
+    delim = re.compile(rb"(?:\r\n|\n|^)--" + re.escape(boundary.encode()) + rb"(--)?[ \t]*(?=\r\n|\n|$)", re.M)
+    parts: list[bytes] = []
+    start = None
+    for m in delim.finditer(body):
+        if start is not None:
+            parts.append(body[start:m.start()])
+        if m.group(1):
+            return parts
+        nl = body.find(b"\n", m.end())
+        start = len(body) if nl < 0 else nl + 1
+    if start is not None:
+        parts.append(body[start:])
+    return parts
+
+
+_piece = st.sampled_from([b"--b", b"--b--", b"\r\n", b"\n", b"\r", b" ", b"\t", b"-", b"x", b"b", b"--bb", b"\r\n--b\r\n"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_piece, max_size=25))
+def test_split_multipart_matches_the_rfc_2046_regex(pieces):
+    body = b"".join(pieces)
+    assert split_multipart(body, "b") == _split_reference(body, "b")
