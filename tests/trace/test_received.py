@@ -459,3 +459,28 @@ def test_possessive_words_match_the_same(text):
         plain = re.compile(pattern.replace("{MAILBOX_WORD}", r"\S+@\S+ "), re.ASCII).match(text)
         fast = received_patterns.compile_(pattern).match(text)
         assert (plain and plain.groups()) == (fast and fast.groups())
+
+
+# The two authentication tests that SpamAssassin writes as patterns with several lazy
+# wildcards (quadratic on hostile input) are rewritten as linear scans; the reference
+# patterns are kept here to show the rewrite answers the same.
+SA_COURIER = re.compile(
+    r"from .*?(?:\]\)|\)\]) \(AUTH: (LOGIN|PLAIN|DIGEST-MD5|CRAM-MD5) \S+(?:, .*?)?\) by ", re.ASCII
+)
+SA_SENDMAIL_AUTH = re.compile(
+    r"from .*?(?:\](?: \([^)]*\))?\)|\)\]) .*?\(.*?authenticated.*?\).*? by", re.ASCII
+)
+_AUTH_PIECES = [
+    "from ", "a", "])", ")]", "]", " (x)", ")", " (", "(", "authenticated", " by", " ", "x y",
+    "[", "]) ", ")] ", "] (a)) ", " (AUTH: ", "LOGIN", "PLAIN", ",", ", ", ") by ", "b(",
+]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.booleans(), st.lists(st.sampled_from(_AUTH_PIECES), max_size=16).map("".join))
+def test_linear_auth_scans_answer_like_the_reference_patterns(prefixed, text):
+    text = ("from " + text) if prefixed else text
+    courier = SA_COURIER.match(text)
+    assert received_module._courier_auth(text) == (courier.group(1) if courier else "")
+    sendmail = SA_SENDMAIL_AUTH.match(text) is not None
+    assert received_module._sendmail_authenticated(text) == sendmail

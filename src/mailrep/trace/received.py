@@ -133,9 +133,7 @@ _GMAIL = re.compile(
     re.ASCII,
 )
 _GMAIL_TLS = re.compile(r"\(version=([^ ]+) cipher=([^)]+)\)", re.ASCII)
-_COURIER = re.compile(
-    r"from .*?(?:\]\)|\)\]) \(AUTH: (LOGIN|PLAIN|DIGEST-MD5|CRAM-MD5) \S+(?:, .*?)?\) by ", re.ASCII
-)
+_COURIER_AUTH = re.compile(r"(?:\]\)|\)\]) \(AUTH: (LOGIN|PLAIN|DIGEST-MD5|CRAM-MD5) ", re.ASCII)
 _SENDMAIL_CLOSE = re.compile(r"(?:\](?: \([^)]*\))?\)|\)\]) ", re.ASCII)
 _GMX = compile_(
     r"from \S* \((?:HELO|EHLO) (\S*)\) \[({IP})\] by (mail\.gmx\.(?:net|com)) \([^)]+\) with (ESMTP|SMTP)"
@@ -254,8 +252,8 @@ def _auth(text: str) -> str:
     gmail = " by mx.google.com with ESMTPS id " in text and _GMAIL.search(text)
     if gmail and (m := _GMAIL_TLS.search(text)):
         return f"GMail - transport={m.group(1)} cipher={m.group(2)}"
-    if "(AUTH: " in text and (m := _COURIER.match(text)):
-        return m.group(1)
+    if "(AUTH: " in text and (method := _courier_auth(text)):
+        return method
     if "authenticated" in text and _sendmail_authenticated(text):
         return "Sendmail"
     if "mail.gmx." in text and (m := _GMX.search(text)):
@@ -270,6 +268,29 @@ def _auth(text: str) -> str:
         return "HTTP-DAV"
     if has_by and (m := _VIA_HTTP.search(text)):
         return m.group(1)
+    return ""
+
+
+def _courier_auth(text: str) -> str:
+    """Courier's `from host (rdns [ip]) (AUTH: LOGIN user) by ...`: the method, or ''.
+
+    The format is `(AUTH: METHOD user)` or `(AUTH: METHOD user, more...)` after `])` or
+    `)]`, with `) by ` to follow. Each candidate is checked in constant time plus one scan
+    of its user word, so the whole check is linear.
+    """
+    if not text.startswith("from "):
+        return ""
+    last_by = text.rfind(") by ")
+    for m in _COURIER_AUTH.finditer(text, 5):
+        start = m.end()
+        space = text.find(" ", start)
+        if space - start < 2:  # no user word of 2+ characters (or none at all) before a blank
+            continue
+        closing = text[space - 1]
+        if closing == ")" and text.startswith(" by ", space):
+            return m.group(1)
+        if closing == "," and last_by > space:
+            return m.group(1)
     return ""
 
 
