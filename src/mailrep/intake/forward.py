@@ -99,7 +99,10 @@ def _content_type_stdlib(value: str) -> tuple[str, dict[str, str]]:
 
 def filename(msg: Message) -> str:
     for header in ("Content-Disposition", "Content-Type"):
-        _, params = content_type("x/x; " + (msg.get(header) or "").partition(";")[2])
+        rest = (msg.get(header) or "").partition(";")[2]
+        if "name" not in rest.lower():
+            continue
+        _, params = content_type("x/x; " + rest)
         name = params.get("filename") or params.get("name")
         if name:
             return name
