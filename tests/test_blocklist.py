@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailrep import blocklist as bl
 from mailrep.errors import BadInput, Conflict, NotAllowed, NotAuthenticated, NotFound, OverQuota
@@ -331,3 +333,30 @@ def test_recompute_applies_a_changed_policy(db):
     lifted = bl.recompute(db, NOW + H, config=exempt)
     assert {(e.key, e.new_state) for e in lifted} == {(IP, "unlisted"), ("45.33.1.3", "unlisted")}
     assert [x.key for x in bl.active_listings(db, NOW + H)] == ["45.33.9.9"]
+
+
+_example = iter(range(1, 10**6))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ages=st.lists(st.floats(min_value=0, max_value=24 * 8, allow_nan=False), min_size=1, max_size=25),
+    trust=st.floats(min_value=0, max_value=100, allow_nan=False),
+    anonymous=st.booleans(),
+)
+def test_one_reporter_never_lists_through_the_store(db, ages, trust, anonymous):
+    """End to end (store + policy): whatever one reporter sends, at any trust, the IP stays off."""
+    n = next(_example)
+    ip = f"45.35.{n // 256}.{n % 256}"
+    rep = None
+    if not anonymous:
+        rep = reporter(db, trust_weight=trust)
+    with db.transaction() as conn:
+        conn.execute(reports.insert(), [
+            {"reporter_id": None if rep is None else rep.id, "channel": "http", "received_at": NOW - h * H,
+             "sha256": "0" * 64, "raw_z": b"", "raw_size": 0, "stored_size": 0, "source_ip": ip,
+             "dedupe_key": f"p{n}:{i}"}
+            for i, h in enumerate(ages)
+        ])
+    assert bl.reevaluate(db, [ip], NOW) == []
+    assert bl.lookup(db, ip, NOW)["listed"] is False
