@@ -5,11 +5,11 @@
 
 Starts a real `mailrep serve --http 127.0.0.1:0 --smtp 127.0.0.1:0` on a fresh data dir
 (SQLite by default), adds one reporter, then runs two phases with the same number of
-concurrent clients (processes, one persistent connection each):
+concurrent persistent connections (asyncio clients in `--client-processes` processes):
 
     smtp   forward-as-attachment mails to the reporter's submit address (smtplib); a mail
            counts when it got 250, i.e. after all its reports were committed
-    http   the same spams POSTed to /api/v1/reports with the reporter's token (httpx)
+    http   the same spams POSTed to /api/v1/reports with the reporter's token
 
 Every spam has its own source IP, so nothing is deduplicated. The database is checked at the
 end: stored reports must equal acknowledged reports. `run(...)` returns the figures as a dict
@@ -19,17 +19,18 @@ for `benchmarks/ingest.py`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
 import re
 import signal
-import smtplib
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -61,32 +62,86 @@ def submission(to: str, spams: list[bytes]) -> bytes:
     return msg.as_bytes(policy=SMTP)
 
 
-def _smtp_client(args: tuple[int, str, list[tuple[bytes, int]]]) -> tuple[int, int]:
-    """(mails, reports) acknowledged with 250."""
-    port, to, mails = args
-    ok = reports = 0
-    with smtplib.SMTP("127.0.0.1", port, timeout=120) as s:
-        for mail, n in mails:
-            try:
-                s.sendmail("reporter@reporter.example", [to], mail)
-                ok += 1
-                reports += n
-            except smtplib.SMTPException:
-                pass
-    return ok, reports
+async def _smtp_connections(port: int, to: str, mails: list[tuple[bytes, int]], conns: int) -> tuple[int, int]:
+    """Plain asyncio SMTP clients (no pipelining: aiosmtpd does not offer it)."""
+    queue = deque(mails)
+    acked = [0, 0]
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def reply() -> int:
+            while True:
+                line = await reader.readline()
+                if line[3:4] != b"-":
+                    return int(line[:3])
+
+        await reply()
+        writer.write(b"EHLO bench.example\r\n")
+        await reply()
+        while queue:
+            mail, n = queue.popleft()
+            writer.write(b"MAIL FROM:<reporter@reporter.example>\r\n")
+            ok = await reply() == 250
+            writer.write(b"RCPT TO:<" + to.encode() + b">\r\n")
+            ok = await reply() == 250 and ok
+            if ok:
+                writer.write(b"DATA\r\n")
+                if await reply() == 354:
+                    writer.write(mail)
+                    if await reply() == 250:
+                        acked[0] += 1
+                        acked[1] += n
+                        continue
+            writer.write(b"RSET\r\n")
+            await reply()
+        writer.write(b"QUIT\r\n")
+        await reply()
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(conns)))
+    return acked[0], acked[1]
 
 
-def _http_client(args: tuple[int, str, list[bytes]]) -> int:
-    import httpx
+def _smtp_client(args: tuple[int, str, list[tuple[bytes, int]], int]) -> tuple[int, int]:
+    """(mails, reports) acknowledged with 250 by this client process's connections."""
+    port, to, mails, conns = args
+    return asyncio.run(_smtp_connections(port, to, mails, conns))
 
-    port, token, spams = args
-    ok = 0
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                      headers={"Authorization": f"Bearer {token}", "Content-Type": "message/rfc822"}) as c:
-        for raw in spams:
-            if c.post("/api/v1/reports", content=raw).status_code == 202:
-                ok += 1
-    return ok
+
+def dot_stuffed(mail: bytes) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled, the final dot line."""
+    body = re.sub(rb"(?m)^\.", b"..", mail.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    return body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+
+async def _http_connections(port: int, token: str, spams: list[bytes], conns: int) -> int:
+    """Plain asyncio HTTP/1.1 keep-alive clients posting one report per request."""
+    queue = deque(spams)
+    acked = [0]
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while queue:
+            body = queue.popleft()
+            writer.write(b"POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: message/rfc822\r\n"
+                         b"Authorization: Bearer " + token.encode() + b"\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            m = re.search(rb"(?i)content-length: *(\d+)", head)
+            if m:
+                await reader.readexactly(int(m.group(1)))
+            if head[9:12] == b"202":
+                acked[0] += 1
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(conns)))
+    return acked[0]
+
+
+def _http_client(args: tuple[int, str, list[bytes], int]) -> int:
+    port, token, spams, conns = args
+    return asyncio.run(_http_connections(port, token, spams, conns))
 
 
 def tree_cpu(pid: int) -> float:
@@ -113,7 +168,8 @@ def _mailrep(data: Path, *args: str, env: dict[str, str]) -> str:
                           capture_output=True, text=True).stdout
 
 
-def run(count: int = 2000, clients: int = 4, attachments: int = 1, database_url: str | None = None) -> dict:
+def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url: str | None = None,
+        procs: int = 2) -> dict:
     data = Path(tempfile.mkdtemp(prefix="mailrep-bench-smtp-"))
     (data / "mailrep.toml").write_text('[smtp]\nconnections = 1000000\nmax_recipients = 5\n')
     env = {**os.environ}
@@ -144,14 +200,15 @@ def run(count: int = 2000, clients: int = 4, attachments: int = 1, database_url:
         out: dict = {"count": count, "clients": clients, "attachments_per_mail": attachments,
                      "database": "postgresql" if database_url else "sqlite"}
         ids = list(range(count))
-        slices = [ids[k::clients] for k in range(clients)]
+        slices = [ids[k::procs] for k in range(procs)]
+        conns = max(1, clients // procs)
         # payloads are built before the clock starts: the figures are the server's, not MIME's
-        smtp_work = [(ports["smtp"], to, [(submission(to, [spam(i, "smtp") for i in s[k:k + attachments]]),
-                                           len(s[k:k + attachments])) for k in range(0, len(s), attachments)])
-                     for s in slices]
-        http_work = [(ports["http"], token, [spam(i, "http") for i in s]) for s in slices]
-        with multiprocessing.get_context("spawn").Pool(clients) as pool:
-            pool.map(time.sleep, [0.01] * clients)  # workers started before timing
+        smtp_work = [(ports["smtp"], to, [(dot_stuffed(submission(to, [spam(i, "smtp") for i in s[k:k + attachments]])),
+                                           len(s[k:k + attachments])) for k in range(0, len(s), attachments)],
+                      conns) for s in slices]
+        http_work = [(ports["http"], token, [spam(i, "http") for i in s], conns) for s in slices]
+        with multiprocessing.get_context("spawn").Pool(procs) as pool:
+            pool.map(time.sleep, [0.01] * procs)  # workers started before timing
             out["load_before"] = round(os.getloadavg()[0], 1)
             c0, t0 = tree_cpu(proc.pid), time.perf_counter()
             acks = pool.map(_smtp_client, smtp_work)
@@ -187,12 +244,13 @@ def run(count: int = 2000, clients: int = 4, attachments: int = 1, database_url:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=2000, help="spams per phase")
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--clients", type=int, default=32, help="concurrent SMTP connections (and HTTP clients)")
+    ap.add_argument("--client-processes", type=int, default=2)
     ap.add_argument("--attachments", type=int, default=1, help="spams attached per SMTP mail")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    res = run(a.count, a.clients, a.attachments, a.database_url)
+    res = run(a.count, a.clients, a.attachments, a.database_url, a.client_processes)
     if a.json:
         print(json.dumps(res, sort_keys=True))
         return
