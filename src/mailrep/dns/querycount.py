@@ -1,0 +1,123 @@
+"""Query volume as evidence: how often each IP address is looked up in the blocklist.
+
+    qc = QueryCounter(flush=store_counts, interval=60.0, max_keys=500_000)
+    qc.count(sub_labels)            # per query, from the DNS loop: one dict update
+    await qc.run()                  # flushes every interval (and on stop) through the callback
+
+SpamCop counted a "reputation point" for each blocklist query about an IP: mail servers ask
+about the hosts that send them mail, so the query rate measures a source's mail volume, and
+the policy compares complaints against it (the volume denominator). Counting happens in
+memory only; every `interval` seconds (or sooner when `max_keys` distinct addresses have
+been seen, so memory stays bounded) the counts are handed to `flush(counts: dict[str, int])`
+in a worker thread, which writes them to the store in one batch. No per-query writes.
+
+Only well-formed address queries count: four decimal octets (IPv4) or 32 nibbles (IPv6) in
+a counted zone; the RFC 5782 test points do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger("mailrep.dns")
+
+_TEST_POINTS = frozenset({"127.0.0.2", "127.0.0.1", "::ffff:127.0.0.2", "::ffff:127.0.0.1"})
+_OCTETS = frozenset(str(i).encode() for i in range(256))
+_NIBBLES = frozenset(b"0123456789abcdef"[i:i + 1] for i in range(16))
+
+
+def queried_ip(sub: tuple[bytes, ...]) -> str | None:
+    """The address a DNSBL query name asks about (labels below the zone), or None."""
+    n = len(sub)
+    if n == 4:
+        if all(x in _OCTETS for x in sub):
+            return b".".join(reversed(sub)).decode()
+        return None
+    if n == 32 and all(x.lower() in _NIBBLES for x in sub):
+        h = b"".join(reversed(sub)).decode().lower()
+        return str(ipaddress.IPv6Address(int(h, 16)))
+    return None
+
+
+class QueryCounter:
+    def __init__(self, flush: Callable[[dict[str, int]], None], *, interval: float = 60.0,
+                 max_keys: int = 500_000) -> None:
+        self.flush_cb = flush
+        self.interval = interval
+        self.max_keys = max_keys
+        self.counts: dict[tuple[bytes, ...], int] = {}
+        self.flushed = 0  # batches handed over
+        self.failed = 0
+        self.pending: list[dict[tuple[bytes, ...], int]] = []  # full tables waiting for the flusher
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def count(self, sub: tuple[bytes, ...]) -> None:
+        counts = self.counts
+        counts[sub] = counts.get(sub, 0) + 1
+        if len(counts) >= self.max_keys:
+            self.pending.append(counts)
+            self.counts = {}
+            if self._wake is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    def take(self) -> dict[str, int]:
+        """All counts so far, by address text, and start afresh."""
+        tables, self.pending = self.pending, []
+        tables.append(self.counts)
+        self.counts = {}
+        out: dict[str, int] = {}
+        for t in tables:
+            for sub, n in list(t.items()):  # one C-level copy: the UDP thread may still add one
+                ip = queried_ip(sub)
+                if ip is not None and ip not in _TEST_POINTS:
+                    out[ip] = out.get(ip, 0) + n
+        return out
+
+    async def flush_now(self) -> int:
+        batch = self.take()
+        if not batch:
+            return 0
+        try:
+            await asyncio.to_thread(self.flush_cb, batch)
+        except Exception:
+            self.failed += 1
+            log.exception("dns: query counts could not be stored (%d addresses dropped)", len(batch))
+            return 0
+        self.flushed += 1
+        return len(batch)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                await self.flush_now()
+        finally:
+            await self.flush_now()
+
+
+def volume_writer(db: object, clock: Callable[[], object]) -> Callable[[dict[str, int]], None]:
+    """A flush callback writing one `volume` row per queried address, in one transaction
+    (the period runs from the previous flush to now; the policy sums counts per IP)."""
+    from mailrep.store.reports import insert_volume
+
+    state = {"since": clock()}
+
+    def flush(counts: dict[str, int]) -> None:
+        now = clock()
+        rows = [{"ip": ip, "count": n, "period_start": state["since"], "period_end": now,
+                 "feed_account_id": None, "received_at": now} for ip, n in counts.items()]
+        with db.transaction() as conn:  # type: ignore[attr-defined]
+            insert_volume(conn, rows)
+        state["since"] = now
+
+    return flush
