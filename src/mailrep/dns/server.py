@@ -26,6 +26,7 @@ from mailrep.dns.answer import Responder, servfail
 from mailrep.dns.constants import TCP_MAX
 from mailrep.dns.testpoints import check_snapshot
 from mailrep.dns.udpbatch import BatchLoop
+from mailrep.dns.xfr import is_xfr  # [X] zone transfers on the TCP path
 
 log = logging.getLogger("mailrep.dns")
 
@@ -53,6 +54,11 @@ class DnsServer:
         self._stopping = False
         self.address: tuple[str, int] | None = None
         self.errors = 0  # replies turned into SERVFAIL
+        # [X] issue 5 hooks, set by mailrep.dns.node.Node.attach: per-reply UDP guard (ACL, RRL,
+        # counting, metrics), zone transfers, and callbacks told of every swapped-in snapshot
+        self.guard: Any = None
+        self.xfr: Any = None
+        self.on_swap: list[Callable[[Any], None]] = []
 
     @property
     def snapshot(self) -> Any:
@@ -63,6 +69,8 @@ class DnsServer:
         check_snapshot(snapshot)
         self._responder = self._make(snapshot)
         log.info("dns: serving snapshot serial %s", getattr(snapshot, "serial", "?"))
+        for callback in self.on_swap:  # [X] transfers (render, IXFR delta, NOTIFY), metrics
+            callback(snapshot)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -140,6 +148,11 @@ class DnsServer:
     def _udp_loop(self) -> None:
         assert self._udp is not None
         sock = self._udp
+        if self.guard is not None:  # [X] ACL/RRL/counting/metrics: only when configured
+            from mailrep.dns.guard import run_guarded
+
+            run_guarded(self, sock, self.guard)
+            return
         if self.batch:
             try:
                 loop = BatchLoop(sock)
@@ -180,6 +193,12 @@ class DnsServer:
             while True:
                 size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), self.tcp_idle))
                 query = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
+                if self.xfr is not None and is_xfr(query):  # [X] AXFR/IXFR (mailrep.dns.xfr)
+                    peer = writer.get_extra_info("peername") or ("",)
+                    for message in await self.xfr.transfer(query, peer[0], self._xfr_snapshot()):
+                        writer.write(len(message).to_bytes(2, "big") + message)
+                    await writer.drain()
+                    continue
                 reply = self.answer_tcp(query)
                 if reply is None:
                     break  # not a query we answer: a stream cannot skip it quietly
@@ -192,6 +211,10 @@ class DnsServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _xfr_snapshot(self) -> Any:
+        """[X] The snapshot as loaded (not a keyed view of it) for zone transfers."""
+        return getattr(self.xfr, "current", None) or self.snapshot
 
     def answer_tcp(self, query: bytes) -> bytes | None:
         try:
