@@ -135,6 +135,8 @@ def test_unexempt_with_evidence_lists_at_once():
         (Listing(IP, State.EXEMPT), Manual(Action.DELIST, "why"), Conflict),
         (Listing(IP, State.EXEMPT), Manual(Action.EXEMPT, "why"), Conflict),
         (Listing(IP), Manual(Action.UNEXEMPT, "why"), Conflict),
+        (Listing("45.0.0.0/8"), Manual(Action.LIST, "too wide"), BadInput),
+        (Listing("2a00::/16"), Manual(Action.LIST, "too wide"), BadInput),
     ],
 )
 def test_manual_action_errors(prev, manual, error):

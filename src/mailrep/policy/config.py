@@ -53,6 +53,9 @@ class PolicyConfig:
     short_listing_hours: float = 12.0
     # a deputy's manual listing lasts this long unless evidence keeps it longer.
     manual_listing_hours: float = 168.0
+    # the widest network a deputy may list by hand (prefix lengths).
+    min_prefix_v4: int = 16
+    min_prefix_v6: int = 32
     # the operator's own networks that are never listed (besides the reserved ranges).
     exemptions: tuple[IPNetwork, ...] = ()
     # how much evidence `explain` itemises (the totals always cover everything).

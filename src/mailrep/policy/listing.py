@@ -22,6 +22,7 @@ Manual actions (actor `deputy` or `admin`, reason mandatory):
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,6 +141,11 @@ def _apply_manual(cur: Listing, m: Manual, never: str | None, a: Assessment, now
             raise NotAllowed(f"{cur.key} is never listed: {never}")
         if cur.state == State.EXEMPT:
             raise Conflict(f"{cur.key} is exempt; unexempt it first")
+        if "/" in cur.key:
+            net = parse_key(cur.key)
+            widest = cfg.min_prefix_v4 if net.version == 4 else cfg.min_prefix_v6
+            if not isinstance(net, ipaddress.IPv4Address | ipaddress.IPv6Address) and net.prefixlen < widest:
+                raise BadInput(f"networks wider than /{widest} are not listed by hand")
         expires = now + timedelta(hours=cfg.manual_listing_hours)
         if a.qualifies and a.expires_at is not None:
             expires = max(expires, a.expires_at)
