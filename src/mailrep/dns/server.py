@@ -202,7 +202,8 @@ class DnsServer:
                 reply = self.answer_tcp(query)
                 if reply is None:
                     break  # not a query we answer: a stream cannot skip it quietly
-                writer.write(len(reply).to_bytes(2, "big") + reply)
+                for message in [reply] if isinstance(reply, bytes) else reply:
+                    writer.write(len(message).to_bytes(2, "big") + message)
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
@@ -216,7 +217,9 @@ class DnsServer:
         """[X] The snapshot as loaded (not a keyed view of it) for zone transfers."""
         return getattr(self.xfr, "current", None) or self.snapshot
 
-    def answer_tcp(self, query: bytes) -> bytes | None:
+    def answer_tcp(self, query: bytes) -> bytes | list[bytes] | None:
+        """The reply to one TCP query. A subclass (zone transfers, issue 5) may return several
+        messages for one query, as a list; None closes the connection."""
         try:
             reply = self._responder.answer(query, tcp=True)
         except Exception:
