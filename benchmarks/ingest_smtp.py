@@ -230,14 +230,18 @@ def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    if not database_url:
-        import sqlite3
+    import sqlalchemy as sa
 
-        with sqlite3.connect(data / "mailrep.sqlite3") as conn:
-            stored = dict(conn.execute("SELECT channel, count(*) FROM reports GROUP BY channel").fetchall())
-        out["stored"] = stored
-        out["lost"] = (out["smtp"]["reports_acknowledged"] - stored.get("smtp", 0)
-                       + out["http"]["reports_acknowledged"] - stored.get("http", 0))
+    engine = sa.create_engine(database_url or f"sqlite:///{data / 'mailrep.sqlite3'}")
+    try:
+        with engine.connect() as conn:
+            stored = {c: int(n) for c, n in conn.execute(
+                sa.text("SELECT channel, count(*) FROM reports GROUP BY channel"))}
+    finally:
+        engine.dispose()
+    out["stored"] = stored
+    out["lost"] = (out["smtp"]["reports_acknowledged"] - stored.get("smtp", 0)
+                   + out["http"]["reports_acknowledged"] - stored.get("http", 0))
     return out
 
 
