@@ -484,3 +484,25 @@ def test_linear_auth_scans_answer_like_the_reference_patterns(prefixed, text):
     assert received_module._courier_auth(text) == (courier.group(1) if courier else "")
     sendmail = SA_SENDMAIL_AUTH.match(text) is not None
     assert received_module._sendmail_authenticated(text) == sendmail
+
+
+SA_HELO_USER_IP = received_patterns.compile_(
+    r"(\S+) \((?:HELO|EHLO) (\S*)\) \((?:(\S+)\@)?({IP}).*?\) by (\S+) with "
+)
+_HELO_PIECES = [
+    "a", "b.c", " (HELO x) (", "(EHLO ) (", "@", "1.2.3.4", "::1", "[", "]", ")", " ", "u@",
+    "with plain", ") by y with ", ") by z with ", "(", ") by ", " with ", "2001:db8::1", "@1.2.3.4",
+]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.booleans(), st.lists(st.sampled_from(_HELO_PIECES), max_size=14).map("".join))
+def test_linear_helo_user_ip_format_answers_like_the_reference_pattern(prefixed, text):
+    text = ("host (HELO h) (" + text) if prefixed else text
+    work = received_module._Work()
+    outcome = parse_formats._helo_then_user_at_ip(text, work)
+    m = SA_HELO_USER_IP.match(text)
+    assert (outcome is not None) == (m is not None)
+    if m:
+        want = {"rdns": m[1], "helo": m[2], "ident": m[3] or "", "ip": m[4], "by": m[5]}
+        assert {k: getattr(work, k) for k in want} == want

@@ -9,6 +9,7 @@ Each rule names the MTA it was written for, with one example line.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from mailrep.trace.received_patterns import (
     ENOUGH,
@@ -182,6 +183,50 @@ def _microsoft_smtp_server(text: str) -> bool:
     return has_words and _MS_SMTP_SERVER.search(text) is not None
 
 
+_HELO_HEAD = compile_(r"(\S+) \((?:HELO|EHLO) (\S*)\) \(")
+_IP_HERE = compile_(r"{IP}")
+_BY_WITH = compile_(r"\) by (\S+) with ")
+
+
+def _helo_then_user_at_ip(text: str, work: Fields) -> Outcome:
+    r"""`rdns (HELO helo) ([user@]ip anything) by host with ...` (Yahoo, qmail patches).
+
+    Written as a pattern this is `\((?:(\S+)@)?(IP).*?\) by (\S+) with `, which on a long
+    word full of `@` retries the whole tail once per `@`. Here each `@` (last first, as the
+    pattern would) costs one IP test and one lookup in the sorted list of `) by X with `.
+    """
+    head = _HELO_HEAD.match(text)
+    if head is None:
+        return None
+    start = head.end()
+    tails = list(_BY_WITH.finditer(text, start))
+    if not tails:
+        return None
+    tail_starts = [t.start() for t in tails]
+    word_end = text.find(" ", start)
+    if word_end < 0:
+        word_end = len(text)
+
+    def attempt(user: str | None, at: int) -> bool:
+        ip = _IP_HERE.match(text, at)
+        if ip is None:
+            return False
+        i = bisect_left(tail_starts, ip.end())
+        if i == len(tails):
+            return False
+        work.rdns, work.helo, work.ip, work.by = head[1], head[2], ip[0], tails[i][1]
+        if user is not None:
+            work.ident = user
+        return True
+
+    sign = text.rfind("@", start + 1, word_end)
+    while sign > start:
+        if attempt(text[start:sign], sign + 1):
+            return ENOUGH
+        sign = text.rfind("@", start + 1, sign)
+    return ENOUGH if attempt(None, start) else None
+
+
 # fmt: off
 # --- the table ------------------------------------------------------------------------------
 
@@ -318,8 +363,7 @@ FROM_RULES: tuple[Step, ...] = table(
     # spike (spike.ig.co.uk [193.32.60.32]) by mail.ig.co.uk with SMTP id h27CrCD03362
     Take(r"(\S+) \((\S+) \[({IP})\]\) by (\S+) with ", helo=1, rdns=2, ip=3, by=4),
     # customer254-217.iplannetworks.net (HELO AGAMENON) (baldusi@200.69.254.217 with plain) by smtp...
-    Take(r"(\S+) \((?:HELO|EHLO) (\S*)\) \((?:(\S+)\@)?({IP}).*?\) by (\S+) with ",
-         rdns=1, helo=2, ident=3, ip=4, by=5),
+    Custom(_helo_then_user_at_ip),
     # [192.168.1.104] (account nazgul HELO [192.168.1.104]) by somewhere.com (CommuniGate Pro SMTP 3.5.7)
     Take(r"\[({IP})\] \((?:account \S+ )?(?:HELO|EHLO) (\S*)\) by (\S+) \(", ip=1, helo=2, by=3),
     # host.example.com ([192.0.2.1] verified) by mail.example.net (CommuniGate Pro SMTP 5.1.13)
