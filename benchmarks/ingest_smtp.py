@@ -169,8 +169,11 @@ def _mailrep(data: Path, *args: str, env: dict[str, str]) -> str:
 
 
 def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url: str | None = None,
-        procs: int = 2) -> dict:
-    data = Path(tempfile.mkdtemp(prefix="mailrep-bench-smtp-"))
+        procs: int = 2, *, http: bool = True, data_dir: Path | None = None) -> dict:
+    """Both phases (or SMTP only with http=False) against a fresh `mailrep serve`.
+
+    `database_url` must name an empty database (default: SQLite in `data_dir`)."""
+    data = data_dir or Path(tempfile.mkdtemp(prefix="mailrep-bench-smtp-"))
     (data / "mailrep.toml").write_text('[smtp]\nconnections = 1000000\nmax_recipients = 5\n')
     env = {**os.environ}
     env.pop("MAILREP_DATABASE_URL", None)
@@ -198,7 +201,7 @@ def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url
         if not ready.wait(120):
             raise RuntimeError("mailrep serve did not start")
         out: dict = {"count": count, "clients": clients, "attachments_per_mail": attachments,
-                     "database": "postgresql" if database_url else "sqlite"}
+                     "database": "postgresql" if (database_url or "").startswith("postgres") else "sqlite"}
         ids = list(range(count))
         slices = [ids[k::procs] for k in range(procs)]
         conns = max(1, clients // procs)
@@ -217,6 +220,8 @@ def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url
             out["smtp"] = {"mails_acknowledged": mails, "reports_acknowledged": reports, "seconds": round(dt, 2),
                            "mails_per_s": round(mails / dt, 1), "reports_per_s": round(reports / dt, 1),
                            "server_cpu_ms_per_report": round(1000 * cpu / max(1, reports), 2)}
+            if not http:
+                http_work = []
             c0, t0 = tree_cpu(proc.pid), time.perf_counter()
             posted = sum(pool.map(_http_client, http_work))
             dt, cpu = time.perf_counter() - t0, tree_cpu(proc.pid) - c0
