@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,11 +108,17 @@ class Transfers:
         self.allow = allow or Networks([])
         self.keep = keep
         self.notify_targets = list(notify)
-        self.on_event = on_event or (lambda kind, zone: None)  # metrics: ('axfr'|'ixfr'|..., zone)
+        self._on_event = on_event or (lambda kind, zone: None)  # metrics: ('axfr'|'ixfr'|..., zone)
+        self.events: Counter[str] = Counter()  # transfers by kind, for logs and tests
         self._zones: dict[str, _ZoneState] = {}
         self.current: Any = None  # the newest snapshot observed (transfers use it, not a keyed view)
         self._lock = asyncio.Lock()
         self.notified: list[tuple[str, int, tuple[str, int], bool]] = []  # zone, serial, target, acked
+
+    def on_event(self, kind: str, zone: str) -> None:
+        self.events[kind] += 1
+        log.info("dns: %s %s", kind, zone)
+        self._on_event(kind, zone)
 
     async def observe(self, snapshot: Any) -> None:
         """Render every zone of a new snapshot, keep its delta, and NOTIFY the secondaries."""
