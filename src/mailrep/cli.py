@@ -33,6 +33,10 @@ def _register() -> None:
 
     import_command.register(app)
 
+    from mailrep.zones import export as zone_export  # [X] mailrep zone export
+
+    zone_export.register(app)
+
 
 def main() -> None:
     _register()
