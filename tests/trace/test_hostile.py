@@ -130,3 +130,21 @@ def test_edge_inputs(raw):
     t = check(raw)
     if t is not None and raw.count(b"Received:") > 100:
         assert "received_cut" in {f.code for f in t.flags}
+
+
+def test_benchmark_pathological_set_traces():
+    """The generated set of benchmarks/trace.py stays valid input (its timing is the benchmark's)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "trace.py"
+    spec = importlib.util.spec_from_file_location("bench_trace", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cases = bench.pathological()
+    assert len(cases) > 60 and {kind for kind, _ in cases.values()} == {"headers", "bodies"}
+    for name, (_, raw) in cases.items():
+        t = check(raw)
+        if t is not None:
+            assert not [f for f in t.flags if f.code == "internal_error"], name

@@ -5,12 +5,13 @@ Walk (`walk`): from the top (newest) hop down, each hop is trusted or not by `Tr
 untrusted too. Relays below an MSA inherit its trust (SpamAssassin's msa_networks).
 
 Chain test (only when mailhosts are given by name). When a hop is trusted because its sending
-host's name (rDNS, else HELO) matches a mailhost name, that host wrote the next Received header
-below: the next hop must be recorded `by` one of that sender's names (its rDNS or HELO, case
-insensitive, or the first label of one when `by` has no dot) or by its IP literal. Hops in between recorded by a local name (`localhost`, a name
-without a dot, a private IP literal) or by another mailhost name are that host's internal
-hand-offs (content filters, queues) and are trusted. Any other hop breaks the chain: trust ends
-there, the hop is untrusted (its IP becomes the source) and a `chain_break` flag says why.
+host's rDNS or HELO matches a mailhost name, that host wrote the next Received header below:
+the next hop must be recorded `by` one of that sender's names (its rDNS or HELO, case
+insensitive, or the first label of one when `by` has no dot) or by its IP literal. Hops in
+between recorded by a local name (`localhost`, another dotless name, a private IP literal) or
+by another mailhost name are that host's internal hand-offs (content filters, queues) and are
+trusted. Any other hop breaks the chain: trust ends there, the hop is untrusted (its IP becomes
+the source) and a `chain_break` flag says why. Webmail originating-IP hops are not chained.
 
 Forgery flags (`forgery_flags`): reserved (non-global) IPs in the untrusted part, each with a
 reason: `reserved_ip` when the source itself is reserved or a hop below it has a special-purpose
