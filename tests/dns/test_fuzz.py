@@ -4,6 +4,7 @@ FORMERR, a valid answer, or silence. Then garbage against a live server, which m
 from __future__ import annotations
 
 import random
+import select
 import socket
 import struct
 
@@ -152,3 +153,37 @@ def test_live_server_survives_garbage(batch):
         assert r.status == "NOERROR" and r.rdata("A") == ["127.0.0.2"]
         r = dig(srv.port, "2.0.0.127.bl.mailrep.test", "TXT", "+tcp")
         assert r.status == "NOERROR" and r.answer
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["recvmmsg", "recvfrom"])
+def test_replies_reach_their_own_client_between_silences(batch):
+    """Bursts from many clients mixing packets that get no reply with real queries: every
+    client gets exactly its own replies (the batch loop compacts its send slots)."""
+    rnd = random.Random(9)
+    with live_server(SNAP, batch=batch) as srv:
+        addr = ("127.0.0.1", srv.port)
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(12)]
+        try:
+            for c in clients:
+                c.settimeout(3)
+            for rnd_no in range(30):
+                expected = {}
+                for n, c in enumerate(clients):
+                    if rnd.random() < 0.5:
+                        c.sendto(b"\x01\x02", addr)  # no header: silence
+                    qid = (rnd_no * 64 + n) & 0xFFFF
+                    ip = rnd.choice(["2.0.0.127", "1.0.0.127", "10.2.0.192"])
+                    q = dns.message.make_query(f"{ip}.bl.mailrep.test", "A", id=qid).to_wire()
+                    c.sendto(q, addr)
+                    if rnd.random() < 0.3:
+                        c.sendto(struct.pack("!HHHHHH", 1, 0x8000, 0, 0, 0, 0), addr)  # a response: silence
+                    expected[n] = (qid, ip)
+                for n, c in enumerate(clients):
+                    r = dns.message.from_wire(c.recv(4096))
+                    qid, ip = expected[n]
+                    assert r.id == qid and r.question[0].name.to_text().startswith(ip)
+            readable, _, _ = select.select(clients, [], [], 0.3)
+            assert not readable  # nothing else arrived
+        finally:
+            for c in clients:
+                c.close()

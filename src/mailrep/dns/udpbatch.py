@@ -109,9 +109,18 @@ class BatchLoop:
         rptr, sptr = ctypes.addressof(self.rmsg), ctypes.addressof(self.smsg)
         r32, s32, s64, siov64 = self.r32, self.s32, self.s64, self.siov64
         rview, sbuf, name_addr, batch = self.rview, self.sbuf, self.name_addr, self.batch
-        w32, w64, mmsize = _MM_WORDS32, _MM_WORDS64, ctypes.sizeof(_Mmsghdr)
+        mmsize = ctypes.sizeof(_Mmsghdr)
+        # every peer of one socket has the same address size, so the send side keeps it fixed
+        # and the receive side's (rewritten by the kernel to that size) stays large enough
+        namelen = 16 if self.sock.family == socket.AF_INET else 28
+        offs = [i * SLOT for i in range(batch)]
+        len_at = [i * _MM_WORDS32 + _MSGLEN32 for i in range(batch)]
+        iovlen_at = [i * 2 + _IOVLEN64 for i in range(batch)]
+        name_at = [i * _MM_WORDS64 + _NAME64 for i in range(batch)]
         for i in range(batch):
-            r32[i * w32 + _NAMELEN32] = NAME
+            r32[i * _MM_WORDS32 + _NAMELEN32] = NAME
+            s32[i * _MM_WORDS32 + _NAMELEN32] = namelen
+        dirty = False  # a send slot points at another slot's peer address (after a silence)
         while not stopping():
             k = recvmmsg(fd, rptr, batch, MSG_WAITFORONE, None)
             if k <= 0:
@@ -121,18 +130,19 @@ class BatchLoop:
                         return
                     raise OSError(err, os.strerror(err))
                 continue
+            if dirty:
+                for j in range(batch):
+                    s64[name_at[j]] = name_addr[j]
+                dirty = False
             resp = responder()
             cget, miss = resp.cache.get, resp.udp_miss
             out = 0
             for i in range(k):
-                base = i * w32
-                off = i * SLOT
-                n = r32[base + _MSGLEN32]
-                namelen = r32[base + _NAMELEN32]
-                r32[base + _NAMELEN32] = NAME
+                n = r32[len_at[i]]
                 if n < 12:
                     continue  # no header: silence
-                so = out * SLOT
+                off = offs[i]
+                so = offs[out]
                 tail = cget(bytes(rview[off + 2 : off + n]))
                 if tail is None:
                     query = bytes(rview[off : off + n])
@@ -144,17 +154,16 @@ class BatchLoop:
                         continue
                     m = len(reply)
                     sbuf[so : so + m] = reply
-                elif tail:
+                elif tail:  # cached UDP replies are at most 1232 octets
                     m = len(tail) + 2
-                    if m > SLOT:
-                        continue
                     sbuf[so : so + 2] = rview[off : off + 2]
                     sbuf[so + 2 : so + m] = tail
                 else:
                     continue  # remembered silence
-                siov64[out * 2 + _IOVLEN64] = m
-                s64[out * w64 + _NAME64] = name_addr[i]
-                s32[out * w32 + _NAMELEN32] = namelen
+                siov64[iovlen_at[out]] = m
+                if out != i:
+                    s64[name_at[out]] = name_addr[i]
+                    dirty = True
                 out += 1
             sent = 0
             while sent < out:
