@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mailrep.trace import received as received_module
 from mailrep.trace import received_formats as parse_formats
-from mailrep.trace import received_patterns
+from mailrep.trace import received_patterns, received_quirks
 from mailrep.trace.received import (
     FETCHMAIL,
     MAX_RECEIVED_CHARS,
@@ -500,7 +500,7 @@ _HELO_PIECES = [
 def test_linear_helo_user_ip_format_answers_like_the_reference_pattern(prefixed, text):
     text = ("host (HELO h) (" + text) if prefixed else text
     work = received_module._Work()
-    outcome = parse_formats._helo_then_user_at_ip(text, work)
+    outcome = received_quirks.helo_then_user_at_ip(text, work)
     m = SA_HELO_USER_IP.match(text)
     assert (outcome is not None) == (m is not None)
     if m:

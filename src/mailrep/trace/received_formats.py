@@ -9,16 +9,11 @@ Each rule names the MTA it was written for, with one example line.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 
+from mailrep.trace import received_quirks as quirks
 from mailrep.trace.received_patterns import (
-    ENOUGH,
     Custom,
     Family,
-    Fields,
-    Groups,
-    Outcome,
-    Post,
     Skip,
     Step,
     Take,
@@ -32,200 +27,6 @@ QMAIL_SCANNER = "qmail-scanner note on the previous handover"
 LOCAL = "local submission or internal handover"
 NO_ADDRESS = "handover recorded without an address"
 NOT_FROM = "not a handover from another host"
-
-# --- helpers for rules that do a little more than copy groups ----------------------------
-
-_SUB_HELO = re.compile(r"helo=(\S+)", re.ASCII)
-_SUB_IDENT = re.compile(r"ident=(\S*)", re.ASCII)
-
-
-def _exim_comment(group: int) -> Post:
-    """Exim's `(helo=x ident=y)` comment: take helo first, then ident from what is left."""
-
-    def post(work: Fields, m: Groups) -> None:
-        sub = m.group(group) or ""
-        h = _SUB_HELO.search(sub)
-        if h:
-            work.helo = h.group(1)
-            sub = sub[: h.start()] + sub[h.end() :]
-        i = _SUB_IDENT.search(sub)
-        if i:
-            work.ident = i.group(1)
-
-    return post
-
-
-def _ident_in_rdns(work: Fields, m: Groups) -> None:
-    """sendmail writes `IDENT:user@host` or `user@host` where the rDNS goes."""
-    rdns = work.rdns
-    if rdns.startswith("IDENT:") and "@" in rdns:
-        user, _, rdns = rdns[6:].partition("@")
-        work.ident = user
-    if "@" in rdns:
-        user, _, rdns = rdns.partition("@")
-        work.ident = user
-    work.rdns = rdns
-
-
-def _softdnserr(work: Fields, m: Groups) -> None:
-    """couriertcpd writes `softdnserr` when its rDNS lookup failed: that is no name."""
-    name = m.group(2) or ""
-    if name != "softdnserr":
-        work.rdns = name
-
-
-def _qmail_ident(group: int) -> Post:
-    def post(work: Fields, m: Groups) -> None:
-        work.ident = (m.group(group) or "").removesuffix("@")
-
-    return post
-
-
-def _claiming(work: Fields, m: Groups) -> None:
-    work.helo = m.group(3) or ""
-
-
-_XMAIL_ID = compile_(r" id <(\S+)>")
-_XMAIL_FROM = compile_(r" from <(\S+)>")
-
-
-def _xmail(work: Fields, m: Groups) -> None:
-    text = m.string
-    if found := _XMAIL_ID.search(text):
-        work.id = found.group(1)
-    if found := _XMAIL_FROM.search(text):
-        work.envfrom = found.group(1)
-
-
-_HOTMAIL_IP = compile_(r"({IP}) ")
-
-
-def _hotmail(work: Fields, m: Groups) -> None:
-    if found := _HOTMAIL_IP.match(m.string):
-        work.ip = found.group(1)
-
-
-_EXIM_RDNS = compile_(r"(\S+) ")
-_EXIM_HELO = compile_(r" \((\S+)\) ")
-_EXIM_IP = compile_(r" \[({IP})(?:\.\d+)?\] ")
-_EXIM_BY = compile_(r"by (\S+) ")
-
-
-def _exim_pieces(text: str, work: Fields) -> Outcome:
-    """Odd Exim lines: pick up the pieces; an IP and a `by` are enough."""
-    if m := _EXIM_RDNS.match(text):
-        work.rdns = m.group(1)
-    if m := _EXIM_HELO.search(text):
-        work.helo = m.group(1)
-    if m := _EXIM_IP.search(text):
-        work.ip = m.group(1)
-    if m := _EXIM_BY.search(text):
-        work.by = m.group(1)
-        if work.ip:
-            return ENOUGH
-    return None
-
-
-_ENV = r"(?: \(envelope-sender <\S+>\))?"
-_QMAIL = compile_(
-    r"\S+(?: \((?:HELO|EHLO) \S*\))? \((?:\S+\@)?\[?{IP}\]?\)"
-    + _ENV
-    # one optional comment: `.+` already spans `(a) (b)`, so no repetition is needed
-    + r" by \S+(?: \(.+\))? with (?:.* )?(?:SMTP|QMQP)(?! id )"
-)
-_QMAIL_FORMS = (
-    (
-        compile_(
-            r"(\S+) \((?:HELO|EHLO) ([^ ()]*)\) \((\S*)\@\[?({IP})\]?\)" + _ENV + r" by (\S+)"
-        ),
-        (("rdns", 1), ("helo", 2), ("ident", 3), ("ip", 4), ("by", 5)),
-    ),
-    (
-        compile_(r"(\S+) \((?:HELO|EHLO) ([^ ()]*)\) \(\[?({IP})\]?\)" + _ENV + r" by (\S+)"),
-        (("rdns", 1), ("helo", 2), ("ip", 3), ("by", 4)),
-    ),
-    (
-        compile_(r"(\S+) \((\S*)\@\[?({IP})\]?\)" + _ENV + r" by (\S+)"),
-        (("rdns", 1), ("helo", 1), ("ident", 2), ("ip", 3), ("by", 4)),
-    ),
-    (
-        compile_(r"(\S+) \(\[?({IP})\]?\)" + _ENV + r" by (\S+)"),
-        (("rdns", 1), ("helo", 1), ("ip", 2), ("by", 3)),
-    ),
-)
-
-
-def _qmail(text: str, work: Fields) -> Outcome:
-    """qmail and its many patches: `from rdns (HELO helo) (ident@ip) by host with SMTP`.
-
-    qmail leaves out the HELO when it equals the rDNS, and writes `unknown` for no rDNS.
-    """
-    if _QMAIL.match(text) is None:
-        return None
-    for rx, fields in _QMAIL_FORMS:
-        if m := rx.match(text):
-            for name, group in fields:
-                setattr(work, name, m.group(group))
-            break
-    if work.rdns == "unknown":
-        work.rdns = ""
-    return ENOUGH
-
-
-_MS_SMTP_SERVER = compile_(
-    r" with (?:Microsoft SMTP Server|mapi id) (?:\([^)]+\) )?\d+\.\d+\.\d+\.\d+(?:$| )"
-)
-
-
-def _microsoft_smtp_server(text: str) -> bool:
-    """Exchange 2007 and later: `with Microsoft SMTP Server (...) id 15.1.1261.35`."""
-    has_words = "Microsoft SMTP Server" in text or " mapi id " in text
-    return has_words and _MS_SMTP_SERVER.search(text) is not None
-
-
-_HELO_HEAD = compile_(r"(\S+) \((?:HELO|EHLO) (\S*)\) \(")
-_IP_HERE = compile_(r"{IP}")
-_BY_WITH = compile_(r"\) by (\S+) with ")
-
-
-def _helo_then_user_at_ip(text: str, work: Fields) -> Outcome:
-    r"""`rdns (HELO helo) ([user@]ip anything) by host with ...` (Yahoo, qmail patches).
-
-    Written as a pattern this is `\((?:(\S+)@)?(IP).*?\) by (\S+) with `, which on a long
-    word full of `@` retries the whole tail once per `@`. Here each `@` (last first, as the
-    pattern would) costs one IP test and one lookup in the sorted list of `) by X with `.
-    """
-    head = _HELO_HEAD.match(text)
-    if head is None:
-        return None
-    start = head.end()
-    tails = list(_BY_WITH.finditer(text, start))
-    if not tails:
-        return None
-    tail_starts = [t.start() for t in tails]
-    word_end = text.find(" ", start)
-    if word_end < 0:
-        word_end = len(text)
-
-    def attempt(user: str | None, at: int) -> bool:
-        ip = _IP_HERE.match(text, at)
-        if ip is None:
-            return False
-        i = bisect_left(tail_starts, ip.end())
-        if i == len(tails):
-            return False
-        work.rdns, work.helo, work.ip, work.by = head[1], head[2], ip[0], tails[i][1]
-        if user is not None:
-            work.ident = user
-        return True
-
-    sign = text.rfind("@", start + 1, word_end)
-    while sign > start:
-        if attempt(text[start:sign], sign + 1):
-            return ENOUGH
-        sign = text.rfind("@", start + 1, sign)
-    return ENOUGH if attempt(None, start) else None
-
 
 # fmt: off
 # --- the table ------------------------------------------------------------------------------
@@ -244,7 +45,7 @@ FROM_RULES: tuple[Step, ...] = table(
             Take(r"(\S*) \(\[({IP})\][^)]{0,40}\) by (\S+) with Microsoft SMTPSVC", helo=1, ip=2, by=3),
             Skip(r"mail pickup service by \S+ with Microsoft SMTPSVC$", LOCAL),
         )),
-        (_microsoft_smtp_server, (
+        (quirks.microsoft_smtp_server, (
             # EXC-DAG-02.global.net (10.45.252.152) by EXC-DAG-02.global.net (10.45.252.152)
             #   with Microsoft SMTP Server (version=TLS1_2, ...) id 15.1.1261.35
             Take(r"(\S+) \(\[?({IP})(?:%[A-Z0-9._~-]*)?\]?\) by (\S+) ", helo=1, ip=2, by=3, id=""),
@@ -252,7 +53,7 @@ FROM_RULES: tuple[Step, ...] = table(
         ("[XMail ", (
             # list.brainbuzz.com (63.146.189.86:23198) by mx1.yourtech.net with [XMail 1.20 ESMTP Server]
             Take(r"(\S+) \((\[?{IP}\]?)(?::\d+)\) by (\S+)(?: \(\S+\))? with \[XMail",
-                 helo=1, ip=2, by=3, post=_xmail),
+                 helo=1, ip=2, by=3, post=quirks.xmail),
         )),
         (("(ecelerity", compile_(r"\(ecelerity\b")), (
             # ([192.168.1.151:49601] helo=dev1.democracyinaction.org) by m12.prod... (ecelerity 2.1.1.3)
@@ -263,13 +64,13 @@ FROM_RULES: tuple[Step, ...] = table(
             # andrew by trinity.supernews.net with local (Exim 4.12)
             Skip(r"\bwith local(?:-\S+)? ", LOCAL, anywhere=True),
             # [61.174.163.26] (helo=host) by sc8-sf-list1.sourceforge.net with smtp (Exim 3.31-VA-mm2)
-            Take(r"\[({IP})\] \((.*?)\) by (\S+) ", ip=1, by=3, post=_exim_comment(2)),
+            Take(r"\[({IP})\] \((.*?)\) by (\S+) ", ip=1, by=3, post=quirks.exim_comment(2)),
             # sc8-sf-list1-b.sourceforge.net ([10.3.1.13] helo=sc8-sf-list1.sourceforge.net) by ...
             Take(r"(\S+) \(\[({IP})\](.*?)\) by (\S+) ", rdns=1, helo=1, ip=2, by=4,
-                 post=_exim_comment(3)),
+                 post=quirks.exim_comment(3)),
             # boggle.ihug.co.nz [203.109.252.209] by grunt6.ihug.co.nz with esmtp (Exim 3.35)
             Take(r"(\S+) \[({IP})\](?::\d+)? by (\S+) ", rdns=1, helo=1, ip=2, by=3),
-            Custom(_exim_pieces),
+            Custom(quirks.exim_pieces),
         )),
         (" (Postfix) with", (
             # localhost (unknown [127.0.0.1]) by cabbage.jmason.org (Postfix) with ESMTP id A96E18BD97
@@ -290,7 +91,7 @@ FROM_RULES: tuple[Step, ...] = table(
     # sendmail: mail1.insuranceiq.com (host66.insuranceiq.com [65.217.159.66] (may be forged))
     #   by dogma.slashnull.org (8.11.6/8.11.6) with ESMTP id h2F0c2x31856
     Take(r"(\S+) \((\S+) \[({IP})\].*\) by (\S+) \(", unless=("(qmail-", compile_(r" by \S+ \(qmail-\S+\) with ")),
-         helo=1, rdns=2, ip=3, by=4, post=_ident_in_rdns),
+         helo=1, rdns=2, ip=3, by=4, post=quirks.ident_in_rdns),
     # ns.elcanto.co.kr (66.161.246.58 [66.161.246.58]) by mail.ssccbelen.edu.pe with SMTP (Microsoft...
     Take(r"(\S+) \((\S+) \[({IP})\]\) by (\S+) with \S+ \(", helo=1, rdns=2, ip=3, by=4),
     # mail2.detr.gsi.gov.uk ([51.64.35.18] helo=ahvfw.dtlr.gsi.gov.uk) by mail4.gsi.gov.uk with smtp
@@ -302,7 +103,7 @@ FROM_RULES: tuple[Step, ...] = table(
     # 4wtgRl (kgbxn@[211.244.147.115]) by dogma.slashnull.org (8.11.6/8.11.6)
     Take(r"(\S+) \((\S*)\@\[({IP})\].*\) by (\S+) \(", helo=1, ip=3, by=4, ident=2),
     # 213.123.174.21 by lw11fd.law11.hotmail.msn.com with HTTP
-    Take(r"by (\S+\.hotmail\.msn\.com) ", anywhere=True, guard=".hotmail.msn.com ", by=1, post=_hotmail),
+    Take(r"by (\S+\.hotmail\.msn\.com) ", anywhere=True, guard=".hotmail.msn.com ", by=1, post=quirks.hotmail),
     # x71-x56-x24-5.webspeed.dk (HELO niels) (69.96.3.15) by la.mx.develooper.com (qpsmtpd/0.27-dev)
     Take(r"(\S+) \((?:HELO|EHLO) (\S*)\) \(({IP})\) by (\S+) \(qpsmtpd/\S+\) with (?:ESMTP|SMTP)",
          rdns=1, helo=2, ip=3, by=4),
@@ -314,7 +115,7 @@ FROM_RULES: tuple[Step, ...] = table(
     # imo-m01.mx.aol.com ([64.12.136.4]) by eagle.glenraven.com via smtpd (for [198.85.87.98]) with SMTP
     Take(r"(\S+) \(\[({IP})\]\) by (\S+) via smtpd \(for \S+\) with SMTP\(", helo=1, ip=2, by=3),
     # postfix3-2.free.fr (HELO machine.domain.com) (foobar@213.228.0.169) by totor.bouissou.net with SMTP
-    Custom(_qmail),
+    Custom(quirks.qmail),
     # [193.220.176.134] by web40310.mail.yahoo.com via HTTP
     Take(r"\[({IP})\] by (\S+) via HTTP$", ip=1, by=2),
     # 192.168.5.158 ( [192.168.5.158]) as user jason@localhost by mail.reusch.net with HTTP
@@ -332,7 +133,7 @@ FROM_RULES: tuple[Step, ...] = table(
     # mail.sxptt.zj.cn ([218.0.185.24]) by dogma.slashnull.org (8.11.6/8.11.6) with ESMTP
     Take(r"(\S+) \(\[({IP})\]\) by (\S+) \(", helo=1, ip=2, by=3),
     # umr-mail7.umr.edu (umr-mail7.umr.edu [131.151.1.64]) via ESMTP by mrelay1.cc.umr.edu
-    Take(r"(\S+) \((\S+) \[({IP})\]\).*? by (\S+)\b", helo=1, ip=3, by=4, post=_softdnserr),
+    Take(r"(\S+) \((\S+) \[({IP})\]\).*? by (\S+)\b", helo=1, ip=3, by=4, post=quirks.softdnserr),
     # jsoliday.acs.internap.com ([63.251.66.24.63559]) by mailhost.acs.internap.com with esmtp
     Take(r"(\S+) \(\[({IP})(?:[.:]\d+)?\]\).*? by (\S+) ", helo=1, ip=2, by=3),
     # roissy (p573.as1.exs.dublin.eircom.net [159.134.226.61]) (authenticated bits=0) by slate...
@@ -342,10 +143,10 @@ FROM_RULES: tuple[Step, ...] = table(
     Skip(r"with (?:POP3|IMAP)", FETCHMAIL, anywhere=True),
     # unknown (HELO feux01a-isp) (213.199.4.210) by totor.bouissou.net with SMTP
     Take(r"(\S+) \((?:HELO|EHLO) ([^)]*)\) \((\S*@)?\[?({IP})\]?\).* by (\S+) ",
-         rdns=1, helo=2, ip=4, by=5, post=_qmail_ident(3)),
+         rdns=1, helo=2, ip=4, by=5, post=quirks.qmail_ident(3)),
     # x1-6-00-04-bd-d2-e0-a3.k317.webspeed.dk (benelli@80.167.158.170) by totor.bouissou.net with SMTP
     Take(r"(\S+) \((\S*@)?\[?({IP})\]?\).* by (\S+) ", rdns=1, helo=1, ip=3, by=4,
-         post=_qmail_ident(2)),
+         post=quirks.qmail_ident(2)),
     # [129.24.215.125] by ws1-7.us4.outblaze.com with http for _bushisevil_@mail.com
     Take(r"\[({IP})\] by (\S+) with http for ", ip=1, by=2),
     # snake.corp.yahoo.com(216.145.52.229) by x.x.org via smap (V1.3)
@@ -363,7 +164,7 @@ FROM_RULES: tuple[Step, ...] = table(
     # spike (spike.ig.co.uk [193.32.60.32]) by mail.ig.co.uk with SMTP id h27CrCD03362
     Take(r"(\S+) \((\S+) \[({IP})\]\) by (\S+) with ", helo=1, rdns=2, ip=3, by=4),
     # customer254-217.iplannetworks.net (HELO AGAMENON) (baldusi@200.69.254.217 with plain) by smtp...
-    Custom(_helo_then_user_at_ip),
+    Custom(quirks.helo_then_user_at_ip),
     # [192.168.1.104] (account nazgul HELO [192.168.1.104]) by somewhere.com (CommuniGate Pro SMTP 3.5.7)
     Take(r"\[({IP})\] \((?:account \S+ )?(?:HELO|EHLO) (\S*)\) by (\S+) \(", ip=1, helo=2, by=3),
     # host.example.com ([192.0.2.1] verified) by mail.example.net (CommuniGate Pro SMTP 5.1.13)
@@ -397,13 +198,13 @@ FROM_RULES: tuple[Step, ...] = table(
     Take(r"({IP}) \([A-Za-z][^)]+\) by (\S+) with ", ip=1, by=2),
     # [212.87.144.30] (account seiz [212.87.144.30] verified) by x.imd.net (CommuniGate Pro SMTP 4.0.3)
     # [206.51.230.145] (helo=t-online.de) by mxeu2.kundenserver.de with ESMTP (Nemesis)
-    Take(r"\[({IP})\] \(([^)]+)\) by (\S+) ", ip=1, by=3, post=_exim_comment(2)),
+    Take(r"\[({IP})\] \(([^)]+)\) by (\S+) ", ip=1, by=3, post=quirks.exim_comment(2)),
     # mtsbp606.email-info.net (?dXqpg3b0hiH9faI2OxLT94P/YKDD3rQ1?@64.253.199.166) by kde.informatik...
     Take(r"(\S+) \((?:\S+\@)?({IP})\) by (\S+) with ", rdns=1, ip=2, by=3),
     # Obtuse smtpd: pl027.nas934.d-osaka.nttpc.ne.jp(61.197.82.27), claiming to be "foo.woas.net"
     #   via SMTP by st.tahina.priv.at, id smtpd1PBsZT
     Take(r"(\S+)\(({IP})\)(?:, claiming to be \"(\S+)\")? via \S+ by (\S+),",
-         rdns=1, ip=2, by=4, post=_claiming),
+         rdns=1, ip=2, by=4, post=quirks.claiming),
     # Yahoo: itrqtnlnq (lucilleskinner@93.124.107.183 with login) by smtp111.mail.ne1.yahoo.com
     Take(r"(\S+) \((\S+)@({IP}) with login\) by (\S+\.yahoo\.com) with SMTP", helo=1, ip=3, by=4),
     # synthetic line for X-Originating-IP and the like
