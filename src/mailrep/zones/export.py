@@ -31,32 +31,38 @@ EXCLUDED = 0
 
 
 def _value_text(v: Value) -> list[str]:
-    """` :A:TXT` suffixes for one value (one line per TXT template, like duplicate entries)."""
-    a = ".".join(str(b) for b in v.a[0]) if v.a else "127.0.0.2"
-    tmpls = v.templates()
-    if not tmpls:
-        return [f" :{a}:"]
+    """` :A:TXT` suffixes for one value: one line per A value and per further TXT template
+    (rbldnsd answers a key listed several times with all their values, like a merged value)."""
     from mailrep.zones.value import template_text
 
-    return [f" :{a}:{template_text(t)}" for t in tmpls]
+    texts = [template_text(t) for t in v.templates()]
+    addrs = [".".join(str(b) for b in a) for a in v.a] or ["127.0.0.2"]
+    n = max(len(addrs), len(texts), 1)
+    return [f" :{addrs[min(i, len(addrs) - 1)]}:{texts[min(i, len(texts) - 1)] if texts else ''}"
+            for i in range(n)]
 
 
-def _entries(ds: Any) -> Iterator[tuple[str, str, Value | None]]:
-    """(dataset kind 'ip4'|'ip6'|'dn', entry text, value or None for an exclusion)."""
+def _entries(ds: Any, sub: str = "@") -> Iterator[tuple[str, str, str, Value | None]]:
+    """(subzone, dataset kind 'ip4'|'ip6'|'dn', entry text, value or None for an exclusion)."""
     kind = getattr(ds, "kind", "")
     if kind == "mixed":
         for part in (ds.ip4, ds.ip6, ds.dn):
-            yield from _entries(part)
+            yield from _entries(part, sub)
     elif kind == "ip4":
         for net, plen, vi in ds.entries():
-            yield "ip4", f"{ipaddress.IPv4Address(net)}/{plen}", ds.values[vi] if vi else None
+            yield sub, "ip4", f"{ipaddress.IPv4Address(net)}/{plen}", ds.values[vi] if vi else None
     elif kind == "ip6":
         for net, plen, vi in ds.entries():
-            yield "ip6", f"{ipaddress.IPv6Address(net)}/{plen}", ds.values[vi] if vi else None
+            yield sub, "ip6", f"{ipaddress.IPv6Address(net)}/{plen}", ds.values[vi] if vi else None
     elif kind == "dn":
         for name, wild, vi in ds.entries():
             key = ("*." if wild else "") + name.decode("ascii")
-            yield "dn", key, ds.values[vi] if vi else None
+            yield sub, "dn", key, ds.values[vi] if vi else None
+    elif kind == "combined":
+        for labels, dss in ds.subzones.items():
+            inner = ".".join(x.decode("ascii") for x in labels) or "@"
+            for d in dss:
+                yield from _entries(d, inner)
     else:
         raise BadInput(f"cannot export a {kind or type(ds).__name__} dataset in rbldnsd format")
 
@@ -68,19 +74,21 @@ def rbldnsd_lines(zone: Zone) -> list[str]:
            f"$SOA {s.ttl} {s.mname} {s.rname} {s.serial} {s.refresh} {s.retry} {s.expire} {s.minimum}",
            f"$NS {zone.ns_ttl} " + " ".join(ns_names(zone)),
            f"$TTL {zone.ttl}"]
-    by_kind: dict[str, list[str]] = {"ip4": [], "ip6": [], "dn": []}
+    groups: dict[tuple[str, str], list[str]] = {}
     for ds in zone.datasets:
-        for kind, key, v in _entries(ds):
+        for sub, kind, key, v in _entries(ds):
+            lines = groups.setdefault((sub, kind), [])
             if v is None:
-                by_kind[kind].append(f"!{key}")
+                lines.append(f"!{key}")
                 continue
             if v.ttl != zone.ttl:
                 raise BadInput(f"{zone.name}: per-entry TTLs cannot be exported to rbldnsd")
-            by_kind[kind].extend(key + suffix for suffix in _value_text(v))
-    for kind, dtype in (("ip4", "ip4trie"), ("ip6", "ip6trie"), ("dn", "dnset")):
-        if by_kind[kind]:
-            out.append(f"$DATASET {dtype} @")
-            out.extend(by_kind[kind])
+            lines.extend(key + suffix for suffix in _value_text(v))
+    dtypes = {"ip4": "ip4trie", "ip6": "ip6trie", "dn": "dnset"}
+    for (sub, kind), lines in groups.items():
+        if lines:
+            out.append(f"$DATASET {dtypes[kind]} {sub}")
+            out.extend(lines)
     return out
 
 
