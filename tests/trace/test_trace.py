@@ -132,3 +132,23 @@ def test_not_mail_is_the_only_exception(bad):
 
     with pytest.raises(NotMail):
         trace_message(bad)
+
+
+def test_a_bug_in_the_walk_still_gives_a_trace(monkeypatch):
+    def boom(hops, config):
+        raise ValueError("walk bug")
+
+    monkeypatch.setattr(trace_module, "walk", boom)
+    t = trace_message(ORIGINAL.encode())
+    assert t.source_ip is None and "internal error" in t.source_reason
+    assert any(f.code == "internal_error" and "walk bug" in f.detail for f in t.flags)
+
+
+def test_naive_now_is_taken_as_utc():
+    from datetime import datetime
+
+    raw = received("a", "8.8.8.8", "b").replace(DATE, "Tue, 12 Oct 2010 09:00:00 +0000") + "\n"
+    t = trace_message(raw.encode(), now=datetime(2010, 10, 12, 7, 0))
+    assert "date_future" in codes(t)
+    t = trace_message(raw.encode(), now=datetime(2010, 10, 12, 8, 30))
+    assert "date_future" not in codes(t)

@@ -24,7 +24,7 @@ of order between neighbouring hops or in the future relative to `now`, beyond `D
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mailrep.trace.hop import Hop, HopKind
 from mailrep.trace.message import Flag
@@ -180,14 +180,16 @@ def forgery_flags(hops: Sequence[Hop], source: int | None, now: datetime | None)
                 flags.append(Flag(FlagCode.PRIVATE_IP, f"untrusted hop {i + 1} has the private address {ip}: the sender's internal network, or forged"))
             else:
                 flags.append(Flag(FlagCode.RESERVED_IP, f"untrusted hop {i + 1} has the special-purpose address {ip}, which no real network uses: forged"))
-    newer: Hop | None = None
+    newer_date: datetime | None = None
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
     for i, hop in enumerate(hops):
         if hop.kind is not HopKind.RECEIVED or hop.relay.date is None:
             continue
-        d = hop.relay.date
+        d = hop.relay.date if hop.relay.date.tzinfo is not None else hop.relay.date.replace(tzinfo=UTC)
         if now is not None and d > now + DATE_SKEW:
             flags.append(Flag(FlagCode.DATE_FUTURE, f"hop {i + 1} (by {hop.relay.by or '?'}) is dated {d.isoformat()}, in the future"))
-        if newer is not None and newer.relay.date is not None and d > newer.relay.date + DATE_SKEW:
-            flags.append(Flag(FlagCode.DATE_ORDER, f"hop {i + 1} (by {hop.relay.by or '?'}) is dated {d.isoformat()}, after the newer hop above it ({newer.relay.date.isoformat()})"))
-        newer = hop
+        if newer_date is not None and d > newer_date + DATE_SKEW:
+            flags.append(Flag(FlagCode.DATE_ORDER, f"hop {i + 1} (by {hop.relay.by or '?'}) is dated {d.isoformat()}, after the newer hop above it ({newer_date.isoformat()})"))
+        newer_date = d
     return flags

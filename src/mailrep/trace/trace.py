@@ -78,7 +78,17 @@ def trace_message(raw: bytes | str, *, config: TrustConfig | None = None, now: d
 
 
 def trace_parsed(msg: Message, *, config: TrustConfig, now: datetime | None) -> Trace:
+    """Trace an already read message. Never raises: a bug anywhere below gives a Trace
+    without a source and an `internal_error` flag (each step also has its own net)."""
     flags = list(msg.flags)
+    try:
+        return _trace_any(msg, flags, config, now)
+    except Exception as e:
+        flags.append(_internal("trace", e))
+        return Trace(None, "tracing failed (internal error)", [], flags, config=config)
+
+
+def _trace_any(msg: Message, flags: list[Flag], config: TrustConfig, now: datetime | None) -> Trace:
     if _safe(flags, "arf", looks_like_arf, msg, default=False):
         try:
             arf = parse_arf(msg)
