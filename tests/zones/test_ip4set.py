@@ -307,3 +307,16 @@ def test_ranges_flatten_to_intervals_at_the_edges_of_the_address_space():
         assert (None if got is None else got.a[0][3]) == a, hex(q)
     starts = list(ds._seg_starts)
     assert starts == sorted(starts) and starts[0] == 0 and len(starts) <= 2 * 5 + 1
+
+
+def test_default_line_rules(tmp_path):
+    # a ':A' default line takes no TXT from the previous default line (rbldnsd parses default
+    # lines against its built-in default)
+    zone, _ = zone_from(tmp_path, "ip4set", ":7:first $\n1.1.1.1\n:2\n1.1.1.2\n1.1.1.3 :4\n")
+    assert ask(zone, "1.1.1.1") == ("127.0.0.7", "first 1.1.1.1")
+    assert ask(zone, "2.1.1.1") == ("127.0.0.2", None)
+    assert ask(zone, "3.1.1.1") == ("127.0.0.4", None)
+    # a trivial set has one value: its first good default line, even for entries above it
+    tset, _ = zone_from(tmp_path, "ip4tset", "1.1.1.1\n:x:bad\n:3:first $\n:4:second $\n1.1.1.2\n", name="t.txt")
+    assert ask(tset, "1.1.1.1") == ("127.0.0.3", "first 1.1.1.1")
+    assert ask(tset, "2.1.1.1") == ("127.0.0.3", "first 1.1.1.2")

@@ -38,6 +38,7 @@ class RawValue:
 
 
 DEFAULT_RAW = RawValue(LISTED_A, "")
+TRIVIAL = frozenset({"ip4tset", "ip6tset"})
 
 
 def parse_a_txt(s: str, default: RawValue) -> RawValue | str:
@@ -92,6 +93,19 @@ class Loader:
         self.state = DatasetState(kind)
         self.warn = warn
         self.pos: tuple[object, int] = ("", 0)  # file and line number, for warnings
+        # trivial sets (ip4tset, ip6tset) have ONE value: the first good ':A:TXT' line of
+        # the whole dataset, for every entry, even those above it (as in rbldnsd)
+        self.trivial = kind in TRIVIAL
+        self._tset_value: RawValue | None = None
+        self._sentinel = RawValue(LISTED_A, "")  # a distinct object, resolved at the end
+        if self.trivial:
+            self.state.default = self._sentinel
+
+    def resolve(self, rv: RawValue) -> RawValue:
+        """The real value of an entry (trivial sets learn theirs only at the end)."""
+        if rv is self._sentinel:
+            return self._tset_value or DEFAULT_RAW
+        return rv
 
     @property
     def where(self) -> str:
@@ -137,7 +151,8 @@ class Loader:
             self.line(line.strip(" \t\r"))
 
     def start_file(self) -> None:
-        self.state.default = DEFAULT_RAW
+        if not self.trivial:
+            self.state.default = DEFAULT_RAW  # ':A:TXT' defaults end with their file
 
     def line(self, line: str) -> None:
         if line.startswith("$") or (len(line) > 1 and line[0] in "#;:" and line[1] == "$"):
@@ -214,11 +229,18 @@ class Loader:
         return w == "timestamp"  # accepted and ignored (rbldnsd: experimental)
 
     def default_line(self, line: str) -> None:
-        rv = parse_a_txt(line, self.state.default)
+        if self.trivial and self._tset_value is not None:
+            return  # later default lines of a trivial set are ignored
+        # a ':A' default line takes its TXT from the built-in default (none), not from the
+        # previous default line: rbldnsd parses default lines against the global default
+        rv = parse_a_txt(line, DEFAULT_RAW)
         if isinstance(rv, str):
             self.warn(f"{self.where}: {rv}")
             return
-        self.state.default = rv
+        if self.trivial:
+            self._tset_value = rv
+        else:
+            self.state.default = rv
 
     def entry(self, line: str) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -142,7 +142,7 @@ class Ip4Loader(Loader):
     def finish(self) -> Dataset:
         b = self.builder
         for i, rv in enumerate(self._raw, 1):
-            b.set_value(i, self.state.value(rv))
+            b.set_value(i, self.state.value(self.resolve(rv)))
         self._raw, self._vi = [], {}
         return b.build()
 
@@ -203,7 +203,7 @@ class Ip6Loader(Loader):
             else:
                 vi = cache.get(id(rv), -1)
                 if vi < 0:
-                    vi = cache[id(rv)] = b.value_index(st.value(rv))
+                    vi = cache[id(rv)] = b.value_index(st.value(self.resolve(rv)))
             if not b.add(net, plen, vi, first_wins=trie):
                 self.warn(f"duplicated entry for {ip6parse.text(net)}/{plen}")
         self.entries = []
