@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing
 import os
@@ -31,8 +32,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from email.message import EmailMessage
-from email.policy import SMTP
+from collections.abc import Callable
 from pathlib import Path
 
 BIN = Path(sys.executable).with_name("mailrep")
@@ -51,21 +51,30 @@ def spam(i: int, tag: str) -> bytes:
     ).encode()
 
 
+BOUNDARY = b"=_mailrep_bench_3f9a61c2"
+
+
 def submission(to: str, spams: list[bytes]) -> bytes:
-    import email
-
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "reporter@reporter.example", to, "spam"
-    msg.set_content("attached\n")
+    """A forward-as-attachment mail, built by hand so each spam is attached byte for byte."""
+    out = [b"From: reporter@reporter.example\r\nTo: " + to.encode() + b"\r\nSubject: spam\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"" + BOUNDARY + b"\"\r\n\r\n"
+           b"--" + BOUNDARY + b"\r\nContent-Type: text/plain\r\n\r\nattached\r\n"]
     for raw in spams:
-        msg.add_attachment(email.message_from_bytes(raw))
-    return msg.as_bytes(policy=SMTP)
+        head = b"--" + BOUNDARY + b"\r\nContent-Type: message/rfc822\r\n"
+        if max(map(len, raw.splitlines()), default=0) > 990:  # SMTP lines stop at 1000 octets
+            out.append(head + b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(raw))
+        else:
+            out.append(head + b"\r\n" + raw.rstrip(b"\r\n") + b"\r\n")
+    out.append(b"--" + BOUNDARY + b"--\r\n")
+    return b"".join(out)
 
 
-async def _smtp_connections(port: int, to: str, mails: list[tuple[bytes, int]], conns: int) -> tuple[int, int]:
+async def _smtp_connections(port: int, to: str, mails: list[tuple[bytes, int]], conns: int
+                            ) -> tuple[int, int, dict[str, int]]:
     """Plain asyncio SMTP clients (no pipelining: aiosmtpd does not offer it)."""
     queue = deque(mails)
     acked = [0, 0]
+    refused: dict[str, int] = {}
 
     async def one() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -89,10 +98,13 @@ async def _smtp_connections(port: int, to: str, mails: list[tuple[bytes, int]], 
                 writer.write(b"DATA\r\n")
                 if await reply() == 354:
                     writer.write(mail)
-                    if await reply() == 250:
+                    code = await reply()
+                    if code == 250:
                         acked[0] += 1
                         acked[1] += n
                         continue
+                    refused[str(code)] = refused.get(str(code), 0) + 1
+                    continue
             writer.write(b"RSET\r\n")
             await reply()
         writer.write(b"QUIT\r\n")
@@ -100,10 +112,10 @@ async def _smtp_connections(port: int, to: str, mails: list[tuple[bytes, int]], 
         writer.close()
 
     await asyncio.gather(*(one() for _ in range(conns)))
-    return acked[0], acked[1]
+    return acked[0], acked[1], refused
 
 
-def _smtp_client(args: tuple[int, str, list[tuple[bytes, int]], int]) -> tuple[int, int]:
+def _smtp_client(args: tuple[int, str, list[tuple[bytes, int]], int]) -> tuple[int, int, dict[str, int]]:
     """(mails, reports) acknowledged with 250 by this client process's connections."""
     port, to, mails, conns = args
     return asyncio.run(_smtp_connections(port, to, mails, conns))
@@ -169,10 +181,13 @@ def _mailrep(data: Path, *args: str, env: dict[str, str]) -> str:
 
 
 def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url: str | None = None,
-        procs: int = 2, *, http: bool = True, data_dir: Path | None = None) -> dict:
+        procs: int = 2, *, http: bool = True, data_dir: Path | None = None,
+        make_spam: Callable[[int], bytes] | None = None) -> dict:
     """Both phases (or SMTP only with http=False) against a fresh `mailrep serve`.
 
-    `database_url` must name an empty database (default: SQLite in `data_dir`)."""
+    `database_url` must name an empty database (default: SQLite in `data_dir`); `make_spam(i)`
+    gives the i-th distinct spam (default: a small synthetic one)."""
+    make = make_spam or (lambda i: spam(i, "smtp"))
     data = data_dir or Path(tempfile.mkdtemp(prefix="mailrep-bench-smtp-"))
     (data / "mailrep.toml").write_text('[smtp]\nconnections = 1000000\nmax_recipients = 5\n')
     env = {**os.environ}
@@ -206,7 +221,7 @@ def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url
         slices = [ids[k::procs] for k in range(procs)]
         conns = max(1, clients // procs)
         # payloads are built before the clock starts: the figures are the server's, not MIME's
-        smtp_work = [(ports["smtp"], to, [(dot_stuffed(submission(to, [spam(i, "smtp") for i in s[k:k + attachments]])),
+        smtp_work = [(ports["smtp"], to, [(dot_stuffed(submission(to, [make(i) for i in s[k:k + attachments]])),
                                            len(s[k:k + attachments])) for k in range(0, len(s), attachments)],
                       conns) for s in slices]
         http_work = [(ports["http"], token, [spam(i, "http") for i in s], conns) for s in slices]
@@ -217,7 +232,12 @@ def run(count: int = 2000, clients: int = 32, attachments: int = 1, database_url
             acks = pool.map(_smtp_client, smtp_work)
             dt, cpu = time.perf_counter() - t0, tree_cpu(proc.pid) - c0
             mails, reports = sum(a[0] for a in acks), sum(a[1] for a in acks)
-            out["smtp"] = {"mails_acknowledged": mails, "reports_acknowledged": reports, "seconds": round(dt, 2),
+            refused: dict[str, int] = {}
+            for a in acks:
+                for code, n in a[2].items():
+                    refused[code] = refused.get(code, 0) + n
+            out["smtp"] = {"mails_acknowledged": mails, "reports_acknowledged": reports, "refused": refused,
+                           "seconds": round(dt, 2),
                            "mails_per_s": round(mails / dt, 1), "reports_per_s": round(reports / dt, 1),
                            "server_cpu_ms_per_report": round(1000 * cpu / max(1, reports), 2)}
             if not http:
