@@ -387,6 +387,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-service", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--smtp-reports", type=int, default=5000, help="SMTP submissions (benchmarks/ingest_smtp.py)")  # [S]
+    ap.add_argument("--skip-smtp", action="store_true")  # [S]
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     out: dict[str, Any] = {"database": "postgresql" if a.database_url else "sqlite",
@@ -404,6 +406,15 @@ def main() -> None:
                 out["http"] = run_http(url, tmp, reports=a.http_reports, sources=a.sources,
                                        reporters=min(a.reporters, 100), clients=a.http_clients,
                                        procs=a.http_client_processes)
+        if not a.skip_smtp:  # [S] SMTP submissions beside the HTTP figure, same connections
+            from ingest_smtp import run as run_smtp
+
+            corpus, stamp = load_corpus(), format_datetime(datetime.now(UTC))
+            (tmp / "smtp").mkdir()
+            with fresh_database(a.database_url, tmp / "smtp") as url:
+                out["smtp"] = run_smtp(
+                    a.smtp_reports, a.http_clients, database_url=url, http=False, data_dir=tmp / "smtp",
+                    make_spam=lambda i: make_message(i, source_ip(i % a.sources), corpus, stamp, b"S"))["smtp"]
     out["load_after"] = os.getloadavg()[0]
     if a.json:
         print(json.dumps(out, indent=2))
@@ -420,6 +431,12 @@ def main() -> None:
         h = out["http"]
         print(f"http: {h['reports']:,} reports, {h['clients']} connections: {h['reports_per_s']:,} reports/s "
               f"({h['wall_s']} s), statuses {h['statuses']}, stored == 202s: {h['stored_equals_acknowledged']}")
+
+    if "smtp" in out:  # [S]
+        m = out["smtp"]
+        print(f"smtp: {m['reports_acknowledged']:,} submissions (one corpus spam attached each), "
+              f"{a.http_clients} connections: {m['reports_per_s']:,} reports/s ({m['seconds']} s), "
+              f"server CPU {m['server_cpu_ms_per_report']} ms/report, refused {m['refused']}")
 
 
 if __name__ == "__main__":
