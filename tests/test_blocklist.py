@@ -333,6 +333,9 @@ def test_recompute_applies_a_changed_policy(db):
     lifted = bl.recompute(db, NOW + H, config=exempt)
     assert {(e.key, e.new_state) for e in lifted} == {(IP, "unlisted"), ("45.33.1.3", "unlisted")}
     assert [x.key for x in bl.active_listings(db, NOW + H)] == ["45.33.9.9"]
+    bl.manual(db, "list", "45.36.0.1", "by hand", staff(db), NOW)  # a listing without evidence
+    late = {(e.key, e.new_state) for e in bl.recompute(db, NOW + 200 * H)}
+    assert late == {("45.33.9.9", "unlisted"), ("45.36.0.1", "unlisted")}
 
 
 _example = iter(range(1, 10**6))

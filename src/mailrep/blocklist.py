@@ -121,12 +121,35 @@ def sweep(db: Database, now: datetime, *, config: PolicyConfig | None = None) ->
 
 def recompute(db: Database, now: datetime, *, config: PolicyConfig | None = None) -> list[Event]:
     """Re-decide every address with evidence in the window and every listing in force (after a
-    change of the policy configuration, or to repair)."""
+    change of the policy configuration, or to repair). One streamed pass over the evidence (a
+    read snapshot), decisions written in batches; then the listings that had no evidence left."""
     cfg = _cfg(config)
+    out: list[Event] = []
+    seen: set[str] = set()
     with db.read() as conn:
-        keys = set(evidence.sources(conn, now, cfg.max_age_days))
-        keys.update(listings.keys_in_state(conn, str(State.LISTED)))
-    return reevaluate(db, sorted(keys), now, config=cfg)
+        listed = set(listings.keys_in_state(conn, str(State.LISTED)))
+        for chunk in evidence.iter_all(conn, now, cfg.max_age_days, batch=_BATCH):
+            chunk = {k: v for k, v in chunk.items() if _is_key(k)}
+            seen.update(chunk)
+            out.extend(_retry(lambda c=chunk: _decide_batch(db, c, now, cfg)))
+    out.extend(reevaluate(db, sorted(listed - seen), now, config=cfg))
+    return out
+
+
+def _is_key(text: str) -> bool:
+    try:
+        return canonical(text) == text
+    except BadInput:
+        return False
+
+
+def _decide_batch(db: Database, ev: dict[str, Evidence], now: datetime, cfg: PolicyConfig) -> list[Event]:
+    with db.transaction() as conn:
+        prev = listings.get(conn, sorted(ev), lock=True)
+        decisions = decide_many(prev, ev, now, cfg)
+        events = [e for d in decisions for e in d.events]
+        listings.save(conn, [d.listing for d in decisions], prev, events, now)
+    return events
 
 
 def manual(db: Database, action: Action | str, key: str, reason: str, actor: Account, now: datetime,

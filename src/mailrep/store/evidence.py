@@ -10,7 +10,7 @@ from every later evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,11 +120,57 @@ def reported_by(conn: Connection, account_id: int, now: datetime, window_days: f
     return [ip for ip in conn.execute(q).scalars() if ip]
 
 
-def sources(conn: Connection, now: datetime, window_days: float) -> list[str]:
-    """Every source IP with counted evidence inside the window (for a full recompute)."""
+def iter_all(conn: Connection, now: datetime, window_days: float,
+             batch: int = 2000) -> Iterator[dict[str, Evidence]]:
+    """Evidence of every source with counted reports or trap hits in the window, streamed in
+    dicts of about `batch` IPs (one ordered pass over the reports; for a full recompute)."""
     since = now - timedelta(days=window_days)
-    q1 = sa.select(reports.c.source_ip).where(reports.c.received_at > since, reports.c.counted.is_(True),
-                                              reports.c.source_ip.is_not(None))
-    q2 = sa.select(trap_hits.c.source_ip).where(trap_hits.c.received_at > since, trap_hits.c.counted.is_(True),
-                                                trap_hits.c.source_ip.is_not(None))
-    return sorted({ip for ip in conn.execute(sa.union(q1, q2)).scalars() if ip})
+    vols: dict[str, int] = {
+        ip: int(total or 0) for ip, total in conn.execute(
+            sa.select(volume.c.ip, sa.func.sum(volume.c.count)).where(volume.c.period_end > since)
+            .group_by(volume.c.ip))
+    }
+    traps: dict[str, list[float]] = {}
+    for ip, at in conn.execute(sa.select(trap_hits.c.source_ip, epoch_of(trap_hits.c.received_at)).where(
+            trap_hits.c.received_at > since, trap_hits.c.counted.is_(True), trap_hits.c.source_ip.is_not(None))):
+        traps.setdefault(ip, []).append(float(at))
+    q = (
+        sa.select(reports.c.source_ip, epoch_of(reports.c.received_at), reports.c.reporter_id,
+                  sa.func.coalesce(reporters.c.trust_weight, 1.0),
+                  sa.func.coalesce(reporters.c.kind, "simp"), reporters.c.mailhosts)
+        .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
+        .where(reports.c.received_at > since, reports.c.counted.is_(True), reports.c.state != "parked",
+               reports.c.source_ip.is_not(None),
+               sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
+                      reporters.c.account_id.is_(None)))
+        .order_by(reports.c.source_ip)
+        .execution_options(yield_per=10_000)
+    )
+    out: dict[str, Evidence] = {}
+    cur_ip: str | None = None
+    rows: list[ReportRow] = []
+
+    def close(ip: str) -> None:
+        out[ip] = Evidence(tuple(rows), tuple(traps.pop(ip, ())), vols.get(ip, 0))
+
+    for ip, at, reporter, trust, kind, mailhosts in conn.execute(q):
+        if ip != cur_ip:
+            if cur_ip is not None:
+                close(cur_ip)
+                if len(out) >= batch:
+                    yield out
+                    out = {}
+            cur_ip, rows = ip, []
+        if mailhosts and in_networks(ip, own_networks(mailhosts)):
+            continue
+        rows.append(ReportRow(float(at), reporter, float(trust), kind))
+    if cur_ip is not None:
+        close(cur_ip)
+    for ip in list(traps):  # trap evidence without any report
+        rows = []
+        close(ip)
+        if len(out) >= batch:
+            yield out
+            out = {}
+    if out:
+        yield out
