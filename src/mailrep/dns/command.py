@@ -64,13 +64,18 @@ def _loader(snapshot: str | None, specs: list[tuple[str, str, list[str]]]) -> tu
 async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: list[str], *,
                 reuse_port: bool, interval: float, tcp_idle: float, max_tcp: int,
                 announce: Callable[[str], None], first: Any = None, cache: int = 100_000,
-                batch: bool = True) -> None:
+                batch: bool = True, node: Any = None, fetcher: Any = None) -> None:
     from mailrep.dns.reload import Reloader
     from mailrep.dns.server import DnsServer
 
     snap = first if first is not None else load()
+    make = node.responder_factory(cache) if node is not None else None  # [X] keyed access
     servers = [DnsServer(snap, reuse_port=reuse_port, tcp_idle=tcp_idle, max_tcp=max_tcp,
-                         cache_size=cache, batch=batch) for _ in binds]
+                         cache_size=cache, batch=batch, responder=make) for _ in binds]
+    if node is not None:  # [X] issue 5: transfers, NOTIFY, RRL, ACL, counting, metrics
+        for server in servers:
+            node.attach(server)
+        await node.start(snap)
     for server, (host, port) in zip(servers, binds, strict=True):
         h, p = await server.start(host, port)
         announce(f"mailrep dns: listening on {h} port {p} (serial {getattr(snap, 'serial', '?')}, "
@@ -82,8 +87,13 @@ async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: li
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload_now()))
     watcher = loop.create_task(reloader.run())
+    mirror = loop.create_task(fetcher.run()) if fetcher is not None else None  # [X] --snapshot-url
     await stop.wait()
     watcher.cancel()
+    if mirror is not None:
+        mirror.cancel()
+    if node is not None:
+        await node.stop()
     for server in servers:
         await server.stop()
 
@@ -143,11 +153,33 @@ def register(app: typer.Typer) -> None:
                                   help="UDP replies cached per worker (0 = no cache)"),
         batch: bool = typer.Option(True, "--batch/--no-batch",
                                    help="recvmmsg/sendmmsg batches (Linux) or one recvfrom per query"),
+        # [X] issue 5 (mailrep.dns.node); each also settable in the [dns] table of the config
+        allow_transfer: list[str] = typer.Option(None, "--allow-transfer", help="AXFR/IXFR client network"),
+        notify: list[str] = typer.Option(None, "--notify", help="secondary host:port to NOTIFY"),
+        rrl: bool = typer.Option(None, "--rrl/--no-rrl", help="response rate limiting"),
+        rrl_log_only: bool = typer.Option(None, "--rrl-log-only", help="RRL counts but never limits"),
+        acl: list[str] = typer.Option(None, "--acl", help="NET[,NET]=refuse|ignore|error[@ZONE]"),
+        key: list[str] = typer.Option(None, "--key", help="ZONE=KEY: answer only <key>.ZONE"),
+        query_budget: int = typer.Option(None, "--query-budget",
+                                         help="queries per client /24 per day, then 127.255.255.255"),
+        metrics: str = typer.Option(None, "--metrics", help="host:port for Prometheus GET /metrics"),
+        snapshot_url: str = typer.Option(None, "--snapshot-url",
+                                         help="mirror: fetch the snapshot from this URL into --snapshot"),
+        mirror_interval: float = typer.Option(30.0, "--mirror-interval", help="seconds between fetches"),
     ) -> None:
         """Serve DNSBL zones from rbldnsd data files or a snapshot (like rbldnsd -b)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                             stream=sys.stderr)
         try:
+            fetcher = None
+            if snapshot_url:  # [X] mirror mode: download into --snapshot (default var/mirror.snap)
+                from mailrep.dns.mirror import SnapshotFetcher
+
+                snapshot = snapshot or os.path.join("var", "mirror.snap")
+                os.makedirs(os.path.dirname(snapshot) or ".", exist_ok=True)
+                fetcher = SnapshotFetcher(snapshot_url, snapshot, interval=mirror_interval)
+                if not os.path.exists(snapshot):
+                    fetcher.fetch_once()
             if bool(snapshot) == bool(zones):
                 raise BadInput("give either --snapshot FILE or zone specs, not both or neither")
             binds = [parse_bind(b) for b in bind]
@@ -158,6 +190,13 @@ def register(app: typer.Typer) -> None:
 
             first = load()
             check_snapshot(first)
+            from mailrep.config import load_settings  # [X] the [dns] table and the flags above
+            from mailrep.dns.node import Node, cli_overrides, node_config
+
+            node_cfg = node_config(load_settings().section("dns"), **cli_overrides(
+                allow_transfer=allow_transfer, notify=notify, rrl=rrl, rrl_log_only=rrl_log_only,
+                acl=acl, key=key, query_budget=query_budget, metrics=metrics))
+            node = Node(node_cfg) if node_cfg != type(node_cfg)() else None
         except MailrepError as e:
             typer.echo(f"mailrep dns: {e.message}", err=True)
             raise typer.Exit(2) from None
@@ -171,7 +210,7 @@ def register(app: typer.Typer) -> None:
         def one() -> None:
             _run(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
                        tcp_idle=tcp_idle, max_tcp=max_tcp, announce=announce, first=first,
-                       cache=cache, batch=batch))
+                       cache=cache, batch=batch, node=node, fetcher=fetcher))
 
         if workers == 1:
             one()

@@ -188,7 +188,7 @@ class Node:
             host, port = parse_hostport(self.cfg.metrics, 9153)
             self._metrics_server = await serve_metrics(self.metrics, host, port)
             sock = self._metrics_server.sockets[0].getsockname()
-            print(f"mailrep dns: metrics on http://{sock[0]}:{sock[1]}/metrics", flush=True)
+            log.info("dns: metrics on http://%s:%s/metrics", sock[0], sock[1])
         if self.xfr is not None:
             await self.xfr.observe(snap)
         if self.counter is not None:
@@ -202,3 +202,31 @@ class Node:
         if self._metrics_server is not None:
             self._metrics_server.close()
             await self._metrics_server.wait_closed()
+
+
+def cli_overrides(*, allow_transfer: list[str] | None = None, notify: list[str] | None = None,
+                  rrl: bool | None = None, rrl_log_only: bool | None = None,
+                  acl: list[str] | None = None, key: list[str] | None = None,
+                  query_budget: int | None = None, metrics: str | None = None) -> dict[str, Any]:
+    """`mailrep dns` flags -> node_config overrides. `--acl NET[,NET]=ACTION[@ZONE]`,
+    `--key ZONE=KEY`."""
+    out: dict[str, Any] = {"allow_transfer": allow_transfer, "notify": notify, "rrl": rrl,
+                           "rrl_log_only": rrl_log_only, "query_budget": query_budget, "metrics": metrics}
+    if rrl_log_only:
+        out["rrl"] = True
+    rules = []
+    for spec in acl or []:
+        nets, sep, action = spec.rpartition("=")
+        if not sep:
+            raise BadInput(f"bad --acl {spec!r}: expected NET[,NET]=ACTION[@ZONE]")
+        action, _, zone = action.partition("@")
+        rules.append({"networks": nets.split(","), "action": action, "zones": [zone] if zone else []})
+    out["acl"] = rules
+    keys: dict[str, list[str]] = {}
+    for spec in key or []:
+        zone, sep, k = spec.partition("=")
+        if not sep or not k:
+            raise BadInput(f"bad --key {spec!r}: expected ZONE=KEY")
+        keys.setdefault(zone.rstrip(".").lower(), []).append(k)
+    out["keys"] = keys or None
+    return out
