@@ -461,7 +461,7 @@ def test_possessive_words_match_the_same(text):
         assert (plain and plain.groups()) == (fast and fast.groups())
 
 
-# The two authentication tests that SpamAssassin writes as patterns with several lazy
+# The three authentication tests that SpamAssassin writes as patterns with several
 # wildcards (quadratic on hostile input) are rewritten as linear scans; the reference
 # patterns are kept here to show the rewrite answers the same.
 SA_COURIER = re.compile(
@@ -470,9 +470,13 @@ SA_COURIER = re.compile(
 SA_SENDMAIL_AUTH = re.compile(
     r"from .*?(?:\](?: \([^)]*\))?\)|\)\]) .*?\(.*?authenticated.*?\).*? by", re.ASCII
 )
+SA_CRITICAL_PATH = re.compile(
+    r"\) by .+ \(\d{1,2}\.\d\.\d{3}(?:\.\d{1,3})?\) \(authenticated as .+\) id ", re.ASCII
+)
 _AUTH_PIECES = [
     "from ", "a", "])", ")]", "]", " (x)", ")", " (", "(", "authenticated", " by", " ", "x y",
     "[", "]) ", ")] ", "] (a)) ", " (AUTH: ", "LOGIN", "PLAIN", ",", ", ", ") by ", "b(",
+    " (1.2.333) ", " (12.3.456.7) ", "(authenticated as ", ") id ", " id ",
 ]  # fmt: skip
 
 
@@ -484,6 +488,8 @@ def test_linear_auth_scans_answer_like_the_reference_patterns(prefixed, text):
     assert received_module._courier_auth(text) == (courier.group(1) if courier else "")
     sendmail = SA_SENDMAIL_AUTH.match(text) is not None
     assert received_module._sendmail_authenticated(text) == sendmail
+    critical_path = SA_CRITICAL_PATH.search(text) is not None
+    assert received_module._critical_path(text) == critical_path
 
 
 SA_HELO_USER_IP = received_patterns.compile_(

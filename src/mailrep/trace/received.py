@@ -138,8 +138,8 @@ _SENDMAIL_CLOSE = re.compile(r"(?:\](?: \([^)]*\))?\)|\)\]) ", re.ASCII)
 _GMX = compile_(
     r"from \S* \((?:HELO|EHLO) (\S*)\) \[({IP})\] by (mail\.gmx\.(?:net|com)) \([^)]+\) with (ESMTP|SMTP)"
 )
-_CRITICAL_PATH = re.compile(
-    r"\) by .+ \(\d{1,2}\.\d\.\d{3}(?:\.\d{1,3})?\) \(authenticated as .+\) id ", re.ASCII
+_CRITICAL_PATH_VERSION = re.compile(
+    r" \(\d{1,2}\.\d\.\d{3}(?:\.\d{1,3})?\) \(authenticated as ", re.ASCII
 )
 _POSTFIX_SASL = re.compile(r"\) \(Authenticated sender: \S+\) by \S+ \(([^)]+)\) with ", re.ASCII)
 _COMMUNIGATE = re.compile(r"CommuniGate Pro (?:HTTP|SMTP|XIMSS|IMAP)", re.ASCII)
@@ -258,7 +258,7 @@ def _auth(text: str) -> str:
         return "Sendmail"
     if "mail.gmx." in text and (m := _GMX.search(text)):
         return f"GMX ({m.group(4)} / {m.group(3)})"
-    if " (authenticated as " in text and _CRITICAL_PATH.search(text):
+    if " (authenticated as " in text and _critical_path(text):
         return "CriticalPath"
     if "(Authenticated sender: " in text and (m := _POSTFIX_SASL.search(text)):
         return "Postfix" if m.group(1) == "Postfix" else f"Postfix ({m.group(1)})"
@@ -292,6 +292,20 @@ def _courier_auth(text: str) -> str:
         if closing == "," and last_by > space:
             return m.group(1)
     return ""
+
+
+def _critical_path(text: str) -> bool:
+    """Critical Path: `) by host (5.5.123) (authenticated as user) id ...`.
+
+    SpamAssassin's pattern has two unbounded wildcards (quadratic on hostile input); as
+    each only has to exist, the earliest `) by `, the first version comment after it and
+    the last `) id ` decide the same question in one pass.
+    """
+    first_by = text.find(") by ")
+    if first_by < 0:
+        return False
+    version = _CRITICAL_PATH_VERSION.search(text, first_by + 6)
+    return version is not None and text.rfind(") id ") > version.end()
 
 
 def _sendmail_authenticated(text: str) -> bool:
