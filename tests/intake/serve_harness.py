@@ -57,11 +57,13 @@ class Serve:
                     if self.smtp_port and self.http_port:
                         ready.set()
 
-        threading.Thread(target=read, daemon=True).start()
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         deadline = time.monotonic() + timeout
         while not ready.wait(0.1):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
+                reader.join(10)  # every line the process wrote is in self.log
                 raise RuntimeError("mailrep serve did not start:\n" + "".join(self.log))
         return self
 

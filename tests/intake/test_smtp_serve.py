@@ -125,3 +125,12 @@ def test_trap_hit_changes_the_ips_score_and_trap_stays_private(served):
     assert after["evidence"]["trap"] == before["evidence"]["trap"] + 3
     assert TRAP not in json.dumps(after) and "trap.example" not in json.dumps(after)
     assert srv.query("SELECT count(*) FROM trap_hits WHERE source_ip = :ip", ip=ip) == [(3,)]
+
+
+def test_a_bad_smtp_table_stops_serve_with_the_reason(tmp_path):
+    write_config(tmp_path, {"no_such_key": 1})
+    srv = Serve(tmp_path)
+    with pytest.raises(RuntimeError):
+        srv.start(timeout=60)
+    assert srv.proc.wait(10) == 2
+    assert any("unknown keys ['no_such_key']" in line for line in srv.log)

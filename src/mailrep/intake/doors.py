@@ -15,12 +15,13 @@ Lookups are cached for a few seconds so a burst does not read the accounts table
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from mailrep.config import Settings
-from mailrep.errors import NotAuthenticated, NotFound, OverQuota
+from mailrep.errors import BadInput, NotAuthenticated, NotFound, OverQuota
 from mailrep.intake.addresses import Door, Route, SmtpConfig
 from mailrep.intake.service import IntakeService, Submitter
 from mailrep.intake.smtp import Owner, Receipt, SmtpServer, Submission
@@ -140,8 +141,15 @@ def smtp_server(settings: Settings, service: IntakeService, db: Database, *,
 
 async def start_smtp(settings: Settings, service: IntakeService, db: Database, bind: tuple[str, int], *,
                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Callable[[], Awaitable[None]]:
-    """Start the SMTP door in the running loop (`mailrep serve --smtp`); returns its stop()."""
-    server = smtp_server(settings, service, db, clock=clock)
+    """Start the SMTP door in the running loop (`mailrep serve --smtp`); returns its stop().
+
+    A bad `[smtp]` table (unknown key, unreadable certificate) stops `mailrep serve` with exit
+    status 2 and the reason, before anything listens."""
+    try:
+        server = smtp_server(settings, service, db, clock=clock)
+    except BadInput as e:
+        print(f"mailrep serve: {e.message}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from e
     host, port = await server.start(*bind)
     print(f"mailrep serve: smtp on {host}:{port}", flush=True)
     return server.stop
