@@ -290,3 +290,18 @@ def test_build_reply_lists_each_report():
     assert "not found" in text and "note: sent inline" in text
     assert [parse_hostport(v) for v in ("127.0.0.1:2526", "mx.example", "[::1]:25")] == [
         ("127.0.0.1", 2526), ("mx.example", 25), ("::1", 25)]
+
+
+def test_per_isp_feedback_address_files_under_its_feed_account(db, tmp_path, corpus):
+    raw = (corpus / "arf" / "sisimai" / "bsd-arf-17.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    cfg = {"fbl_feeds": {"complaints@isp-feeds.example": "isp-one"}}
+    with LiveSmtp(db, tmp_path, cfg) as live, smtp(live) as s:
+        assert s.sendmail("fbl@isp.example", ["complaints@isp-feeds.example"], raw) == {}
+        with pytest.raises(smtplib.SMTPDataError) as e:  # a plain spam is not a complaint
+            s.sendmail("fbl@isp.example", ["complaints@isp-feeds.example"], spam("192.0.2.9", 9))
+        assert (e.value.smtp_code, e.value.smtp_error[:5]) == (554, b"5.6.0")
+    [r] = rows(db, reports)
+    with db.read() as conn:
+        owner = conn.execute(sa.select(accounts_t.c.name, accounts_t.c.role).where(
+            accounts_t.c.id == r["reporter_id"])).one()
+    assert r["channel"] == "fbl" and tuple(owner) == ("isp-one", "feed")
