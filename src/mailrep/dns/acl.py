@@ -33,6 +33,7 @@ ERROR_RESOLVER = b"\x7f\xff\xff\xfe"  # 127.255.255.254: query through a public/
 ERROR_EXCESSIVE = b"\x7f\xff\xff\xff"  # 127.255.255.255: excessive number of queries
 ERROR_TTL = 60
 _HDR = struct.Struct("!HHHHHH")
+_MAPPED = b"\0" * 10 + b"\xff\xff"
 _RR_PTR = struct.Struct("!HHHIH")
 
 
@@ -65,8 +66,8 @@ class Networks:
             q, items, width = int.from_bytes(packed, "big"), self._v4_items, 32
         else:
             q, items, width = int.from_bytes(packed, "big"), self._v6_items, 128
-            if not items and packed[:12] == b"\0" * 10 + b"\xff\xff":  # IPv4-mapped
-                return self.contains_packed(packed[12:])
+            if packed[:12] == _MAPPED and self.contains_packed(packed[12:]):  # IPv4-mapped
+                return True
         return any(q >> width - plen in keys for plen, keys in items)
 
     def contains(self, ip: str) -> bool:

@@ -76,7 +76,9 @@ class Guard:
         self.counter = counter
         self.count_zones = count_zones
         self.metrics = metrics
-        self.need_zone = bool(self.acl and self.acl.zones) or counter is not None or metrics is not None
+        # the zone of each query (one dict lookup per label depth) for everything but RRL alone
+        self.need_zone = (self.acl is not None or budget is not None or counter is not None
+                          or metrics is not None)
 
     def filter(self, client: bytes, query: bytes, reply: bytes | None, snapshot: Any, now: float) -> bytes | None:
         if reply is None:
