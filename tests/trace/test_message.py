@@ -74,6 +74,8 @@ _VALUE = st.from_regex(r"\A[!-~]([ -~]{0,40}[!-~])?\Z")
 
 @given(st.lists(st.tuples(_NAME, _VALUE), min_size=1, max_size=15), st.sampled_from(["\n", "\r\n", "\r"]), st.binary(max_size=100))
 def test_round_trip(headers, eol, body):
+    if eol == "\r" and body.startswith(b"\n"):
+        body = b"x" + body  # CR CR LF is CR + CRLF: ambiguous by nature, read as such
     raw = eol.join(f"{n}: {v}" for n, v in headers).encode() + (eol * 2).encode() + body
     m = read_message(raw)
     assert m.headers == headers
