@@ -29,6 +29,23 @@ def write_atomic(path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class StderrLog:
+    """What a running server has written to stderr so far, read without blocking."""
+
+    def __init__(self, proc) -> None:
+        self.stream = proc.stderr
+        os.set_blocking(self.stream.fileno(), False)
+        self.text = ""
+
+    def read(self) -> str:
+        try:
+            chunk = self.stream.read()
+        except (BlockingIOError, TypeError):
+            chunk = None
+        self.text += chunk or ""
+        return self.text
+
+
 def snap_of(path, serial=None):
     return load_rbldnsd([("bl.mailrep.test", "ip4set", [str(path)])], serial=serial)
 
@@ -108,7 +125,9 @@ def test_rbldnsd_files_reload_on_change_and_keep_last_good(tmp_path):
         assert "2 3600" in " ".join(dig(port, "bl.mailrep.test", "SOA").rdata("SOA"))
         # a file that fails the RFC 5782 check is not served: the last good data stays
         write_atomic(data, "$SOA 300 ns.x hostmaster.x 3 3600 600 86400 60\n192.0.2.3\n")
-        time.sleep(1.5)
+        log = StderrLog(proc)
+        assert wait_until(lambda: "reload failed" in log.read())
+        assert "RFC 5782" in log.text
         assert dig(port, "2.2.0.192.bl.mailrep.test").status == "NOERROR"
         assert dig(port, "3.2.0.192.bl.mailrep.test").status == "NXDOMAIN"
         assert proc.poll() is None
@@ -119,15 +138,16 @@ def test_snapshot_file_served_and_swapped(tmp_path):
     src.write_text(HEAD.format(serial=10) + "198.51.100.1\n")
     snapfile = tmp_path / "zones.snap"
     save_snapshot(snap_of(src, serial=10), snapfile)
-    with mailrep_dns(["--snapshot", str(snapfile), "--check-interval", "0.2"]) as (_proc, port):
+    with mailrep_dns(["--snapshot", str(snapfile), "--check-interval", "0.2"]) as (proc, port):
         assert dig(port, "1.100.51.198.bl.mailrep.test").status == "NOERROR"
         src.write_text(HEAD.format(serial=11) + "198.51.100.2\n")
         save_snapshot(snap_of(src, serial=11), snapfile)
         assert wait_until(lambda: dig(port, "2.100.51.198.bl.mailrep.test").status == "NOERROR")
         assert "11 3600" in " ".join(dig(port, "bl.mailrep.test", "SOA").rdata("SOA"))
         # a corrupt snapshot file: refused, the last good one keeps serving
+        log = StderrLog(proc)
         snapfile.write_bytes(snapfile.read_bytes()[:100])
-        time.sleep(1.5)
+        assert wait_until(lambda: "reload failed" in log.read())
         assert dig(port, "2.100.51.198.bl.mailrep.test").status == "NOERROR"
 
 
