@@ -134,8 +134,8 @@ class Source:
                 raise BadInput(f"stdin: message larger than {MAX_MESSAGE} bytes")
             yield MailItem("-", strip_envelope(raw))
         elif self.kind == "mbox":
-            with self.path.open("rb") as f:
-                yield from iter_mbox(f, self.path.name)
+            with self.path.open("rb") as stream:
+                yield from iter_mbox(stream, self.path.name)
         else:
             base = self.path if self.path.is_dir() else self.path.parent
             for f in self._files:
