@@ -267,7 +267,8 @@ def dn_key(token: str) -> bytes | None:
         raw = t.encode("ascii")
     except UnicodeEncodeError:
         raw = t.encode("utf-8", "surrogateescape")
-    labels = raw.lower().split(b".")
-    if any(not lab or len(lab) > 63 for lab in labels) or len(raw) > 253:
+    # rbldnsd reads 'a..b' as 'a.b' (empty labels vanish); so do we, to answer alike
+    labels = [lab for lab in raw.lower().split(b".") if lab]
+    if not labels or any(len(lab) > 63 for lab in labels) or len(raw) > 253:
         return None
     return b".".join(labels)
