@@ -19,6 +19,7 @@ from mailrep.zones.zone import load_rbldnsd, save_snapshot
 from tests.dns.conftest import free_port, live_server, mailrep_dns, wait_until
 from tests.dns.digtool import dig
 from tests.dns.fakezone import A2, fake_snapshot
+from tests.peers import require
 
 HEAD = "$SOA 300 ns.bl.mailrep.test hostmaster.mailrep.test {serial} 3600 600 86400 60\n127.0.0.2\n"
 
@@ -220,3 +221,18 @@ def test_a_failing_lookup_is_servfail_and_the_server_goes_on(batch):
         assert dig(srv.port, "66.0.0.127.bl.mailrep.test", "A", "+tcp").status == "SERVFAIL"
         assert dig(srv.port, "2.0.0.127.bl.mailrep.test").status == "NOERROR"
         assert srv.server.errors == 2
+
+
+def test_ipv6_loopback_listener(tmp_path):
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback in this environment")
+    data = tmp_path / "bl.txt"
+    data.write_text(HEAD.format(serial=6))
+    with mailrep_dns([f"bl.mailrep.test:ip4set:{data}"], bind="::1/0") as (_proc, port):
+        for extra in ([], ["+tcp"]):
+            out = subprocess.run([require("dig"), "@::1", "-p", str(port), "+short", *extra,
+                                  "2.0.0.127.bl.mailrep.test", "A"], capture_output=True, text=True, timeout=30)
+            assert out.stdout.split() == ["127.0.0.2"]
