@@ -101,70 +101,104 @@ _V4 = _Family(32, 8, _rev4, lambda n: str(ipaddress.IPv4Address(n)))
 _V6 = _Family(128, 4, _rev6, lambda n: str(ipaddress.IPv6Address(n)))
 
 
-def _address_records(fam: _Family, entries: Iterable[tuple[int, int, int]], values: Any,
-                     suffix: str) -> Iterator[Record]:
+class _AddressRender:
     """Records for (network, plen, value index) entries of one address family."""
-    full = fam.bits // fam.step
-    exact: dict[int, int] = {}
-    ranges: dict[int, dict[int, int]] = {}  # labels -> {network: value index}, boundary-aligned
-    ranked: list[tuple[int, int, int]] = []  # (plen, net, vi) as given, for the covering lookup
-    for net, plen, vi in entries:
-        if vi == EXCLUDED:
-            continue
-        ranked.append((plen, net, vi))
-    # the most specific entry wins: apply shorter prefixes first, longer ones overwrite
-    for plen, net, vi in sorted(ranked):
-        if plen == fam.bits:
-            exact[net] = vi
-            continue
-        labels = plen // fam.step
-        if plen % fam.step:
-            labels += 1
-        lvl = ranges.setdefault(labels, {})
-        size = 1 << (fam.bits - labels * fam.step)
-        for k in range(1 << (labels * fam.step - plen)):
-            lvl[net + k * size] = vi
-    # every name that exists: entries, range owners, and all their ancestors
-    nodes: set[tuple[int, int]] = set()
-    mask = (1 << fam.bits) - 1
 
-    def add_ancestors(net: int, labels: int) -> None:
-        for j in range(labels, 0, -1):
-            key = (net & (mask ^ ((1 << (fam.bits - j * fam.step)) - 1)), j)
-            if key in nodes:
-                return
-            nodes.add(key)
-
-    for net in exact:
-        add_ancestors(net, full)
-    for labels, lvl in ranges.items():
-        for net in lvl:
-            add_ancestors(net, labels)
-    levels = sorted(ranges)
-
-    def covering(net: int, labels: int) -> int | None:
-        """The value of the most specific range strictly above the node (net, labels)."""
-        for lab in reversed(levels):
-            if lab > labels:
+    def __init__(self, fam: _Family, entries: Iterable[tuple[int, int, int]], values: Any,
+                 suffix: str) -> None:
+        self.fam, self.values, self.suffix = fam, values, suffix
+        self.full = fam.bits // fam.step
+        self.mask = (1 << fam.bits) - 1
+        self.exact: dict[int, int] = {}
+        self.ranges: dict[int, dict[int, int]] = {}  # labels -> {network: value index}, aligned
+        ranked = sorted((plen, net, vi) for net, plen, vi in entries if vi != EXCLUDED)
+        # the most specific entry wins: apply shorter prefixes first, longer ones overwrite
+        for plen, net, vi in ranked:
+            if plen == fam.bits:
+                self.exact[net] = vi
                 continue
-            m = mask ^ ((1 << (fam.bits - lab * fam.step)) - 1)
-            vi = ranges[lab].get(net & m)
-            if vi is not None and (lab < labels or lab == labels):
-                return vi
+            labels = -(-plen // fam.step)
+            # a block at the full depth is a set of plain names, not a wildcard
+            lvl = self.exact if labels == self.full else self.ranges.setdefault(labels, {})
+            size = 1 << (fam.bits - labels * fam.step)
+            for k in range(1 << (labels * fam.step - plen)):
+                lvl[net + k * size] = vi
+        self.levels = sorted(self.ranges, reverse=True)
+
+    def _prefix(self, net: int, labels: int) -> int:
+        return net & (self.mask ^ ((1 << (self.fam.bits - labels * self.fam.step)) - 1))
+
+    def covering(self, net: int, labels: int) -> int | None:
+        """The value of the most specific range at or above the node (net, labels)."""
+        for lab in self.levels:
+            if lab <= labels:
+                vi = self.ranges[lab].get(self._prefix(net, lab))
+                if vi is not None:
+                    return vi
         return None
 
-    def name(rel: str) -> str:
-        return f"{rel}.{suffix}" if suffix else rel
+    def _name(self, rel: str) -> str:
+        return f"{rel}.{self.suffix}" if self.suffix else rel
 
-    for net, vi in exact.items():
-        yield from _value_records(name(fam.rev(net, full)), values[vi], fam.text(net).encode())
-    for net, labels in nodes:
-        if labels == full:
-            continue
-        vi = covering(net, labels)
+    def records(self) -> Iterator[Record]:
+        fam, full = self.fam, self.full
+        nodes: set[tuple[int, int]] = set()
+
+        def add_ancestors(net: int, labels: int) -> None:
+            for j in range(labels, 0, -1):
+                key = (self._prefix(net, j), j)
+                if key in nodes:
+                    return
+                nodes.add(key)
+
+        for net in self.exact:
+            add_ancestors(net, full)
+        for labels, lvl in self.ranges.items():
+            for net in lvl:
+                add_ancestors(net, labels)
+        for net, vi in self.exact.items():
+            yield from _value_records(self._name(fam.rev(net, full)), self.values[vi], fam.text(net).encode())
+        for net, labels in nodes:
+            if labels < full:
+                yield from self._wildcard(net, labels)
+
+    def _wildcard(self, net: int, labels: int) -> Iterator[Record]:
+        vi = self.covering(net, labels)
         if vi is not None:
-            yield from _value_records(name("*." + fam.rev(net, labels)), values[vi],
-                                      fam.text(net).encode())
+            yield from _value_records(self._name("*." + self.fam.rev(net, labels)), self.values[vi],
+                                      self.fam.text(net).encode())
+
+    def parse(self, owner: tuple[str, ...]) -> tuple[int, int] | None:
+        """A node name (labels below the suffix, reversed address order) -> (net, labels)."""
+        fam = self.fam
+        if not 0 < len(owner) <= self.full:
+            return None
+        net = 0
+        for lab in reversed(owner):
+            if fam.step == 8:
+                if not lab.isdigit() or (len(lab) > 1 and lab[0] == "0") or int(lab) > 255:
+                    return None
+                net = net << 8 | int(lab)
+            else:
+                if len(lab) != 1 or lab not in "0123456789abcdef":
+                    return None
+                net = net << 4 | int(lab, 16)
+        return net << (fam.bits - fam.step * len(owner)), len(owner)
+
+    def fill(self, owner: tuple[str, ...], has_own: bool) -> Iterator[Record]:
+        """Records a node made by *another* family needs so this family's ranges still answer
+        below it (or, for a full address, at it)."""
+        parsed = self.parse(owner)
+        if parsed is None:
+            return
+        net, labels = parsed
+        if labels == self.full:
+            vi = None if has_own or net in self.exact else self.covering(net, labels)
+            if vi is not None:
+                yield from _value_records(self._name(".".join(owner)), self.values[vi],
+                                          self.fam.text(net).encode())
+        else:
+            yield from self._wildcard(net, labels)
 
 
 def _dn_records(ds: Any, suffix: str) -> Iterator[Record]:
@@ -176,17 +210,20 @@ def _dn_records(ds: Any, suffix: str) -> Iterator[Record]:
         yield from _value_records(f"{owner}.{suffix}" if suffix else owner, ds.values[vi], key)
 
 
-def dataset_records(ds: Any, suffix: str = "") -> Iterator[Record]:
-    """Records for one dataset of any kind, owners relative to the origin (below `suffix`)."""
+def dataset_records(ds: Any, suffix: str = "",
+                    renders: list[_AddressRender] | None = None) -> Iterator[Record]:
+    """Records for one dataset of any kind, owners relative to the origin (below `suffix`);
+    the address renderers are appended to `renders` for the cross-family pass."""
     kind = getattr(ds, "kind", "")
     if kind == "mixed":
-        yield from dataset_records(ds.ip4, suffix)
-        yield from dataset_records(ds.ip6, suffix)
-        yield from dataset_records(ds.dn, suffix)
-    elif kind == "ip4":
-        yield from _address_records(_V4, ds.entries(), ds.values, suffix)
-    elif kind == "ip6":
-        yield from _address_records(_V6, ds.entries(), ds.values, suffix)
+        yield from dataset_records(ds.ip4, suffix, renders)
+        yield from dataset_records(ds.ip6, suffix, renders)
+        yield from dataset_records(ds.dn, suffix, renders)
+    elif kind in ("ip4", "ip6"):
+        r = _AddressRender(_V4 if kind == "ip4" else _V6, ds.entries(), ds.values, suffix)
+        if renders is not None:
+            renders.append(r)
+        yield from r.records()
     elif kind == "dn":
         yield from _dn_records(ds, suffix)
     elif kind == "combined":
@@ -194,7 +231,7 @@ def dataset_records(ds: Any, suffix: str = "") -> Iterator[Record]:
             s = ".".join(x.decode("ascii") for x in sub)
             inner = ".".join(x for x in (s, suffix) if x)
             for d in dss:
-                yield from dataset_records(d, inner)
+                yield from dataset_records(d, inner, renders)
     else:
         raise TypeError(f"cannot render dataset kind {kind!r} as a zone")
 
@@ -206,10 +243,46 @@ def _sort_key(rec: Record) -> tuple[tuple[str, ...], int, bytes]:
 def data_records(zone: Zone) -> list[Record]:
     """The zone's data (no SOA/NS), deduplicated and in canonical order."""
     seen: dict[tuple[str, int, bytes], Record] = {}
+    renders: list[_AddressRender] = []
     for ds in zone.datasets:
-        for rec in dataset_records(ds):
+        for rec in dataset_records(ds, "", renders):
             seen.setdefault(rec.key(), rec)
+    if renders:
+        _cross_family(seen, renders)
     return sorted(seen.values(), key=_sort_key)
+
+
+def _cross_family(seen: dict[tuple[str, int, bytes], Record], renders: list[_AddressRender]) -> None:
+    """Names of one family can make names of another exist (the nibble names of 2001:... end
+    in `1.0.0.2`, an IPv4 name inside 2.0.0.0/8): such a node blocks the other family's
+    wildcard, so it gets that family's covering records (a full address) or an intermediate
+    wildcard (a shorter name). Repeated until no new name appears."""
+    owners = {r.owner for r in seen.values()}
+    done: set[tuple[int, str]] = set()
+    while True:
+        nodes: set[tuple[str, ...]] = set()
+        for o in owners:
+            parts = tuple(o.split("."))
+            for i in range(len(parts)):
+                nodes.add(parts[i:])
+        new = []
+        for idx, r in enumerate(renders):
+            suffix = tuple(r.suffix.split(".")) if r.suffix else ()
+            for node in nodes:
+                if node[:1] == ("*",) or (suffix and node[len(node) - len(suffix):] != suffix):
+                    continue
+                own = node[: len(node) - len(suffix)] if suffix else node
+                key = (idx, ".".join(node))
+                if key in done or not own:
+                    continue
+                done.add(key)
+                for rec in r.fill(own, ".".join(node) in owners):
+                    if rec.key() not in seen:
+                        seen[rec.key()] = rec
+                        new.append(rec.owner)
+        if not new:
+            return
+        owners.update(new)
 
 
 def apex_records(zone: Zone) -> list[Record]:
