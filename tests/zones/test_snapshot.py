@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import struct
 from array import array
 
@@ -211,3 +212,24 @@ def test_rss_per_listed_ipv4_after_loading_files_and_snapshots(tmp_path):
     grew, snap = rss_growth(lambda: load_snapshot(tmp_path / "bl.snap"))
     assert snap.zones["bl.mailrep.test"].lookup_ip4(ips[17]) is not None
     assert grew / n <= 8, grew
+
+
+def test_big_sets_use_the_16_bit_index_and_answer_the_same(tmp_path):
+    from mailrep.zones.ip4set import INDEX_MIN
+
+    ips = random_public_ipv4(INDEX_MIN + 1000, seed=11)
+    snap = ip4_snapshot(ips)
+    ds = snap.zones["bl.mailrep.test"].datasets[0]
+    assert ds.index16 is not None and len(ds.index16) == 0x10001
+    save_snapshot(snap, tmp_path / "big.snap")
+    back = load_snapshot(tmp_path / "big.snap")
+    listed = set(ips)
+    rnd = random.Random(5)
+    probes = [ips[rnd.randrange(len(ips))] for _ in range(3000)] + [rnd.randrange(2**32) for _ in range(3000)]
+    probes += [0, 2**32 - 1, ips[0], ips[-1], ips[0] - 1, ips[-1] + 1]
+    for z in (snap.zones["bl.mailrep.test"], back.zones["bl.mailrep.test"]):
+        for q in probes:
+            want = q in listed or q == 0x7F000002
+            assert (z.lookup_ip4(q) is not None) == want, hex(q)
+            name = tuple(str(q >> s & 255).encode() for s in (0, 8, 16, 24))
+            assert (z.lookup(name) is not None) == want

@@ -247,6 +247,7 @@ def data_records(zone: Zone) -> list[Record]:
     for ds in zone.datasets:
         for rec in dataset_records(ds, "", renders):
             seen.setdefault(rec.key(), rec)
+    renders = [r for r in renders if r.levels]  # only ranges have wildcards to block
     if renders:
         _cross_family(seen, renders)
     return sorted(seen.values(), key=_sort_key)

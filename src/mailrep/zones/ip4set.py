@@ -26,6 +26,7 @@ from mailrep.zones.zone import ENT, Answer, Hit
 EXCLUDED: Final = 0  # value index of an exclusion entry
 
 OCTET: Final[dict[bytes, int]] = {str(i).encode(): i for i in range(256)}
+INDEX_MIN: Final = 1 << 18  # /32 levels this big get the 16-bit index (<= 1 byte/entry more)
 MAPPED_NIBBLES: Final = b"0" * 20 + b"ffff"  # ::ffff:0:0/96, the IPv4-mapped IPv6 prefix
 
 
@@ -49,13 +50,14 @@ class Ip4Set:
     """An immutable IPv4 dataset. `values[0]` is None (the exclusion marker)."""
 
     kind: Final = "ip4"
-    __slots__ = ("_exact", "_hits", "_seg_starts", "_seg_values", "levels", "lookup", "lookup_ip4", "values")
+    __slots__ = ("_exact", "_hits", "_ix", "_seg_starts", "_seg_values", "_shift", "levels", "lookup",
+                 "lookup_ip4", "values")
 
     lookup: Callable[[tuple[bytes, ...]], Answer]
     lookup_ip4: Callable[[int], Hit | None]  # fast entry point: the address as an int
 
     def __init__(self, levels: Sequence[Level], values: Sequence[Value | None],
-                 intervals: tuple[array, array] | None = None) -> None:
+                 intervals: tuple[array, array] | None = None, index16: array | None = None) -> None:
         self.levels = tuple(sorted(levels, key=lambda lv: -lv[0]))
         self.values = tuple(values)
         # answers that do not depend on the key are built once
@@ -65,6 +67,15 @@ class Ip4Set:
         # the /32 level is searched as is; every shorter prefix is flattened into disjoint
         # intervals that already carry the most specific answer: at most two bisects a query
         self._exact = next((lv for lv in self.levels if lv[0] == 32), None)
+        # big /32 levels get a first-16-bits index: the bisect then runs over ~n/65536 keys
+        n32 = self._exact[5] if self._exact is not None else 0
+        if n32 >= INDEX_MIN and self._exact is not None:
+            addrs = self._exact[2]
+            self._shift = 16
+            self._ix = index16 if index16 is not None else array(
+                "I", (bisect_left(addrs, p << 16) for p in range(0x10001)))
+        else:
+            self._shift, self._ix = 32, array("I", [0, n32])
         if intervals is None:
             intervals = _intervals([lv for lv in self.levels if lv[0] < 32], len(self.values))
         self._seg_starts, self._seg_values = intervals
@@ -73,9 +84,14 @@ class Ip4Set:
     @classmethod
     def from_arrays(
         cls, parts: Sequence[tuple[int, array, array | None, int]], values: Sequence[Value | None],
-        intervals: tuple[array, array] | None = None,
+        intervals: tuple[array, array] | None = None, index16: array | None = None,
     ) -> Ip4Set:
-        return cls([(p, mask_of(p), a, i, s, len(a)) for p, a, i, s in parts], values, intervals)
+        return cls([(p, mask_of(p), a, i, s, len(a)) for p, a, i, s in parts], values, intervals, index16)
+
+    @property
+    def index16(self) -> array | None:
+        """Start offsets of each first-16-bits block in the /32 array (big sets only)."""
+        return self._ix if self._shift == 16 else None
 
     @property
     def intervals(self) -> tuple[array, array]:
@@ -85,9 +101,11 @@ class Ip4Set:
     def _find(self, q: int) -> int:
         ex = self._exact
         if ex is not None:
-            addrs, n = ex[2], ex[5]
-            i = bisect_left(addrs, q)
-            if i != n and addrs[i] == q:
+            addrs = ex[2]
+            t = q >> self._shift
+            hi = self._ix[t + 1]
+            i = bisect_left(addrs, q, self._ix[t], hi)
+            if i != hi and addrs[i] == q:
                 return ex[4] if ex[3] is None else ex[3][i]
         starts = self._seg_starts
         if starts:
@@ -240,17 +258,18 @@ def _buckets(data: array, code: str, top: Callable[[int], int]) -> list[array]:
 def _specialize(ds: Ip4Set) -> tuple[Callable[[tuple[bytes, ...]], Answer], Callable[[int], Hit | None]]:
     """Lookup functions for the common shape (one /32 level, one shared value), else generic.
 
-    The hot path then is: 4 dict lookups (label -> octet), one bisect, one comparison.
+    The hot path then is: 4 dict lookups (label -> octet), one short bisect, one comparison.
     """
     if len(ds.levels) != 1 or ds.levels[0][0] != 32 or ds.levels[0][3] is not None:
         return ds._lookup, ds._lookup_ip4
-    _p, _m, addrs, _i, single, n = ds.levels[0]
+    _p, _m, addrs, _i, single, _n = ds.levels[0]
     if single == EXCLUDED:
         return ds._lookup, ds._lookup_ip4
     value = ds.values[single]
     hit = ds._hits[single]
     short = ds._lookup_short
     o = OCTET
+    ix, shift = ds._ix, ds._shift
     assert value is not None
 
     if hit is not None:
@@ -261,12 +280,16 @@ def _specialize(ds: Ip4Set) -> tuple[Callable[[tuple[bytes, ...]], Answer], Call
                 q = o[sub[3]] << 24 | o[sub[2]] << 16 | o[sub[1]] << 8 | o[sub[0]]
             except KeyError:
                 return None
-            i = bisect_left(addrs, q)
-            return hit if i != n and addrs[i] == q else None
+            t = q >> shift
+            hi = ix[t + 1]
+            i = bisect_left(addrs, q, ix[t], hi)
+            return hit if i != hi and addrs[i] == q else None
 
         def lookup_ip4(q: int) -> Hit | None:
-            i = bisect_left(addrs, q)
-            return hit if i != n and addrs[i] == q else None
+            t = q >> shift
+            hi = ix[t + 1]
+            i = bisect_left(addrs, q, ix[t], hi)
+            return hit if i != hi and addrs[i] == q else None
 
         return lookup, lookup_ip4
 
@@ -279,14 +302,18 @@ def _specialize(ds: Ip4Set) -> tuple[Callable[[tuple[bytes, ...]], Answer], Call
             q = o[sub[3]] << 24 | o[sub[2]] << 16 | o[sub[1]] << 8 | o[sub[0]]
         except KeyError:
             return None
-        i = bisect_left(addrs, q)
-        if i != n and addrs[i] == q:
+        t = q >> shift
+        hi = ix[t + 1]
+        i = bisect_left(addrs, q, ix[t], hi)
+        if i != hi and addrs[i] == q:
             return make(b".".join((sub[3], sub[2], sub[1], sub[0])))
         return None
 
     def lookup_ip4_t(q: int) -> Hit | None:
-        i = bisect_left(addrs, q)
-        if i != n and addrs[i] == q:
+        t = q >> shift
+        hi = ix[t + 1]
+        i = bisect_left(addrs, q, ix[t], hi)
+        if i != hi and addrs[i] == q:
             return make(ip4_text(q).encode())
         return None
 

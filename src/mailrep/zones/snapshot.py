@@ -106,6 +106,7 @@ class _Writer:
                 "levels": [[plen, self.put_array(addrs), self.put_array(idx), single]
                            for plen, _m, addrs, idx, single, _n in ds.levels],
                 "intervals": [self.put_array(x) for x in ds.intervals],
+                "index16": self.put_array(ds.index16),
             }
         elif isinstance(ds, Ip6Set):
             d = {"type": "ip6", "values": [_enc_value(v) for v in ds.values], "levels": []}
@@ -211,7 +212,11 @@ class _Reader:
             _check_index(svals, len(starts), 0, len(values))
             if len(starts) and starts[0] != 0:
                 raise SnapshotError("bad IPv4 intervals")
-            ds = Ip4Set.from_arrays(parts, values, (starts, svals))
+            ix = self.get_array(d.get("index16"))
+            n32 = next((len(a) for p, a, _i, _s in parts if p == 32), 0)
+            if ix is not None and (ix.typecode != "I" or len(ix) != 0x10001 or ix[0] != 0 or ix[-1] != n32):
+                raise SnapshotError("bad IPv4 index")
+            ds = Ip4Set.from_arrays(parts, values, (starts, svals), ix)
         elif t == "ip6":
             levels = []
             for plen, ref, idx, single in d["levels"]:
