@@ -232,6 +232,10 @@ def run_service(url: str, *, reports: int, sources: int, reporters: int, workers
         if items:
             futs.append(("v", service.submit_volume_nowait(feed_id, items)))
         inflight.append(futs)
+        if n % 100 == 99:
+            el = time.perf_counter() - t0
+            print(f"  {(n + 1) * CHUNK:,} reports traced and queued after {el:.0f} s "
+                  f"({(n + 1) * CHUNK / el:.0f}/s)", file=sys.stderr, flush=True)
         while len(inflight) > 8:
             settle(inflight.popleft())
     while inflight:

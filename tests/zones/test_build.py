@@ -53,6 +53,9 @@ def test_zones_soa_and_warnings(snap):
     ("bl", "5.0.0.127", ("127.0.0.4", SITE + "127.0.0.5")),
     ("bl", "4.3.2.1", None),
     ("bl", "100.51.198", "ENT"), ("bl", "198", "ENT"), ("bl", "203", None),
+    # four one-digit labels are IPv6 nibbles too: 0.0.0.0 lies above the ::ffff:7f00:2 and
+    # 2001:db8:1:: names, so it exists (NODATA, as a secondary holding the export answers)
+    ("bl", "0.0.0.0", "ENT"), ("bl", "1.0.0.2", "ENT"), ("bl", "1.0.0.0", None),
     ("dbl", "spam.example", ("127.0.1.2", SITE + "spam.example")),
     ("dbl", "a.b.evil.example", ("127.0.1.3", "dom evil.example")),
     ("dbl", "evil.example", "ENT"), ("dbl", "example", "ENT"),

@@ -72,7 +72,7 @@ def test_serial_arithmetic_wraps():
 def test_a_listing_change_is_a_small_delta():
     base = [("bl", f"192.0.2.{i}", "127.0.0.2", None) for i in range(1, 200)]
     old = data_records(build_snapshot(base, serial=1).zones["bl.mailrep.test"])
-    new = data_records(build_snapshot(base[1:] + [("bl", "198.51.100.1", "127.0.0.2", None)],
+    new = data_records(build_snapshot([*base[1:], ("bl", "198.51.100.1", "127.0.0.2", None)],
                                       serial=2).zones["bl.mailrep.test"])
     deleted, added = diff(old, new)
     assert {r.owner for r in deleted} == {"1.2.0.192"} and {r.owner for r in added} == {"1.100.51.198"}

@@ -250,10 +250,12 @@ def _bare_domains(text: str, spans: list[tuple[int, int]], budget: list[int]) ->
 @lru_cache(maxsize=8192)  # keys are at most MAX_URL_CHARS long: a few MB at worst
 def normalise(scheme: str, rest: str) -> Url | None:
     """Build a `Url` from a scheme and what followed `scheme://`, or None for garbage."""
-    rest = _strip_trailing(rest)
+    # Drop the fragment first, so punctuation it leaves behind (`/?#x`) is stripped too and
+    # the normalised URL reads back as itself.
+    rest = _strip_trailing(rest.partition("#")[0])
     cut = _AUTHORITY_END.search(rest)
     authority, path = (rest[: cut.start()], rest[cut.start():]) if cut else (rest, "")
-    path = path.replace("\\", "/").partition("#")[0]
+    path = path.replace("\\", "/")
     if path and path[0] != "/":
         path = "/" + path
     if "%" in authority:  # percent-encoded hosts: http://w%77%77%2e...

@@ -56,8 +56,8 @@ def name_wire(name: str) -> bytes:
 
 
 def txt_rdata(text: bytes) -> bytes:
-    if not text:
-        return b"\x00"
+    if len(text) < 256:
+        return bytes((len(text),)) + text
     return b"".join(bytes((len(text[i:i + 255]),)) + text[i:i + 255] for i in range(0, len(text), 255))
 
 
@@ -151,13 +151,20 @@ class _AddressRender:
                     return
                 nodes.add(key)
 
-        for net in self.exact:
-            add_ancestors(net, full)
-        for labels, lvl in self.ranges.items():
-            for net in lvl:
-                add_ancestors(net, labels)
-        for net, vi in self.exact.items():
-            yield from _value_records(self._name(fam.rev(net, full)), self.values[vi], fam.text(net).encode())
+        if self.levels:  # intermediate wildcards exist only under ranges
+            for net in self.exact:
+                add_ancestors(net, full)
+            for labels, lvl in self.ranges.items():
+                for net in lvl:
+                    add_ancestors(net, labels)
+        values, name = self.values, self._name
+        if fam.step == 8:  # IPv4, the bulk of any zone: names and texts without ipaddress
+            for net, vi in self.exact.items():
+                a, b, c, d = net >> 24, net >> 16 & 255, net >> 8 & 255, net & 255
+                yield from _value_records(name(f"{d}.{c}.{b}.{a}"), values[vi], f"{a}.{b}.{c}.{d}".encode())
+        else:
+            for net, vi in self.exact.items():
+                yield from _value_records(name(fam.rev(net, full)), values[vi], fam.text(net).encode())
         for net, labels in nodes:
             if labels < full:
                 yield from self._wildcard(net, labels)

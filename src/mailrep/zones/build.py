@@ -54,6 +54,10 @@ class Mixed:
             got = self.ip4.lookup(sub)
             if got is not None:
                 return got
+            if len(sub[0]) == len(sub[1]) == len(sub[2]) == len(sub[3]) == 1:
+                # four one-digit labels are also nibbles: an IPv6 name may lie beneath
+                # (0.0.0.0 is above every ::/16 name), and then the name exists (NODATA)
+                return merge_answers([self.ip6.lookup(sub), self.dn.lookup(sub)])
         elif n == 32 and nibbles_to_int(sub) is not None:
             got = self.ip6.lookup(sub)  # IPv4-mapped names also find IPv4 listings (rbldnsd does)
             return got if got is not None else self.ip4.lookup(sub)
