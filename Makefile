@@ -17,7 +17,7 @@ peers:
 	scripts/install-peers
 
 run: install
-	$(BIN)/mailrep serve
+	$(BIN)/mailrep serve --http 127.0.0.1:8080 --smtp 127.0.0.1:2525 --dns 127.0.0.1:5300
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
