@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 
 .PHONY: install peers run test lint bench clean
 
-$(BIN)/mailrep: pyproject.toml
+# setup.py and the C source too: an edit of the DNS fast path must rebuild the extension
+$(BIN)/mailrep: pyproject.toml setup.py src/mailrep/dns/_fastpath.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
@@ -32,4 +33,4 @@ bench: install
 	$(BIN)/python benchmarks/trace.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info src/mailrep/dns/_fastpath*.so

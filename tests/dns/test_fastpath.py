@@ -1,0 +1,133 @@
+"""The C UDP loop served over loopback: it answers, picks up a swapped snapshot at the next
+burst, hands what it does not answer to the Python responder (and errors to SERVFAIL), stops
+when asked, and stays out of the way of guards and --no-batch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+
+import pytest
+
+from mailrep.dns import fastpath
+from mailrep.dns.answer import Responder, answer
+from mailrep.dns.guard import Guard
+from mailrep.dns.metrics import DnsMetrics
+from mailrep.dns.server import DnsServer
+from mailrep.zones.ip4set import Ip4Builder
+from mailrep.zones.value import Value, compile_template
+from mailrep.zones.zone import Snapshot, Soa, Zone
+from tests.dns.conftest import live_server
+
+if not fastpath.AVAILABLE:
+    if os.environ.get("CI") == "true":  # CI builds the extension: its absence is a failure
+        pytest.fail(f"mailrep.dns._fastpath is not built: {fastpath.MISSING}", pytrace=False)
+    pytest.skip(f"mailrep.dns._fastpath is not built: {fastpath.MISSING}", allow_module_level=True)
+
+ZONE = "bl.mailrep.test"
+
+
+def snapshot(serial: int, *listed: str) -> Snapshot:
+    b = Ip4Builder()
+    vi = b.value_index(Value((b"\x7f\x00\x00\x02",), compile_template("Blocked $"), 2100))
+    for text in ("127.0.0.2", *listed):
+        b.add(int.from_bytes(socket.inet_aton(text), "big"), 32, vi)
+    b.add(0x7F000001, 32, 0)
+    soa = Soa(f"ns.{ZONE}", f"hostmaster.{ZONE}", serial, 3600, 600, 86400, 60, 300)
+    return Snapshot([Zone(ZONE, soa=soa, ns=[f"ns.{ZONE}"], datasets=[b.build()])], serial=serial)
+
+
+def query(name: str, qtype: int = 1, qid: int = 7) -> bytes:
+    wire = b"".join(bytes((len(x),)) + x.encode() for x in name.split(".")) + b"\0"
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + wire + struct.pack("!HH", qtype, 1)
+
+
+def ask(port: int, q: bytes) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(q, ("127.0.0.1", port))
+        return s.recv(4096)
+
+
+def serial_of(reply: bytes) -> int:
+    return struct.unpack("!I", reply[-20:-16])[0]
+
+
+def test_the_c_loop_answers_swaps_and_hands_back() -> None:
+    first = snapshot(1, "192.0.2.1")
+    with live_server(first) as srv:
+        table = srv.server.fast_table
+        assert table is not None
+        hit, miss = query(f"1.2.0.192.{ZONE}"), query(f"9.2.0.192.{ZONE}")
+        assert ask(srv.port, hit) == answer(hit, first)
+        assert ask(srv.port, miss) == answer(miss, first)
+        assert table.answered == 2 and table.handed == 0
+        soa = query(ZONE, 6)
+        assert serial_of(ask(srv.port, soa)) == 1  # SOA: handed to the responder
+        assert table.handed == 1
+        out_of_zone = query("2.0.0.127.elsewhere.example")
+        assert ask(srv.port, out_of_zone)[3] & 0xF == 5  # REFUSED, from Python
+        assert table.handed == 2
+
+        second = snapshot(2, "192.0.2.9")
+        srv.server.swap(second)
+        new = srv.server.fast_table
+        assert new is not table
+        assert serial_of(ask(srv.port, soa)) == 2
+        assert ask(srv.port, hit) == answer(hit, second)  # no longer listed: NXDOMAIN, serial 2
+        assert serial_of(ask(srv.port, hit)) == 2
+        listed = query(f"9.2.0.192.{ZONE}", 16)
+        reply = ask(srv.port, listed)
+        assert reply == answer(listed, second) and b"Blocked 192.0.2.9" in reply
+        assert new.answered == 3 and new.handed == 1
+        thread = srv.server._thread
+    assert thread is not None and not thread.is_alive()  # stop() woke and ended the C loop
+
+
+class Failing(Responder):
+    """A responder that cannot answer the queries handed to it."""
+
+    def udp(self, query: bytes) -> bytes | None:
+        raise RuntimeError("broken zone")
+
+
+def test_an_exception_in_python_becomes_servfail() -> None:
+    snap = snapshot(1)
+    with live_server(snap, responder=lambda s: Failing(s, cache_size=0)) as srv:
+        reply = ask(srv.port, query(ZONE, 6, qid=99))
+        assert reply[:2] == b"\x00\x63" and reply[3] & 0xF == 2  # SERVFAIL
+        assert srv.server.errors == 1
+        hit = query(f"2.0.0.127.{ZONE}")
+        assert ask(srv.port, hit) == answer(hit, snap)  # C still answers
+
+
+@pytest.mark.parametrize("kw", [{"batch": False}, {"fast": False}])
+def test_no_batch_or_no_fast_keeps_the_python_loops(kw: dict[str, bool]) -> None:
+    snap = snapshot(1)
+    with live_server(snap, **kw) as srv:
+        hit = query(f"2.0.0.127.{ZONE}")
+        assert ask(srv.port, hit) == answer(hit, snap)
+        table = srv.server.fast_table
+        assert table is None or table.answered == 0
+
+
+def test_a_guard_keeps_every_reply_in_python() -> None:
+    """With metrics (or ACL, RRL, budget, counting) configured, every reply passes the guard."""
+    snap = snapshot(1)
+    metrics = DnsMetrics()
+    hit = query(f"2.0.0.127.{ZONE}")
+
+    async def run() -> bytes:
+        server = DnsServer(snap)
+        server.guard = Guard(metrics=metrics)  # as Node.attach does, before start
+        _, port = await server.start("127.0.0.1", 0)
+        try:
+            return await asyncio.to_thread(ask, port, hit)
+        finally:
+            await server.stop()
+            assert server.fast_table.answered == 0
+
+    assert asyncio.run(run()) == answer(hit, snap)
+    assert sum(metrics.queries.values()) == 1
