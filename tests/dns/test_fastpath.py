@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -17,9 +18,10 @@ from mailrep.dns.guard import Guard
 from mailrep.dns.metrics import DnsMetrics
 from mailrep.dns.server import DnsServer
 from mailrep.zones.ip4set import Ip4Builder
+from mailrep.zones.rbldnsd import load_rbldnsd
 from mailrep.zones.value import Value, compile_template
 from mailrep.zones.zone import Snapshot, Soa, Zone
-from tests.dns.conftest import live_server
+from tests.dns.conftest import live_server, mailrep_dns
 
 if not fastpath.AVAILABLE:
     if os.environ.get("CI") == "true":  # CI builds the extension: its absence is a failure
@@ -131,3 +133,28 @@ def test_a_guard_keeps_every_reply_in_python() -> None:
 
     assert asyncio.run(run()) == answer(hit, snap)
     assert sum(metrics.queries.values()) == 1
+
+
+@pytest.mark.parametrize("flag", ["--fastpath", "--no-fastpath"])
+def test_the_command_serves_with_and_without_the_fast_path(bl_file: Path, flag: str) -> None:
+    snap = load_rbldnsd([(ZONE, "ip4set", [bl_file])])
+    with mailrep_dns([flag, f"{ZONE}:ip4set:{bl_file}"]) as (_proc, port):
+        for name, qtype in ((f"2.0.0.127.{ZONE}", 1), (f"7.100.51.198.{ZONE}", 16), (ZONE, 6)):
+            q = query(name, qtype)
+            assert ask(port, q) == answer(q, snap)
+
+
+def test_without_the_extension_the_python_loop_serves(monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """What a build without a compiler gets (setup.py: optional=True): table_for is None and
+    the server runs the Python batch loop, saying so once."""
+    monkeypatch.setattr(fastpath, "_fastpath", None)
+    monkeypatch.setattr(fastpath, "AVAILABLE", False)
+    monkeypatch.setattr(fastpath, "MISSING", "No module named 'mailrep.dns._fastpath'")
+    snap = snapshot(1)
+    assert fastpath.table_for(snap) is None
+    with caplog.at_level("INFO", logger="mailrep.dns"), live_server(snap) as srv:
+        hit = query(f"2.0.0.127.{ZONE}")
+        assert ask(srv.port, hit) == answer(hit, snap)
+        assert srv.server.fast_table is None
+    assert "C fast path not built" in caplog.text

@@ -64,14 +64,14 @@ def _loader(snapshot: str | None, specs: list[tuple[str, str, list[str]]]) -> tu
 async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: list[str], *,
                 reuse_port: bool, interval: float, tcp_idle: float, max_tcp: int,
                 announce: Callable[[str], None], first: Any = None, cache: int = 100_000,
-                batch: bool = True, node: Any = None, fetcher: Any = None) -> None:
+                batch: bool = True, node: Any = None, fetcher: Any = None, fast: bool = True) -> None:
     from mailrep.dns.reload import Reloader
     from mailrep.dns.server import DnsServer
 
     snap = first if first is not None else load()
     make = node.responder_factory(cache) if node is not None else None  # [X] keyed access
     servers = [DnsServer(snap, reuse_port=reuse_port, tcp_idle=tcp_idle, max_tcp=max_tcp,
-                         cache_size=cache, batch=batch, responder=make) for _ in binds]
+                         cache_size=cache, batch=batch, responder=make, fast=fast) for _ in binds]
     if node is not None:  # [X] issue 5: transfers, NOTIFY, RRL, ACL, counting, metrics
         for server in servers:
             node.attach(server)
@@ -153,6 +153,9 @@ def register(app: typer.Typer) -> None:
                                   help="UDP replies cached per worker (0 = no cache)"),
         batch: bool = typer.Option(True, "--batch/--no-batch",
                                    help="recvmmsg/sendmmsg batches (Linux) or one recvfrom per query"),
+        fastpath: bool = typer.Option(True, "--fastpath/--no-fastpath",
+                                      help="answer IPv4 A/TXT queries in C in the batched loop "
+                                           "(when built; never with RRL/ACL/budget/counting/metrics)"),
         # [X] issue 5 (mailrep.dns.node); each also settable in the [dns] table of the config
         allow_transfer: list[str] = typer.Option(None, "--allow-transfer", help="AXFR/IXFR client network"),
         notify: list[str] = typer.Option(None, "--notify", help="secondary host:port to NOTIFY"),
@@ -210,7 +213,7 @@ def register(app: typer.Typer) -> None:
         def one() -> None:
             _run(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
                        tcp_idle=tcp_idle, max_tcp=max_tcp, announce=announce, first=first,
-                       cache=cache, batch=batch, node=node, fetcher=fetcher))
+                       cache=cache, batch=batch, node=node, fetcher=fetcher, fast=fastpath))
 
         if workers == 1:
             one()
