@@ -58,9 +58,10 @@ def untraceable_reason(p: Prepared) -> str | None:
     """Why a stored message has no source IP (None when it has one)."""
     if p.source_ip:
         return None
-    source = p.trace.get("source") if isinstance(p.trace, dict) else None
+    trace = p.trace
+    source = trace.get("source")
     reason = source.get("reason") if isinstance(source, dict) else None
-    if not reason and isinstance(p.trace, dict) and p.trace.get("error"):
+    if not reason and trace.get("error"):
         reason = "trace failed"
     return str(reason or "no source found")[:120]
 

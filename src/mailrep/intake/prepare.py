@@ -4,13 +4,15 @@
 (the dedupe key), traces the message with the given mail hosts, cuts the stored copy to
 `keep_bytes` (flagging the cut), decides whether the report counts (mail older than `max_age`
 by its first Received date, else its Date header, is stored but not counted) and compresses
-the stored copy. It raises `NotMail` for bytes that are not a message.
+the stored copy. It raises `NotMail` for bytes that are not a message. The trace is JSON-encoded
+here, once (`trace_json`, stored as is), so a worker process sends back a string, not a tree.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mailrep.errors import NotMail
+from mailrep.store.encoded import EncodedJson
 from mailrep.trace.message import Flag, Message, read_message
 
 FLAG_TRUNCATED = "truncated"
@@ -33,10 +36,15 @@ class Prepared:
     raw_z: bytes
     truncated: bool
     source_ip: str | None
-    trace: dict[str, Any]
+    trace_json: EncodedJson
     counted: bool
     mail_date: datetime | None
     flags: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def trace(self) -> dict[str, Any]:
+        """The trace (`Trace.to_dict()` form), decoded from `trace_json`."""
+        return dict(json.loads(self.trace_json))
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -119,6 +127,7 @@ def prepare(
                                         f"{max_age}; stored but not counted").to_dict())
     return Prepared(
         sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw_z=zlib.compress(kept, 1),
-        truncated=truncated, source_ip=source_ip, trace=trace, counted=counted, mail_date=when,
+        truncated=truncated, source_ip=source_ip, trace_json=EncodedJson.of(trace), counted=counted,
+        mail_date=when,
         flags=flags,
     )

@@ -6,7 +6,8 @@
     n = await service.submit_volume(feed_id, [VolumeItem(...), ...])
     service.close()                                            # commits what is queued
 
-Tracing runs in a process pool (`trace_workers`, 0 = in the caller's thread); every store
+Tracing runs in a process pool (`trace_workers`, 0 = in the caller's thread), messages sent
+in batches (`intake.tracing`); every store
 write goes through the one `Writer`, whose transaction also checks dedupe and the quota so
 both hold under concurrency. After a batch committed, the IPs whose evidence changed go to
 the `Processor` (post-commit re-evaluation, see `intake.processor`).
@@ -15,13 +16,11 @@ the `Processor` (post-commit re-evaluation, see `intake.processor`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from mailrep.errors import NotAllowed, OverQuota, TooBig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.prepare import Prepared, prepare
 from mailrep.intake.processor import Processor
+from mailrep.intake.tracing import Job, TraceBatcher
 from mailrep.intake.writer import Writer
 from mailrep.store import reports as store
 from mailrep.store.db import Database
@@ -37,6 +37,7 @@ from mailrep.store.db import Database
 Clock = Callable[[], datetime]
 QUOTA_WINDOW = timedelta(hours=24)
 QUOTA_RECHECK_S = 30.0
+TRACE_BATCH = 32  # most messages one trace-pool call carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,8 @@ class IntakeService:
         self._executor = executor
         self._own_executor = executor is None
         self._quota: dict[int, tuple[int, float]] = {}  # account -> (count in window, checked)
+        workers = max(1, limits.trace_workers)
+        self._batcher = TraceBatcher(self._pool_or_raise, self._drop_pool, max_batch=TRACE_BATCH, in_flight=2 * workers)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -123,6 +126,20 @@ class IntakeService:
             self._executor = ProcessPoolExecutor(self.limits.trace_workers, mp_context=ctx)
         return self._executor
 
+    def _pool_or_raise(self) -> Executor:
+        pool = self._pool()
+        if pool is None:
+            raise RuntimeError("no trace pool (trace_workers = 0)")
+        return pool
+
+    def _drop_pool(self, broken: Executor) -> None:
+        """A worker of `broken` died: the next call starts a new pool (once per broken pool)."""
+        if self._executor is broken:
+            self._executor = None
+            if self._own_executor:
+                broken.shutdown(wait=False, cancel_futures=True)
+            self._own_executor = True  # the replacement is ours to shut down
+
     # -- preparing (trace) -------------------------------------------------------------------
 
     def prepare_sync(self, raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> Prepared:
@@ -132,17 +149,10 @@ class IntakeService:
 
     async def _prepare(self, raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> Prepared:
         self._check_size(raw)
-        fn = functools.partial(prepare, raw, mailhosts=mailhosts, now=now,
-                               keep_bytes=self.limits.keep_bytes, max_age=self.limits.max_age)
-        pool = self._pool()
-        if pool is None:
-            return fn()
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(pool, fn)
-        except BrokenProcessPool:  # a worker died (OOM, signal): start a new pool, trace here
-            self._executor = None
-            return await asyncio.to_thread(fn)
+        job = Job(raw, mailhosts, now, self.limits.keep_bytes, self.limits.max_age)
+        if self._pool() is None:
+            return job.run()
+        return await self._batcher.prepare(job)
 
     def _check_size(self, raw: bytes) -> None:
         if len(raw) > self.limits.max_bytes:
@@ -246,7 +256,7 @@ class IntakeService:
                 "reporter_id": item.who.account_id, "channel": item.channel, "received_at": item.at,
                 "sha256": p.sha256, "raw_z": p.raw_z, "raw_size": p.size,
                 "stored_size": min(p.size, self.limits.keep_bytes), "truncated": p.truncated,
-                "trace_json": p.trace, "source_ip": p.source_ip, "counted": p.counted,
+                "trace_json": p.trace_json, "source_ip": p.source_ip, "counted": p.counted,
                 "flags": p.flags, "state": store.ACCEPTED, "error": None, "dedupe_key": key,
             })
         ids = store.insert_reports(conn, rows)
@@ -288,7 +298,7 @@ class IntakeService:
             rows.append({
                 "feed_account_id": item.feed_id, "received_at": item.at, "sha256": p.sha256,
                 "raw_z": p.raw_z, "raw_size": p.size, "source_ip": p.source_ip,
-                "trace_json": p.trace, "trap_address": item.trap_address, "counted": p.counted,
+                "trace_json": p.trace_json, "trap_address": item.trap_address, "counted": p.counted,
                 "flags": p.flags, "dedupe_key": key,
             })
             if p.source_ip and p.counted:

@@ -29,9 +29,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from mailrep.config import Settings
 from mailrep.errors import StorageError
+from mailrep.store.encoded import serialize
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 32 * 1024  # page cache per connection (SQLite's default is 2 MiB)
 _BEGIN_OPTION = "mailrep_sqlite_begin"
 
 
@@ -40,7 +42,7 @@ def _sqlite_engine(url: sa.URL, **kw: Any) -> Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-        **kw,
+        json_serializer=serialize, **kw,
     )
 
     @event.listens_for(engine, "connect")
@@ -53,6 +55,7 @@ def _sqlite_engine(url: sa.URL, **kw: Any) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -72,7 +75,8 @@ class Database:
             if self.url.get_backend_name() == "sqlite":
                 self.engine = _sqlite_engine(self.url, echo=echo)
             else:
-                self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
+                self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True,
+                                               json_serializer=serialize)
         except (sa.exc.ArgumentError, ImportError) as e:
             raise StorageError(f"cannot open database {self.url!r}: {e}") from e
 
