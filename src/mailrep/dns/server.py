@@ -83,8 +83,11 @@ class DnsServer:
 
     def _fast_state(self, responder: Responder) -> tuple[Any, Callable[[bytes], bytes | None]]:
         """What the C loop reads once per burst: the snapshot's Table (None: answer all in
-        Python) and the responder for the queries it hands back; one object, swapped whole."""
-        table = fastpath.table_for(responder.snapshot) if self.fast else None
+        Python) and the responder for the queries it hands back; one object, swapped whole.
+        Only a plain Responder's answers are known to the Table: a subclass may answer
+        otherwise, so it answers everything itself."""
+        plain = type(responder) is Responder
+        table = fastpath.table_for(responder.snapshot) if self.fast and plain else None
         return table, responder.udp
 
     @property
