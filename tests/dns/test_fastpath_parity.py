@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailrep.dns import fastpath
+from mailrep.dns.acl import keyed_view
 from mailrep.dns.answer import answer
 from mailrep.zones.build import Mixed, build_snapshot
 from mailrep.zones.dnset import DnBuilder
@@ -125,8 +126,9 @@ SNAP4, KEYS4 = ip4_snapshot()
 BIG, KEYS_BIG = big_snapshot()
 MIXED, MIXED4, KEYS_MIXED = mixed_snapshots()
 NESTED = nested_snapshot()
+KEYED = keyed_view(SNAP4, {ZONE: ["k3y", "other"]})  # keyed access: only <key>.<zone> answers
 CASES = [(SNAP4, KEYS4), (BIG, KEYS_BIG), (MIXED, KEYS_MIXED), (MIXED4, KEYS_MIXED),
-         (NESTED, [*KEYS4, ip("4.3.2.1")])]
+         (NESTED, [*KEYS4, ip("4.3.2.1")]), (KEYED, KEYS4)]
 TABLES = [fastpath.table_for(s) for s, _ in CASES]
 
 
@@ -150,7 +152,7 @@ def opt_record(payload: int, ext_rcode: int = 0, version: int = 0, flags: int = 
 
 
 def origin_labels(snap: Snapshot) -> list[list[bytes]]:
-    return [list(z.labels) for z in snap.zones.values()] + [[b"elsewhere", b"example"], []]
+    return [list(z.labels) for z in snap.zones.values()] + [[b"bl", b"mailrep", b"test"], [b"example"], []]
 
 
 def recase(draw: st.DrawFn, labels: list[bytes]) -> list[bytes]:
@@ -179,7 +181,7 @@ def queries(draw: st.DrawFn, case: int) -> bytes:
     if "nibbles" in mutate:  # four one-digit labels: IPv6 nibbles too
         sub = [str(draw(st.integers(0, 9))).encode() for _ in range(4)]
     origins = origin_labels(snap)
-    origin = draw(st.sampled_from(origins if "origin" in mutate else origins[:-2]))
+    origin = draw(st.sampled_from(origins if "origin" in mutate else origins[:-3]))
     labels = recase(draw, sub + origin)
     qtype = draw(st.sampled_from([6, 2, 15, 28, 255, 41, 252, 0, 65535] if "type" in mutate else [1, 16]))
     qclass = draw(st.sampled_from([3, 255, 254, 0, 256])) if "class" in mutate else 1
@@ -268,6 +270,12 @@ def test_a_zone_with_a_zone_beneath_it_is_left_to_python() -> None:
     assert table.answer(plain(ip("4.3.2.1"))) is None  # 1.2.3.4.bl... lies in 4.bl...
     assert table.answer(plain(ip("127.0.0.2"))) is None
     assert check(4, plain(ip("4.3.2.1"), zone=f"4.{ZONE}")) is not None
+
+
+def test_keyed_zones_answer_only_under_a_key() -> None:
+    hit = ip("127.0.0.2")
+    assert check(5, plain(hit, zone=f"k3y.{ZONE}")) is not None
+    assert TABLES[5].answer(plain(hit)) is None  # no key: REFUSED, from Python
 
 
 def test_mixed_zones_hand_back_misses_unless_ip4_only() -> None:

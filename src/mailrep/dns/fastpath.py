@@ -17,10 +17,13 @@ What the Table answers, and why each reply equals the Python one (tests/dns/test
   another zone's origin beneath it (the longest origin would win) are not in the Table, so
   their queries fall through to Python, as do all other names, types, classes and opcodes.
 
-Defences and counts: the C loop runs only when the server has no Guard (mailrep.dns.guard:
-ACL, query budget, query counting, RRL, metrics); with any of them configured the Python
-loops run as before, every reply through `Guard.filter`. Keyed access needs nothing: the
-Table is built from the responder's snapshot, which is the keyed view (`<key>.<zone>` only).
+Defences and counts: none is implemented in C; the C loop runs only when they are all off.
+With a Guard (mailrep.dns.guard: ACL, query budget, query counting, RRL, metrics) the
+server runs the Python loops as before, every reply through `Guard.filter`; a Responder
+subclass gets no Table (DnsServer._fast_state). Keyed access needs nothing: the Table is
+built from the responder's snapshot, which is the keyed view (`<key>.<zone>` only). Replies
+answered in C are not put in the reply cache (they cost less than a cache lookup) and are
+counted in `Table.answered`, the queries handed on in `Table.handed`.
 
 Without the extension (no compiler at install time) `AVAILABLE` is False, `table_for`
 returns None and the server keeps its Python loops; it logs that once.
