@@ -10,7 +10,10 @@
 SQLite (the default) runs in WAL mode with `synchronous=FULL`: a transaction that returned from
 commit survives SIGKILL and power loss. Write transactions take the write lock up front
 (`BEGIN IMMEDIATE`) so two writers queue on `busy_timeout` instead of failing half-way with
-SQLITE_BUSY when a read lock cannot be upgraded. PostgreSQL is used when the URL says so
+SQLITE_BUSY when a read lock cannot be upgraded. Inside one process the write transactions of
+its threads (the intake writer, the post-commit processor, request handlers) also queue on a
+lock of this `Database`: SQLite's busy handler polls with sleeps that grow to 100 ms, so two
+threads taking turns on the write lock would otherwise wait out those sleeps. PostgreSQL is used when the URL says so
 (`postgresql+psycopg://...`); the schema is the same (`mailrep.store.tables`).
 
 Database failures leave this module as `StorageError`.
@@ -18,6 +21,7 @@ Database failures leave this module as `StorageError`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +83,8 @@ class Database:
                                                json_serializer=serialize)
         except (sa.exc.ArgumentError, ImportError) as e:
             raise StorageError(f"cannot open database {self.url!r}: {e}") from e
+        # SQLite: one write transaction at a time per process, waiting on a real lock.
+        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -92,7 +98,11 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self._begin("IMMEDIATE") as conn:
+        if self._write_lock is None:
+            with self._begin("IMMEDIATE") as conn:
+                yield conn
+            return
+        with self._write_lock, self._begin("IMMEDIATE") as conn:
             yield conn
 
     @contextmanager
