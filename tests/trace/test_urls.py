@@ -389,3 +389,19 @@ def test_pathological_inputs_complete():
     ]
     for text in nasty:
         assert isinstance(urls_in_text(text), list)
+
+
+
+_URL_BITS = st.sampled_from([*"hHtTpPsSxXfFwW*:/\\.@-_ 09\u017f\u0130\u212a<a=\"",
+                             "http://", "HTTPS://", "www.", "WwW1.", "hxxp:\\\\", "h**ps://", "fxp://"])
+
+
+@given(st.lists(_URL_BITS, max_size=40).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_fast_candidate_scan_finds_exactly_what_the_pattern_finds(text):
+    import mailrep.trace.urls as urls_module
+
+    def spans(ms):
+        return [(m.span(), m.group("scheme"), m.group("www"), m.group("rest")) for m in ms]
+
+    assert spans(urls_module._candidates(text)) == spans(urls_module._CANDIDATE.finditer(text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from starlette.requests import Request
 
 from mailrep.store import accounts
 from tests.intake.mail import spam
@@ -36,6 +37,10 @@ def test_report_is_stored_traced_and_visible_to_its_reporter(api):
     assert body["duplicate"] is False
     assert body["url"].endswith(f"/api/v1/reports/{body['id']}")
     assert r.headers["location"] == body["url"]
+    app = api.client.app
+    scope = {"type": "http", "app": app, "router": app.router, "scheme": "http", "server": ("testserver", 80),
+             "path": "/", "root_path": "", "headers": [(b"host", b"testserver")], "query_string": b""}
+    assert body["url"] == str(Request(scope).url_for("get_report", report_id=body["id"]))
     view = api.client.get(body["url"], headers=api.auth("alice"))
     assert view.status_code == 200
     v = view.json()

@@ -61,6 +61,10 @@ _CANDIDATE = re.compile(
     (?P<rest>[^\s<>"'`\x00-\x1f\x7f]{1,MAXLEN})""".replace("MAXLEN", str(MAX_URL_CHARS)),
     re.I | re.X,
 )
+# Where a candidate may start, searched in the lower-cased text: a pattern that begins with a
+# plain character class is scanned ~3x faster than `_CANDIDATE` (case-blind, look-arounds);
+# `_CANDIDATE` then decides at each such place (see `_candidates`).
+_START = re.compile(r"[hfw](?:[tx]{2}ps?:|\*\*ps?:|[tx]p:|ww\d{0,3}\.)")
 # HTML mislabelled as text/plain (common in spam) still gets its entities decoded.
 _LOOKS_HTML = re.compile(r"<(?:html|body|a\s|img\s|table|div|font)", re.I)
 _AUTHORITY_END = re.compile(r"[/?#\\]")
@@ -193,7 +197,7 @@ def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
         text = _OBFUSCATED_COLON.sub(":", text)
     found: list[tuple[int, Url]] = []
     spans: list[tuple[int, int]] = []
-    for m in _CANDIDATE.finditer(text):
+    for m in _candidates(text):
         budget[0] -= 1
         if budget[0] < 0:
             break
@@ -216,6 +220,26 @@ def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
     found.sort(key=lambda item: item[0])
     for _, url in found:
         yield url
+
+
+def _candidates(text: str) -> Iterator[re.Match[str]]:
+    """The matches of `_CANDIDATE.finditer(text)`, found faster: `_START` (a superset of the
+    places where a candidate can begin) is searched in `text.lower()` and `_CANDIDATE` is tried
+    only there, on the original text. When lower-casing changes the length (`İ`) or the text
+    has `ſ` (which re.I lets match `s`, but `lower()` keeps), the plain scan runs instead."""
+    low = text.lower()
+    if len(low) != len(text) or "\u017f" in low:
+        yield from _CANDIDATE.finditer(text)
+        return
+    search, match = _START.search, _CANDIDATE.match
+    pos = 0
+    while (start := search(low, pos)) is not None:
+        m = match(text, start.start())
+        if m is None:
+            pos = start.start() + 1
+        else:
+            yield m
+            pos = m.end()
 
 
 def _bare_domains(text: str, spans: list[tuple[int, int]], budget: list[int]) -> Iterator[tuple[int, Url]]:

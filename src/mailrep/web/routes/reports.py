@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.datastructures import URLPath
 
 from mailrep.errors import NotAllowed, NotFound
 from mailrep.intake.service import Submitter
@@ -40,6 +41,15 @@ class ReportView(BaseModel):
     trace: dict[str, Any] | None
 
 
+def report_url(request: Request, report_id: int) -> str:
+    """`request.url_for("get_report", ...)` without searching the routes on every POST."""
+    state = request.app.state
+    prefix = getattr(state, "report_url_prefix", None)
+    if prefix is None:
+        prefix = state.report_url_prefix = str(request.app.url_path_for("get_report", report_id=1))[:-1]
+    return str(URLPath(f"{prefix}{report_id}").make_absolute_url(base_url=request.base_url))
+
+
 def submitter(caller: Caller) -> Submitter:
     rep = caller.reporter
     if rep is None:
@@ -58,7 +68,7 @@ async def post_report(request: Request, caller: Caller = Depends(role("reporter"
     check_mail_type(request)
     raw = await read_limited(request, c.limits.max_bytes)
     receipt = await c.intake.submit_report(who, raw, channel="http")
-    url = str(request.url_for("get_report", report_id=receipt.id))
+    url = report_url(request, receipt.id)
     body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
 
