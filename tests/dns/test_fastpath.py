@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import struct
 from pathlib import Path
@@ -21,7 +22,7 @@ from mailrep.zones.ip4set import Ip4Builder
 from mailrep.zones.rbldnsd import load_rbldnsd
 from mailrep.zones.value import Value, compile_template
 from mailrep.zones.zone import Snapshot, Soa, Zone
-from tests.dns.conftest import live_server, mailrep_dns
+from tests.dns.conftest import live_server, mailrep_dns, wait_until
 
 if not fastpath.AVAILABLE:
     if os.environ.get("CI") == "true":  # CI builds the extension: its absence is a failure
@@ -161,3 +162,19 @@ def test_without_the_extension_the_python_loop_serves(monkeypatch: pytest.Monkey
         assert ask(srv.port, hit) == answer(hit, snap)
         assert srv.server.fast_table is None
     assert "C fast path not built" in caplog.text
+
+
+def test_sighup_reloads_and_sigterm_stops_the_c_loop(tmp_path: Path) -> None:
+    data = tmp_path / "bl.txt"
+    head = f"$SOA 300 ns.{ZONE} hostmaster.{ZONE} {{}} 3600 600 86400 60\n:127.0.0.2:Blocked $\n127.0.0.2\n"
+    data.write_text(head.format(1))
+    new = query(f"1.2.0.192.{ZONE}", 16)
+    with mailrep_dns(["--check-interval", "3600", f"{ZONE}:ip4set:{data}"]) as (proc, port):
+        assert ask(port, new)[3] & 0xF == 3  # NXDOMAIN
+        data.write_text(head.format(2) + "192.0.2.1\n")
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: serial_of(ask(port, query(ZONE, 6))) == 2)
+        reply = ask(port, new)
+        assert reply[3] & 0xF == 0 and b"Blocked 192.0.2.1" in reply
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
