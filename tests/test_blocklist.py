@@ -363,3 +363,27 @@ def test_one_reporter_never_lists_through_the_store(db, ages, trust, anonymous):
         ])
     assert bl.reevaluate(db, [ip], NOW) == []
     assert bl.lookup(db, ip, NOW)["listed"] is False
+
+
+def test_a_staff_action_between_the_snapshot_and_the_write_is_not_overwritten(db, monkeypatch):
+    """reevaluate decides from a read snapshot; a delisting committed after that snapshot was
+    read must stand (the key is decided again under the write lock, from the delisting)."""
+    a, b, dep = reporter(db), reporter(db), staff(db)
+    report(db, a, at=NOW - H)
+    report(db, b)
+    trap(db, at=NOW - 2 * H)
+    real_load = bl.evidence.load
+    calls = []
+
+    def load_then_delist(conn, keys, now, days):
+        out = real_load(conn, keys, now, days)
+        if not calls:  # the snapshot read: a deputy delists meanwhile (its own transaction)
+            calls.append(keys)
+            bl.manual(db, "delist", IP, "wholly erroneous", dep, NOW)
+        return out
+
+    monkeypatch.setattr(bl.evidence, "load", load_then_delist)
+    bl.reevaluate(db, [IP], NOW + timedelta(minutes=1))
+    assert calls == [[IP]]
+    out = bl.lookup(db, IP, NOW + timedelta(minutes=2))
+    assert out["listed"] is False and out["state"] == "delisted"

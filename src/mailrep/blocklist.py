@@ -103,10 +103,23 @@ def _retry(fn: Any, attempts: int = 3) -> Any:
 
 
 def _reevaluate_batch(db: Database, keys: Sequence[str], now: datetime, cfg: PolicyConfig) -> list[Event]:
+    """Decide from a read snapshot, then write under the write lock: the intake writer keeps
+    committing meanwhile (on SQLite it would otherwise wait for the evidence reads). Keys whose
+    stored listing changed in between (a staff action, another evaluation) are decided again
+    inside the write transaction; newer evidence always comes with a new evaluation of its
+    own (the intake processor is told of every commit), so a decision from the snapshot is at
+    worst one step behind, never left standing."""
+    with db.read() as conn:
+        seen = listings.get(conn, keys)
+        ev = evidence.load(conn, keys, now, cfg.max_age_days)
+    decisions = decide_many(seen, ev, now, cfg)
     with db.transaction() as conn:
         prev = listings.get(conn, keys, lock=True)
-        ev = evidence.load(conn, keys, now, cfg.max_age_days)
-        decisions = decide_many(prev, ev, now, cfg)
+        moved = [k for k in keys if prev.get(k) != seen.get(k)]
+        if moved:
+            again = set(moved)
+            decisions = [d for d in decisions if d.listing.key not in again]
+            decisions += decide_many(prev, evidence.load(conn, moved, now, cfg.max_age_days), now, cfg)
         events = [e for d in decisions for e in d.events]
         listings.save(conn, [d.listing for d in decisions], prev, events, now)
     return events
