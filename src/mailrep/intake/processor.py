@@ -3,7 +3,7 @@
 The writer calls `notify(reports, ips)` after each COMMIT with the new reports as
 (id, source IP or None when the report does not count) and other changed IPs (trap hits,
 volume). A thread coalesces whatever is queued, calls `reevaluate(db, ips, now)` once for the
-lot, and marks the reports `processed`; having found work it waits up to `COALESCE_S` for
+lot, and marks the reports `processed`; having found work it waits up to `COALESCE_S` (50 ms) for
 more (a busy HTTP door commits many small batches: one evaluation round costs about the same
 for 20 IPs as for 2,000). When re-evaluation fails it retries IP by IP and
 parks the reports of the IPs that still fail, with the error: a poison item is set aside,

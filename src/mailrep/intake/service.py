@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -38,6 +39,7 @@ Clock = Callable[[], datetime]
 QUOTA_WINDOW = timedelta(hours=24)
 QUOTA_RECHECK_S = 30.0
 TRACE_BATCH = 32  # most messages one trace-pool call carries
+GIL_SWITCH_S = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,10 @@ class IntakeService:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        # The writer and processor threads give up the GIL at every SQLite call and must get it
+        # back quickly; CPython's default 5 ms turn (sys.getswitchinterval) lets a busy event
+        # loop (or bulk caller) hold it that long each time, and every waiting report with it.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.writer.start()
         if self.processor is not None:
             self.processor.start()
