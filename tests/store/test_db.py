@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from mailrep.errors import StorageError
+from mailrep.store import reports as reports_store
 from mailrep.store import tables as t
 from mailrep.store.db import Database
 
@@ -84,18 +85,56 @@ def test_constraints_are_enforced_and_become_storage_errors(db, table, values):
 def test_report_row_round_trip(db):
     raw = b"Subject: hi\r\n\r\nbody\r\n"
     with db.transaction() as conn:
-        rid = conn.execute(
-            t.reports.insert().values(
-                channel="http", received_at=NOW, sha256="0" * 64, raw_z=zlib.compress(raw),
-                raw_size=len(raw), stored_size=len(raw), trace_json={"source_ip": "192.0.2.7"},
-                source_ip="192.0.2.7", flags=["old"], dedupe_key="k1",
-            )
-        ).inserted_primary_key[0]
+        rid, = reports_store.insert_reports(conn, [dict(
+            channel="http", received_at=NOW, sha256="0" * 64, raw_z=zlib.compress(raw),
+            raw_size=len(raw), stored_size=len(raw), trace_json={"source_ip": "192.0.2.7"},
+            source_ip="192.0.2.7", flags=["old"], dedupe_key="k1",
+        )])
     with db.read() as conn:
         row = conn.execute(sa.select(t.reports).where(t.reports.c.id == rid)).one()
-    assert zlib.decompress(row.raw_z) == raw
+        body = reports_store.get_raw(conn, rid)
+    assert zlib.decompress(body) == raw
     assert row.trace_json == {"source_ip": "192.0.2.7"} and row.flags == ["old"]
     assert row.counted is True and row.truncated is False and row.state == "accepted"
+
+
+def test_insert_reports_returns_ids_in_row_order_with_each_body(db):
+    rows = [dict(channel="http", received_at=NOW, sha256=f"{i:064x}", raw_z=zlib.compress(b"m%d" % i),
+                 raw_size=2, stored_size=2, source_ip=f"192.0.2.{i % 250}", dedupe_key=f"k{i}")
+            for i in range(1200)]  # more than one insertmanyvalues page
+    with db.transaction() as conn:
+        ids = reports_store.insert_reports(conn, rows[:7])
+        ids += reports_store.insert_reports(conn, rows[7:])
+    assert len(set(ids)) == len(rows)
+    with db.read() as conn:
+        by_id = dict(conn.execute(sa.select(t.reports.c.id, t.reports.c.dedupe_key)).all())
+        assert [by_id[i] for i in ids] == [r["dedupe_key"] for r in rows]
+        assert zlib.decompress(reports_store.get_raw(conn, ids[1000])) == b"m1000"
+        reports_store.mark_reports(conn, ids[:3], reports_store.PROCESSED)
+    with db.transaction() as conn:  # later default-id inserts do not collide with drawn ids
+        conn.execute(t.reports.insert().values(channel="http", received_at=NOW, sha256="f" * 64, raw_size=0,
+                                               stored_size=0, dedupe_key="after"))
+
+
+def test_migration_0003_moves_raw_messages_to_report_bodies(db_url):
+    """A 0002 database holding a report: after 0003 its raw message is read from report_bodies."""
+    raw = b"Subject: old\r\n\r\nkept\r\n"
+    db = Database(db_url)
+    db.upgrade("0002")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO reports (id, channel, received_at, sha256, raw_z, raw_size, stored_size, truncated,"
+            " counted, state, dedupe_key) VALUES (41, 'http', :at, :sha, :raw, :n, :n, false, true,"
+            " 'processed', :key)"),
+            {"at": NOW.replace(tzinfo=None), "sha": "a" * 64, "raw": zlib.compress(raw), "n": len(raw), "key": "r:-:old"})
+    db.upgrade()
+    assert db.current_revision() == "0003"
+    assert "raw_z" not in {c["name"] for c in sa.inspect(db.engine).get_columns("reports")}
+    with db.read() as conn:
+        assert zlib.decompress(reports_store.get_raw(conn, 41)) == raw
+        assert reports_store.get_report(conn, 41)["state"] == "processed"
+    assert _schema_diff(db) == []
+    db.dispose()
 
 
 def test_sqlite_is_durable_wal(tmp_path):
