@@ -20,6 +20,7 @@ import os
 import random
 import tempfile
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 from mailrep.policy.config import PolicyConfig
@@ -70,12 +71,13 @@ def bench_store(n: int) -> dict[str, float]:
         db = Database(f"sqlite:///{d}/bench.sqlite3")
         db.upgrade()
         per_ip = 5
+        raw = zlib.compress(b"Subject: x\r\n\r\ny\r\n")
         with db.transaction() as conn:
             conn.execute(accounts.insert(), [{"id": r + 1, "name": f"r{r}", "role": "reporter", "created_at": NOW}
                                              for r in range(per_ip)])
             conn.execute(reporters.insert(), [{"account_id": r + 1} for r in range(per_ip)])
             rows = [{"reporter_id": r + 1, "channel": "http", "received_at": NOW - timedelta(hours=(i + r) % 100),
-                     "sha256": "0" * 64, "raw_size": 20, "stored_size": 20,
+                     "sha256": "0" * 64, "raw_z": raw, "raw_size": 20, "stored_size": 20,
                      "source_ip": ip_of(i), "dedupe_key": f"{i}:{r}"} for i in range(n) for r in range(per_ip)]
             conn.execute(reports.insert(), rows)
         ips = [ip_of(i) for i in range(n)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,7 +37,7 @@ def staff(db, role="deputy"):
 def report(db, rep, ip=IP, at=NOW, **kw):
     raw = b"Subject: spam\r\n\r\nbuy\r\n"
     values = dict(reporter_id=None if rep is None else rep.id, channel="http", received_at=at,
-                  sha256="0" * 64, raw_size=len(raw), stored_size=len(raw),
+                  sha256="0" * 64, raw_z=zlib.compress(raw), raw_size=len(raw), stored_size=len(raw),
                   source_ip=ip, dedupe_key=f"k{next(_n)}")
     values.update(kw)
     with db.transaction() as conn:
@@ -356,7 +357,7 @@ def test_one_reporter_never_lists_through_the_store(db, ages, trust, anonymous):
     with db.transaction() as conn:
         conn.execute(reports.insert(), [
             {"reporter_id": None if rep is None else rep.id, "channel": "http", "received_at": NOW - h * H,
-             "sha256": "0" * 64, "raw_size": 0, "stored_size": 0, "source_ip": ip,
+             "sha256": "0" * 64, "raw_z": b"", "raw_size": 0, "stored_size": 0, "source_ip": ip,
              "dedupe_key": f"p{n}:{i}"}
             for i, h in enumerate(ages)
         ])

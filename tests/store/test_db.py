@@ -98,7 +98,7 @@ def test_report_row_round_trip(db):
     assert row.counted is True and row.truncated is False and row.state == "accepted"
 
 
-def test_insert_reports_returns_ids_in_row_order_with_each_body(db):
+def test_insert_reports_returns_ids_in_row_order(db):
     rows = [dict(channel="http", received_at=NOW, sha256=f"{i:064x}", raw_z=zlib.compress(b"m%d" % i),
                  raw_size=2, stored_size=2, source_ip=f"192.0.2.{i % 250}", dedupe_key=f"k{i}")
             for i in range(1200)]  # more than one insertmanyvalues page
@@ -110,31 +110,9 @@ def test_insert_reports_returns_ids_in_row_order_with_each_body(db):
         by_id = dict(conn.execute(sa.select(t.reports.c.id, t.reports.c.dedupe_key)).all())
         assert [by_id[i] for i in ids] == [r["dedupe_key"] for r in rows]
         assert zlib.decompress(reports_store.get_raw(conn, ids[1000])) == b"m1000"
-        reports_store.mark_reports(conn, ids[:3], reports_store.PROCESSED)
     with db.transaction() as conn:  # later default-id inserts do not collide with drawn ids
-        conn.execute(t.reports.insert().values(channel="http", received_at=NOW, sha256="f" * 64, raw_size=0,
-                                               stored_size=0, dedupe_key="after"))
-
-
-def test_migration_0003_moves_raw_messages_to_report_bodies(db_url):
-    """A 0002 database holding a report: after 0003 its raw message is read from report_bodies."""
-    raw = b"Subject: old\r\n\r\nkept\r\n"
-    db = Database(db_url)
-    db.upgrade("0002")
-    with db.engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO reports (id, channel, received_at, sha256, raw_z, raw_size, stored_size, truncated,"
-            " counted, state, dedupe_key) VALUES (41, 'http', :at, :sha, :raw, :n, :n, false, true,"
-            " 'processed', :key)"),
-            {"at": NOW.replace(tzinfo=None), "sha": "a" * 64, "raw": zlib.compress(raw), "n": len(raw), "key": "r:-:old"})
-    db.upgrade()
-    assert db.current_revision() == "0003"
-    assert "raw_z" not in {c["name"] for c in sa.inspect(db.engine).get_columns("reports")}
-    with db.read() as conn:
-        assert zlib.decompress(reports_store.get_raw(conn, 41)) == raw
-        assert reports_store.get_report(conn, 41)["state"] == "processed"
-    assert _schema_diff(db) == []
-    db.dispose()
+        conn.execute(t.reports.insert().values(channel="http", received_at=NOW, sha256="f" * 64, raw_z=b"",
+                                               raw_size=0, stored_size=0, dedupe_key="after"))
 
 
 def test_sqlite_is_durable_wal(tmp_path):

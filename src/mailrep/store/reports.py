@@ -7,11 +7,10 @@ statements, not one per item. Dedupe keys:
     report    r:<reporter account id>:<sha256 of the raw bytes>
     trap hit  t:<feed account id>:<sha256>
 
-A report's raw message goes to `report_bodies` (same transaction), so marking the report
-processed rewrites a small row. On PostgreSQL, rows are inserted with ids drawn from the
-table's sequence beforehand: one short INSERT executed per row (psycopg pipelines it and
-prepares it once) instead of a multi-row INSERT whose text changes with the batch size and
-is too long for psycopg to cache, so it is parsed again every batch.
+On PostgreSQL, rows are inserted with ids drawn from the table's sequence beforehand: one
+short INSERT executed per row (psycopg pipelines it and prepares it once) instead of a
+multi-row INSERT whose text changes with the batch size and is too long for psycopg to
+cache, so it is parsed again every batch.
 
 Report states: accepted (committed, post-commit work pending) -> processed, or parked with
 the error that stopped its post-commit work.
@@ -26,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailrep.store.tables import report_bodies, reports, trap_hits, volume
+from mailrep.store.tables import reports, trap_hits, volume
 
 ACCEPTED, PROCESSED, PARKED = "accepted", "processed", "parked"
 _CHUNK = 500  # bound for IN (...) lists
@@ -81,13 +80,8 @@ def _insert_returning_ids(conn: Connection, table: sa.Table, rows: list[dict[str
 
 
 def insert_reports(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert report rows (column dicts incl. dedupe_key and the message's `raw_z`, which is
-    stored in report_bodies); ids in the same order."""
-    ids = _insert_returning_ids(conn, reports, [{k: v for k, v in row.items() if k != "raw_z"} for row in rows])
-    if ids:
-        conn.execute(report_bodies.insert(), [{"report_id": rid, "raw_z": row["raw_z"]}
-                                              for rid, row in zip(ids, rows, strict=True)])
-    return ids
+    """Insert report rows (column dicts incl. dedupe_key); ids in the same order."""
+    return _insert_returning_ids(conn, reports, rows)
 
 
 def insert_trap_hits(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -114,13 +108,13 @@ def count_reports_since(conn: Connection, reporter_ids: Iterable[int], since: da
 
 
 def get_report(conn: Connection, report_id: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(reports).where(reports.c.id == report_id)).mappings().first()
+    cols = [c for c in reports.c if c.name != "raw_z"]
+    row = conn.execute(sa.select(*cols).where(reports.c.id == report_id)).mappings().first()
     return dict(row) if row else None
 
 
 def get_raw(conn: Connection, report_id: int) -> bytes | None:
-    q = sa.select(report_bodies.c.raw_z).where(report_bodies.c.report_id == report_id)
-    return conn.execute(q).scalar()
+    return conn.execute(sa.select(reports.c.raw_z).where(reports.c.id == report_id)).scalar()
 
 
 def accepted_reports(conn: Connection, *, after_id: int = 0, limit: int = 5000) -> list[tuple[int, str | None]]:

@@ -2,9 +2,7 @@
 
 Times are stored as naive UTC (`UTCDateTime`) and come back as aware UTC datetimes. IPs and
 networks are text in their canonical form (`ipaddress` str()). Raw messages are zlib
-compressed (`raw_z`); a report's sits in `report_bodies`, apart from the report row, whose
-state is updated after commit (an update then rewrites a small row, not the message); a trap
-hit, never updated, keeps its own. Enumerations are short strings guarded by
+compressed (`raw_z`) beside their sha256 and sizes. Enumerations are short strings guarded by
 CHECK constraints, with the allowed values exported below so code never repeats literals.
 
 Layout for what joins later: reputation reads `reports`, `trap_hits`, `volume` and `listings`
@@ -116,6 +114,7 @@ reports = sa.Table(
     sa.Column("channel", sa.String(8), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("raw_z", sa.LargeBinary(), nullable=False),
     sa.Column("raw_size", sa.Integer(), nullable=False),
     sa.Column("stored_size", sa.Integer(), nullable=False),
     sa.Column("truncated", sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -126,20 +125,13 @@ reports = sa.Table(
     sa.Column("state", sa.String(16), nullable=False, server_default="accepted"),
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
-    # Covers the policy's evidence query (store.evidence): no row read (trace_json makes rows
-    # long); the quota count reads (reporter_id, received_at) alone.
+    # Covers the policy's evidence query (store.evidence): no row read, whose columns sit
+    # behind the raw message; the quota count reads (reporter_id, received_at) alone.
     sa.Index("ix_reports_evidence", "source_ip", "received_at", "counted", "state", "reporter_id"),
     sa.Index("ix_reports_reporter_id_received_at", "reporter_id", "received_at"),
     sa.Index("ix_reports_state", "state"),
     _one_of("channel", CHANNELS, "channel"),
     _one_of("state", REPORT_STATES, "state"),
-)
-
-# The raw message of a report, written in the report's transaction and never updated.
-report_bodies = sa.Table(
-    "report_bodies", metadata,
-    sa.Column("report_id", ID, sa.ForeignKey("reports.id"), primary_key=True, autoincrement=False),
-    sa.Column("raw_z", sa.LargeBinary(), nullable=False),
 )
 
 trap_hits = sa.Table(
