@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
-SA_RELAYS = ROOT.parent / "shared" / "tools" / "sa-relays"
+# The shared third-party data sits beside the checkout (../shared); MAILREP_SHARED points
+# elsewhere, e.g. for a clone made outside the workspace.
+SHARED = Path(os.environ.get("MAILREP_SHARED") or ROOT.parent / "shared")
+CORPUS = SHARED / "corpus"
+SA_RELAYS = SHARED / "tools" / "sa-relays"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
