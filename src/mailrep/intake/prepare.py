@@ -128,6 +128,5 @@ def prepare(
     return Prepared(
         sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw_z=zlib.compress(kept, 1),
         truncated=truncated, source_ip=source_ip, trace_json=EncodedJson.of(trace), counted=counted,
-        mail_date=when,
-        flags=flags,
+        mail_date=when, flags=flags,
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,8 @@ class Database:
         except (sa.exc.ArgumentError, ImportError) as e:
             raise StorageError(f"cannot open database {self.url!r}: {e}") from e
         # SQLite: one write transaction at a time per process, waiting on a real lock.
-        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.RLock() if self.dialect == "sqlite" else nullcontext())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -102,10 +103,6 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        if self._write_lock is None:
-            with self._begin("IMMEDIATE") as conn:
-                yield conn
-            return
         with self._write_lock, self._begin("IMMEDIATE") as conn:
             yield conn
 

@@ -48,16 +48,18 @@ class Authenticator:
 
     def cached(self, secret: str) -> Caller | None:
         """The caller from the cache, or None when it must be read from the database."""
-        key = accounts.hash_token(secret)
+        return self._cached(accounts.hash_token(secret))
+
+    def _cached(self, key: str) -> Caller | None:
         with self._lock:
             hit = self._cache.get(key)
         return hit[0] if hit and hit[1] > time.monotonic() else None
 
     def __call__(self, secret: str) -> Caller:
-        hit = self.cached(secret)
+        key = accounts.hash_token(secret)
+        hit = self._cached(key)
         if hit is not None:
             return hit
-        key = accounts.hash_token(secret)
         now = time.monotonic()
         with self.db.read() as conn:
             account = accounts.authenticate(conn, secret)
