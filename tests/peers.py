@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# The shared third-party data sits beside the checkout (../shared); MAILREP_SHARED points
-# elsewhere, e.g. for a clone made outside the workspace.
-SHARED = Path(os.environ.get("MAILREP_SHARED") or ROOT.parent / "shared")
+
+
+def _shared() -> Path:
+    """The shared third-party data: MAILREP_SHARED, else ../shared beside the checkout, else
+    ../shared beside the checkout this one was cloned from (a clone made elsewhere, /tmp/x)."""
+    if os.environ.get("MAILREP_SHARED"):
+        return Path(os.environ["MAILREP_SHARED"])
+    here = ROOT.parent / "shared"
+    if here.is_dir():
+        return here
+    try:
+        origin = subprocess.run(["git", "-C", str(ROOT), "config", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return here
+    beside_origin = Path(origin).parent / "shared" if origin.startswith("/") else None
+    return beside_origin if beside_origin is not None and beside_origin.is_dir() else here
+
+
+SHARED = _shared()
 CORPUS = SHARED / "corpus"
 SA_RELAYS = SHARED / "tools" / "sa-relays"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
