@@ -4,7 +4,8 @@
 (the dedupe key), traces the message with the given mail hosts, cuts the stored copy to
 `keep_bytes` (flagging the cut), decides whether the report counts (mail older than `max_age`
 by its first Received date, else its Date header, is stored but not counted) and compresses
-the stored copy. It raises `NotMail` for bytes that are not a message. The trace is JSON-encoded
+the stored copy (zlib format, written by ISA-L's compressor: about 3x faster than zlib's
+level 1 at the same size; any zlib reads it back). It raises `NotMail` for bytes that are not a message. The trace is JSON-encoded
 here, once (`trace_json`, stored as is), so a worker process sends back a string, not a tree.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+from isal import isal_zlib
 
 from mailrep.errors import NotMail
 from mailrep.store.encoded import EncodedJson
@@ -126,7 +128,7 @@ def prepare(
         flags.append(Flag(FLAG_TOO_OLD, f"mail dated {when.isoformat()} is older than "
                                         f"{max_age}; stored but not counted").to_dict())
     return Prepared(
-        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw_z=zlib.compress(kept, 1),
+        sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw_z=isal_zlib.compress(kept, 1),
         truncated=truncated, source_ip=source_ip, trace_json=EncodedJson.of(trace), counted=counted,
         mail_date=when, flags=flags,
     )
