@@ -8,7 +8,8 @@ Phase "service" (in process, no HTTP): N reports made from the corpus spams
 (../shared/corpus/messages/spam) by prepending the Received line of a reporter's MX that took
 the message from one of S source IPs (so the trace finds that IP and every report is a
 distinct message), 2% as many trap hits, and one volume observation per source. A process pool
-(`--workers`, default 2 = both cores) builds and traces the messages (`intake.prepare`: hash,
+(`--workers`, default 2 = both cores; started as the service starts its trace pool, at niceness
+`[intake] trace_nice`) builds and traces the messages (`intake.prepare`: hash,
 trace, cut, age, compress); the main process hands them to the intake service's one writer,
 which commits batches and acknowledges after COMMIT; the post-commit processor re-evaluates
 the affected IPs (blocklist policy, listings written). The clock stops when every item is
@@ -62,8 +63,12 @@ _corpus: list[bytes] = []
 _stamp = ""
 
 
-def _init_worker(stamp: str) -> None:
+def _init_worker(stamp: str, nice: int) -> None:
+    """As the intake service's trace pool starts its processes (`intake.tracing.worker_init`)."""
+    from mailrep.intake.tracing import worker_init
+
     global _stamp
+    worker_init(nice)
     _stamp = stamp
     _corpus.extend(load_corpus())
 
@@ -193,7 +198,8 @@ def run_service(url: str, *, reports: int, sources: int, reporters: int, workers
     service.start()
     stamp = format_datetime(datetime.now(UTC))
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(stamp,))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(stamp, IntakeLimits().trace_nice))
     list(pool.map(abs, range(workers * 2)))  # start the workers before the clock
     chunks = [(s, min(CHUNK, reports - s), sources, reporters, seed) for s in range(0, reports, CHUNK)]
     period_end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

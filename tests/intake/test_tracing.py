@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
@@ -111,3 +112,37 @@ def test_a_failing_pool_fails_its_messages_not_the_batcher():
         return batcher._out
 
     assert asyncio.run(run()) == 0
+
+
+def _niceness() -> int:
+    return os.nice(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no process priorities on this platform")
+@pytest.mark.parametrize("nice", [0, 10])
+def test_the_service_trace_pool_runs_at_the_configured_niceness(tmp_path, nice):
+    from mailrep.intake.limits import IntakeLimits
+    from mailrep.intake.service import IntakeService
+    from mailrep.store.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    service = IntakeService(db, IntakeLimits(trace_workers=1, trace_nice=nice),
+                            clock=lambda: datetime.now(UTC), process=False)
+    try:
+        pool = service._pool()
+        assert pool is not None
+        assert pool.submit(_niceness).result(60) == min(19, os.nice(0) + nice)
+    finally:
+        service.close()
+        db.dispose()
+
+
+def test_trace_nice_is_read_from_the_intake_settings():
+    from mailrep.errors import BadInput
+    from mailrep.intake.limits import IntakeLimits
+
+    assert IntakeLimits.from_section({}).trace_nice == 10
+    assert IntakeLimits.from_section({"trace_nice": 0}).trace_nice == 0
+    assert IntakeLimits.from_section({"trace_nice": 40}).trace_nice == 19
+    with pytest.raises(BadInput):
+        IntakeLimits.from_section({"trace_nice": "high"})

@@ -7,6 +7,7 @@
     batch_size         500      most items one writer transaction commits
     batch_wait_ms      2        how long the writer waits to fill a batch
     trace_workers      2        processes tracing messages (0: trace in the calling thread)
+    trace_nice         10       niceness of those processes (0: as the server; see intake.tracing)
     operator_mailhosts []       networks / host names of the operator's spamtrap relays
     delisting_per_hour 10       delisting requests per client address per hour
 """
@@ -33,6 +34,7 @@ class IntakeLimits:
     batch_size: int = 500
     batch_wait: float = 0.002
     trace_workers: int = 2
+    trace_nice: int = 10
     operator_mailhosts: tuple[str, ...] = field(default_factory=tuple)
     delisting_per_hour: int = 10
     volume_batch_max: int = 10000
@@ -41,7 +43,7 @@ class IntakeLimits:
     def from_section(cls, section: Mapping[str, Any]) -> IntakeLimits:
         known = {
             "max_bytes", "keep_bytes", "max_age_hours", "daily_quota", "batch_size",
-            "batch_wait_ms", "trace_workers", "operator_mailhosts", "delisting_per_hour",
+            "batch_wait_ms", "trace_workers", "trace_nice", "operator_mailhosts", "delisting_per_hour",
             "volume_batch_max",
         }
         unknown = set(section) - known
@@ -57,6 +59,7 @@ class IntakeLimits:
                 batch_size=max(1, int(section.get("batch_size", d.batch_size))),
                 batch_wait=float(section.get("batch_wait_ms", 2)) / 1000.0,
                 trace_workers=max(0, int(section.get("trace_workers", d.trace_workers))),
+                trace_nice=min(19, max(0, int(section.get("trace_nice", d.trace_nice)))),
                 operator_mailhosts=tuple(str(h) for h in section.get("operator_mailhosts", ())),
                 delisting_per_hour=int(section.get("delisting_per_hour", d.delisting_per_hour)),
                 volume_batch_max=int(section.get("volume_batch_max", d.volume_batch_max)),

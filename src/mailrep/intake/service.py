@@ -30,7 +30,7 @@ from mailrep.errors import NotAllowed, OverQuota, TooBig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.prepare import Prepared, prepare
 from mailrep.intake.processor import Processor
-from mailrep.intake.tracing import Job, TraceBatcher
+from mailrep.intake.tracing import Job, TraceBatcher, worker_init
 from mailrep.intake.writer import Writer
 from mailrep.store import reports as store
 from mailrep.store.db import Database
@@ -129,7 +129,8 @@ class IntakeService:
             return None
         if self._executor is None:
             ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
-            self._executor = ProcessPoolExecutor(self.limits.trace_workers, mp_context=ctx)
+            self._executor = ProcessPoolExecutor(self.limits.trace_workers, mp_context=ctx,
+                                                 initializer=worker_init, initargs=(self.limits.trace_nice,))
         return self._executor
 
     def _pool_or_raise(self) -> Executor:
