@@ -69,6 +69,25 @@ def test_many_waiting_messages_share_pool_calls_and_keep_their_own_results():
     assert isinstance(got[-1], NotMail)
 
 
+def test_outstanding_counts_messages_waiting_or_being_traced():
+    pool = CountingPool()
+    batcher = TraceBatcher(lambda: pool, lambda p: None, max_batch=4, in_flight=1)
+    seen: list[int] = []
+
+    async def run() -> None:
+        tasks = [asyncio.ensure_future(batcher.prepare(job(spam(i)))) for i in range(10)]
+        await asyncio.sleep(0)
+        seen.append(batcher.outstanding)  # 4 in the call that is out, 6 waiting
+        await asyncio.gather(*tasks)
+        seen.append(batcher.outstanding)
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.shutdown()
+    assert seen == [10, 0]
+
+
 def test_a_lone_message_goes_at_once():
     pool = CountingPool()
     batcher = TraceBatcher(lambda: pool, lambda p: None)

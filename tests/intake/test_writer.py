@@ -80,3 +80,33 @@ def test_per_item_errors_and_close_commits_the_queue():
     assert all(f.done() for f in futs) and rec.committed >= set(range(10))
     with pytest.raises(StorageError):
         w.submit("late")
+
+
+def test_a_lone_item_with_nothing_on_its_way_is_committed_at_once():
+    rec = Recorder()
+    w = Writer(rec, batch_size=100, batch_wait=30.0, coming=lambda: 0)
+    assert w.submit("alone").result(10) == "ok:alone"  # not after the 30 s batch wait
+    w.close()
+
+
+def test_a_batch_waits_for_items_still_on_their_way():
+    on_the_way = [1]
+    rec = Recorder()
+    w = Writer(rec, batch_size=100, batch_wait=30.0, coming=lambda: on_the_way[0])
+    first = w.submit("first")
+    time.sleep(0.2)
+    assert not first.done()  # waiting: one more is being prepared
+    on_the_way[0] = 0
+    second = w.submit("second")
+    assert (first.result(10), second.result(10)) == ("ok:first", "ok:second")
+    assert rec.batches == [["first", "second"]]
+    w.close()
+
+
+def test_the_wait_for_items_on_their_way_is_bounded_by_batch_wait():
+    rec = Recorder()
+    w = Writer(rec, batch_size=100, batch_wait=0.3, coming=lambda: 1)  # never arrives
+    t0 = time.monotonic()
+    assert w.submit("x").result(10) == "ok:x"
+    assert time.monotonic() - t0 >= 0.3
+    w.close()

@@ -5,7 +5,7 @@
     max_age_hours      48       older mail is stored but not counted (flagged)
     daily_quota        5000     per reporter per 24 h when the reporter row has none
     batch_size         500      most items one writer transaction commits
-    batch_wait_ms      2        how long the writer waits to fill a batch
+    batch_wait_ms      10       how long a batch waits for reports still being traced
     trace_workers      2        processes tracing messages (0: trace in the calling thread)
     trace_nice         10       niceness of those processes (0: as the server; see intake.tracing)
     operator_mailhosts []       networks / host names of the operator's spamtrap relays
@@ -32,7 +32,7 @@ class IntakeLimits:
     max_age: timedelta = timedelta(hours=48)
     daily_quota: int = 5000
     batch_size: int = 500
-    batch_wait: float = 0.002
+    batch_wait: float = 0.010
     trace_workers: int = 2
     trace_nice: int = 10
     operator_mailhosts: tuple[str, ...] = field(default_factory=tuple)
@@ -57,7 +57,7 @@ class IntakeLimits:
                 max_age=timedelta(hours=float(section.get("max_age_hours", 48))),
                 daily_quota=int(section.get("daily_quota", d.daily_quota)),
                 batch_size=max(1, int(section.get("batch_size", d.batch_size))),
-                batch_wait=float(section.get("batch_wait_ms", 2)) / 1000.0,
+                batch_wait=float(section.get("batch_wait_ms", d.batch_wait * 1000)) / 1000.0,
                 trace_workers=max(0, int(section.get("trace_workers", d.trace_workers))),
                 trace_nice=min(19, max(0, int(section.get("trace_nice", d.trace_nice)))),
                 operator_mailhosts=tuple(str(h) for h in section.get("operator_mailhosts", ())),

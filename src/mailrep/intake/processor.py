@@ -3,9 +3,10 @@
 The writer calls `notify(reports, ips)` after each COMMIT with the new reports as
 (id, source IP or None when the report does not count) and other changed IPs (trap hits,
 volume). A thread coalesces whatever is queued, calls `reevaluate(db, ips, now)` once for the
-lot, and marks the reports `processed`; having found work it waits up to `COALESCE_S` (50 ms) for
-more (a busy HTTP door commits many small batches: one evaluation round costs about the same
-for 20 IPs as for 2,000). When re-evaluation fails it retries IP by IP and
+lot, and marks the reports `processed`; having found work it waits up to `COALESCE_S` (250 ms)
+for more (a busy HTTP door commits many small batches: one evaluation round costs about the
+same for 20 IPs as for 2,000; nothing waits on this work but the listing itself, which the DNS
+side picks up every 2 s anyway). When re-evaluation fails it retries IP by IP and
 parks the reports of the IPs that still fail, with the error: a poison item is set aside,
 never dropped, and the rest flows on. On start it picks up every report still `accepted`
 (a crash between COMMIT and this work loses nothing) and the IPs of recent trap hits and
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 Reevaluate = Callable[[Database, list[str], datetime], Any]
 RECOVER_WINDOW = timedelta(minutes=15)
 MAX_COALESCE = 20_000
-COALESCE_S = 0.05
+COALESCE_S = 0.25
 _STOP = object()
 
 

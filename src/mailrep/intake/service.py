@@ -97,7 +97,8 @@ class IntakeService:
         self.db = db
         self.limits = limits
         self.clock = clock
-        self.writer = Writer(self._commit, batch_size=limits.batch_size, batch_wait=limits.batch_wait)
+        self.writer = Writer(self._commit, batch_size=limits.batch_size, batch_wait=limits.batch_wait,
+                             coming=lambda: self._batcher.outstanding)
         self.processor = Processor(db, clock=clock, reevaluate=reevaluate) if process else None
         self._executor = executor
         self._own_executor = executor is None

@@ -76,8 +76,14 @@ class TraceBatcher:
         self.in_flight = max(1, in_flight)
         self._waiting: deque[tuple[Job, asyncio.Future[Prepared]]] = deque()
         self._out = 0
+        self._tracing = 0  # messages in calls that are out
         self.calls = 0  # pool calls made (for tests and figures)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def outstanding(self) -> int:
+        """Messages waiting for a call or being traced (read from other threads: a hint)."""
+        return len(self._waiting) + self._tracing
 
     async def prepare(self, job: Job) -> Prepared:
         fut: asyncio.Future[Prepared] = asyncio.get_running_loop().create_future()
@@ -93,6 +99,7 @@ class TraceBatcher:
         if not batch:
             return
         self._out += 1
+        self._tracing += len(batch)
         self.calls += 1
         task = asyncio.ensure_future(self._run(batch))
         self._tasks.add(task)
@@ -112,6 +119,7 @@ class TraceBatcher:
             results = [e] * len(jobs)
         finally:
             self._out -= 1
+            self._tracing -= len(jobs)
         for (_, fut), r in zip(batch, results, strict=True):
             if fut.done():
                 continue
