@@ -162,6 +162,7 @@ def counts(url: str) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from mailrep.store.db import Database
+    from mailrep.store.reports import report_states
     from mailrep.store.tables import listings, reports, trap_hits, volume
 
     db = Database(url)
@@ -170,8 +171,7 @@ def counts(url: str) -> dict[str, Any]:
             def n(q: Any) -> int:
                 return int(conn.execute(q).scalar() or 0)
 
-            states = {s: int(c) for s, c in conn.execute(
-                sa.select(reports.c.state, sa.func.count()).group_by(reports.c.state))}
+            states = report_states(conn)
             return {
                 "reports": n(sa.select(sa.func.count()).select_from(reports)),
                 "report_states": states,

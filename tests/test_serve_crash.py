@@ -13,7 +13,7 @@ import httpx
 import sqlalchemy as sa
 
 from mailrep.store.db import Database
-from mailrep.store.tables import reports
+from mailrep.store.tables import report_queue, reports
 from tests.intake.mail import spam
 from tests.serve_proc import Serve, prepare_db
 
@@ -79,7 +79,7 @@ def test_sigkill_during_burst_loses_no_acknowledged_report(db_url, tmp_path):
         try:
             while time.monotonic() < deadline:
                 with db.read() as conn:
-                    left = conn.execute(sa.select(sa.func.count()).where(reports.c.state == "accepted")).scalar()
+                    left = conn.execute(sa.select(sa.func.count()).select_from(report_queue)).scalar()
                 if left == 0:
                     break
                 time.sleep(0.5)

@@ -1,16 +1,17 @@
 """Post-commit work, done from what is stored: re-evaluate the IPs whose evidence changed.
 
-The writer calls `notify(reports, ips)` after each COMMIT with the new reports as
-(id, source IP or None when the report does not count) and other changed IPs (trap hits,
-volume). A thread coalesces whatever is queued, calls `reevaluate(db, ips, now)` once for the
-lot, and marks the reports `processed`; having found work it waits up to `COALESCE_S` (250 ms)
-for more (a busy HTTP door commits many small batches: one evaluation round costs about the
-same for 20 IPs as for 2,000; nothing waits on this work but the listing itself, which the DNS
-side picks up every 2 s anyway). When re-evaluation fails it retries IP by IP and
-parks the reports of the IPs that still fail, with the error: a poison item is set aside,
-never dropped, and the rest flows on. On start it picks up every report still `accepted`
-(a crash between COMMIT and this work loses nothing) and the IPs of recent trap hits and
-volume, which carry no state of their own.
+The writer queues each report (`report_queue`) in the transaction that stores it and, after
+each COMMIT, calls `notify(reports, ips)` with the new reports as (id, source IP or None when
+the report does not count) and other changed IPs (trap hits, volume). A thread coalesces
+whatever is notified, calls `reevaluate(db, ips, now)` once for the lot and takes the reports
+off the queue (they are then `processed`); having found work it waits up to `COALESCE_S`
+(250 ms) for more (a busy HTTP door commits many small batches: one evaluation round costs
+about the same for 20 IPs as for 2,000; nothing waits on this work but the listing itself,
+which the DNS side picks up every 2 s anyway). When re-evaluation fails it retries IP by IP
+and parks the reports of the IPs that still fail, with the error: a poison item is set aside,
+never dropped, and the rest flows on. On start it picks up every report still queued (a crash
+between COMMIT and this work loses nothing) and the IPs of recent trap hits and volume, which
+carry no state of their own.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Processor:
         after = 0
         while True:
             with self.db.read() as conn:
-                rows = store.accepted_reports(conn, after_id=after, limit=MAX_COALESCE)
+                rows = store.queued_reports(conn, after_id=after, limit=MAX_COALESCE)
             if not rows:
                 break
             after = rows[-1][0]
@@ -148,9 +149,9 @@ class Processor:
                         failed[ip] = f"{type(e1).__name__}: {e1}"[:1000]
         ok = [rid for rid, ip in reps if ip not in failed]
         with self.db.transaction() as conn:
-            store.mark_reports(conn, ok, store.PROCESSED)
+            store.done(conn, ok)
             for ip, err in failed.items():
                 bad = [rid for rid, rip in reps if rip == ip]
-                store.mark_reports(conn, bad, store.PARKED, f"re-evaluating {ip}: {err}")
+                store.park(conn, bad, f"re-evaluating {ip}: {err}")
                 self.parked += len(bad)
         self.processed += len(ok)

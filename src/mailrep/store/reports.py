@@ -12,8 +12,10 @@ short INSERT executed per row (psycopg pipelines it and prepares it once) instea
 multi-row INSERT whose text changes with the batch size and is too long for psycopg to
 cache, so it is parsed again every batch.
 
-Report states: accepted (committed, post-commit work pending) -> processed, or parked with
-the error that stopped its post-commit work.
+Report states: accepted (committed; its post-commit work queued in `report_queue`) ->
+processed (no longer queued), or parked with the error that stopped its post-commit work.
+The stored `reports.state` is `accepted` or `parked` (`processed` in rows written before the
+queue existed); `state_of` gives the state a reader sees.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailrep.store.tables import reports, trap_hits, volume
+from mailrep.store.tables import report_queue, reports, trap_hits, volume
 
 ACCEPTED, PROCESSED, PARKED = "accepted", "processed", "parked"
 _CHUNK = 500  # bound for IN (...) lists
@@ -108,31 +110,69 @@ def count_reports_since(conn: Connection, reporter_ids: Iterable[int], since: da
 
 
 def get_report(conn: Connection, report_id: int) -> dict[str, Any] | None:
+    """A report's columns but the raw message; `state` as a reader sees it (`state_of`)."""
     cols = [c for c in reports.c if c.name != "raw_z"]
     row = conn.execute(sa.select(*cols).where(reports.c.id == report_id)).mappings().first()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    out = dict(row)
+    out["state"] = state_of(out["state"], is_queued(conn, report_id))
+    return out
 
 
 def get_raw(conn: Connection, report_id: int) -> bytes | None:
     return conn.execute(sa.select(reports.c.raw_z).where(reports.c.id == report_id)).scalar()
 
 
-def accepted_reports(conn: Connection, *, after_id: int = 0, limit: int = 5000) -> list[tuple[int, str | None]]:
-    """Reports whose post-commit work is pending: (id, source_ip), oldest first."""
-    q = (sa.select(reports.c.id, reports.c.source_ip)
-         .where(reports.c.state == ACCEPTED, reports.c.id > after_id)
-         .order_by(reports.c.id).limit(limit))
-    return [(r[0], r[1]) for r in conn.execute(q)]
+def queue(conn: Connection, ids: Sequence[int]) -> None:
+    """Queue reports for their post-commit work (in the transaction that stores them)."""
+    if ids:
+        conn.execute(report_queue.insert(), [{"report_id": i} for i in ids])
 
 
-def mark_reports(conn: Connection, ids: Sequence[int], state: str, error: str | None = None) -> None:
+def queued_reports(conn: Connection, *, after_id: int = 0, limit: int = 5000) -> list[tuple[int, str | None]]:
+    """Queued reports (post-commit work pending): (id, source_ip or None when it does not
+    count), oldest first."""
+    q = (sa.select(reports.c.id, reports.c.source_ip, reports.c.counted)
+         .select_from(report_queue.join(reports, reports.c.id == report_queue.c.report_id))
+         .where(report_queue.c.report_id > after_id)
+         .order_by(report_queue.c.report_id).limit(limit))
+    return [(r[0], r[1] if r[2] else None) for r in conn.execute(q)]
+
+
+def done(conn: Connection, ids: Sequence[int]) -> None:
+    """Post-commit work finished for these reports: out of the queue."""
     for part in _chunks(list(ids)):
-        conn.execute(reports.update().where(reports.c.id.in_(part)).values(state=state, error=error))
+        conn.execute(report_queue.delete().where(report_queue.c.report_id.in_(part)))
+
+
+def park(conn: Connection, ids: Sequence[int], error: str) -> None:
+    """Set reports aside with the error that stopped their post-commit work (and dequeue them)."""
+    for part in _chunks(list(ids)):
+        conn.execute(reports.update().where(reports.c.id.in_(part)).values(state=PARKED, error=error))
+    done(conn, ids)
+
+
+def state_of(stored: str, queued: bool) -> str:
+    """The state a reader sees, from the stored one and whether the report is still queued."""
+    if stored == PARKED:
+        return PARKED
+    return ACCEPTED if queued else PROCESSED
+
+
+def is_queued(conn: Connection, report_id: int) -> bool:
+    q = sa.select(report_queue.c.report_id).where(report_queue.c.report_id == report_id)
+    return conn.execute(q).first() is not None
 
 
 def report_states(conn: Connection) -> dict[str, int]:
-    q = sa.select(reports.c.state, sa.func.count()).group_by(reports.c.state)
-    return {s: int(n) for s, n in conn.execute(q)}
+    """How many reports are in each state (accepted = still queued)."""
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(reports)).scalar_one())
+    parked = int(conn.execute(sa.select(sa.func.count()).select_from(reports)
+                              .where(reports.c.state == PARKED)).scalar_one())
+    queued = int(conn.execute(sa.select(sa.func.count()).select_from(report_queue)).scalar_one())
+    out = {ACCEPTED: queued, PROCESSED: total - queued - parked, PARKED: parked}
+    return {k: v for k, v in out.items() if v}
 
 
 def recent_trap_ips(conn: Connection, since: datetime) -> list[str]:

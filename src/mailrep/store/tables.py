@@ -129,9 +129,17 @@ reports = sa.Table(
     # behind the raw message; the quota count reads (reporter_id, received_at) alone.
     sa.Index("ix_reports_evidence", "source_ip", "received_at", "counted", "state", "reporter_id"),
     sa.Index("ix_reports_reporter_id_received_at", "reporter_id", "received_at"),
-    sa.Index("ix_reports_state", "state"),
     _one_of("channel", CHANNELS, "channel"),
     _one_of("state", REPORT_STATES, "state"),
+)
+
+# Reports whose post-commit work (re-evaluating their source) is still to do: written in the
+# transaction that stores the report, deleted when the work is done or the report parked. A
+# narrow queue instead of an update of `reports.state` per report: that update rewrote the
+# whole row (raw message and trace included) and moved its entries in the evidence index.
+report_queue = sa.Table(
+    "report_queue", metadata,
+    sa.Column("report_id", ID, sa.ForeignKey("reports.id"), primary_key=True, autoincrement=False),
 )
 
 trap_hits = sa.Table(
