@@ -23,6 +23,10 @@ reports must equal the 202s.
 
 SQLite by default (a fresh file in a temporary directory); with --database-url a fresh
 PostgreSQL schema is created and dropped.
+
+Before the phases, a yardstick: the CPU to prepare one corpus message in this one process
+(`yardstick_ms_per_message`). The machine these figures come from is a shared VM whose speed
+moved by a third within an hour; compare runs through it.
 """
 
 from __future__ import annotations
@@ -112,6 +116,23 @@ def _prepare_chunk(args: tuple[int, int, int, int, int]) -> tuple[float, list[tu
             raw = make_message(i, ip, _corpus, _stamp, b"T")
             out.append(("t", 0, prepare(raw, now=now, keep_bytes=50 * 1024, max_age=timedelta(hours=48))))
     return time.process_time() - cpu0, out
+
+
+def yardstick(n: int = 1500) -> float:
+    """ms of CPU to prepare (trace, hash, compress) one corpus message in this process: the
+    machine's speed at the time of the run (a shared 2-core VM whose speed moves by a third
+    from one hour to the next), to read the other figures against."""
+    from mailrep.intake.prepare import prepare
+
+    corpus, stamp, now = load_corpus(), format_datetime(datetime.now(UTC)), datetime.now(UTC)
+    for i in range(300):  # warm-up on other messages: imports, suffix list, regex caches
+        prepare(make_message(10**8 + i, source_ip(i), corpus, stamp), now=now, keep_bytes=50 * 1024,
+                max_age=timedelta(hours=48))
+    msgs = [make_message(i, source_ip(i), corpus, stamp, b"Y") for i in range(n)]
+    t0 = time.process_time()
+    for raw in msgs:
+        prepare(raw, now=now, keep_bytes=50 * 1024, max_age=timedelta(hours=48))
+    return (time.process_time() - t0) * 1000 / n
 
 
 # --- databases ---------------------------------------------------------------------------------
@@ -403,7 +424,8 @@ def main() -> None:
     a = ap.parse_args()
     out: dict[str, Any] = {"database": "postgresql" if a.database_url else "sqlite",
                            "load_before": os.getloadavg()[0], "cores": os.cpu_count(),
-                           "started": datetime.now(UTC).isoformat(timespec="seconds")}
+                           "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                           "yardstick_ms_per_message": round(yardstick(), 3)}
     with tempfile.TemporaryDirectory(prefix="mailrep-bench-") as tmpd:
         tmp = Path(tmpd)
         if not a.skip_service:
@@ -429,7 +451,8 @@ def main() -> None:
     if a.json:
         print(json.dumps(out, indent=2))
         return
-    print(f"database {out['database']}, {out['cores']} cores, load {out['load_before']:.1f} -> {out['load_after']:.1f}")
+    print(f"database {out['database']}, {out['cores']} cores, load {out['load_before']:.1f} -> {out['load_after']:.1f}, "
+          f"yardstick {out['yardstick_ms_per_message']} ms CPU to prepare one corpus message in one process")
     if "service" in out:
         s = out["service"]
         print(f"service: {s['reports']:,} reports + {s['acknowledged']['t']:,} trap hits + "
