@@ -24,8 +24,8 @@ reports must equal the 202s.
 SQLite by default (a fresh file in a temporary directory); with --database-url a fresh
 PostgreSQL schema is created and dropped.
 
-Before the phases, a yardstick: the CPU to prepare one corpus message in this one process
-(`yardstick_ms_per_message`). The machine these figures come from is a shared VM whose speed
+Before and after the phases, a yardstick: the CPU to prepare one corpus message in this one
+process (`yardstick_ms_per_message`, `yardstick_after_ms_per_message`). The machine these figures come from is a shared VM whose speed
 moved by a third within an hour; compare runs through it.
 """
 
@@ -448,11 +448,13 @@ def main() -> None:
                     a.smtp_reports, a.http_clients, database_url=url, http=False, data_dir=tmp / "smtp",
                     make_spam=lambda i: make_message(i, source_ip(i % a.sources), corpus, stamp, b"S"))["smtp"]
     out["load_after"] = os.getloadavg()[0]
+    out["yardstick_after_ms_per_message"] = round(yardstick(), 3)
     if a.json:
         print(json.dumps(out, indent=2))
         return
     print(f"database {out['database']}, {out['cores']} cores, load {out['load_before']:.1f} -> {out['load_after']:.1f}, "
-          f"yardstick {out['yardstick_ms_per_message']} ms CPU to prepare one corpus message in one process")
+          f"yardstick {out['yardstick_ms_per_message']} -> {out['yardstick_after_ms_per_message']} ms CPU to "
+          f"prepare one corpus message in one process (before -> after the phases)")
     if "service" in out:
         s = out["service"]
         print(f"service: {s['reports']:,} reports + {s['acknowledged']['t']:,} trap hits + "
