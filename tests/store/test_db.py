@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailrep.errors import StorageError
 from mailrep.store import reports as reports_store
@@ -127,3 +129,37 @@ def test_sqlite_is_durable_wal(tmp_path):
 def test_bad_url_is_a_storage_error():
     with pytest.raises(StorageError):
         Database("nosuchdialect://x")
+
+
+_TIMES = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31),
+                      timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                                                 timezone(timedelta(hours=-8))]))
+
+
+@given(_TIMES)
+def test_sqlite_times_are_written_and_read_as_the_generic_converters_do(when):
+    # The fused SQLite converters of UTCDateTime against SQLAlchemy's own chain
+    # (process_bind_param + SQLite DATETIME formatting; DATETIME parsing + process_result_value).
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    typ = t.UTCDateTime()
+    fused_bind, fused_result = typ.bind_processor(dialect), typ.result_processor(dialect, None)
+    impl = sa.DateTime().dialect_impl(dialect)
+    generic_bind = impl.bind_processor(dialect)
+    generic_result = impl.result_processor(dialect, None)
+    text = fused_bind(when)
+    assert text == generic_bind(typ.process_bind_param(when, dialect))
+    assert fused_result(text) == typ.process_result_value(generic_result(text), dialect) == when
+    assert fused_result(text).tzinfo is UTC
+    assert fused_result(None) is None and fused_bind(None) is None
+    assert fused_result("2026-12-04 03:06:39") == datetime(2026, 12, 4, 3, 6, 39, tzinfo=UTC)  # no fraction
+
+
+def test_delisting_request_ids_never_start_with_a_dash():
+    # a CLI argument starting with "-" is read as an option (the id was 1 in 64 times unusable)
+    from mailrep.store.delisting import new_public_id
+
+    ids = [new_public_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids) and all(len(i) == 16 for i in ids)

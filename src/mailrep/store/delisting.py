@@ -33,9 +33,18 @@ def _request(r: sa.Row[Any]) -> Request:
                    r.created_at, r.decided_at, r.decided_by, r.decision_reason)
 
 
+def new_public_id() -> str:
+    """16 URL-safe characters (96 random bits) that never start with "-": an id is typed on
+    command lines (`mailrep delisting approve ID`), where a leading dash reads as an option."""
+    while True:
+        public_id = secrets.token_urlsafe(12)
+        if not public_id.startswith("-"):
+            return public_id
+
+
 def create(conn: Connection, *, ip: str, contact_email: str, explanation: str,
            client_addr: str | None, now: datetime) -> Request:
-    public_id = secrets.token_urlsafe(12)
+    public_id = new_public_id()
     conn.execute(delisting_requests.insert().values(
         public_id=public_id, ip=ip, contact_email=contact_email, explanation=explanation,
         client_addr=client_addr, status="pending", created_at=now))

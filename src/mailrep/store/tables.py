@@ -63,6 +63,44 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    # SQLite keeps times as text. The generic path runs two converters per value (this
+    # decorator's, then SQLAlchemy's SQLite DATETIME formatting or its regex parsing); the
+    # fused ones below write the same text (SQLAlchemy's storage format, microseconds always)
+    # and read it with `datetime.fromisoformat`, several times faster on the intake's hot
+    # paths (report inserts, listing reads and updates). Anything else takes the generic path.
+
+    def bind_processor(self, dialect: Any) -> Any:
+        generic = super().bind_processor(dialect)
+        if dialect.name != "sqlite":
+            return generic
+
+        def process(value: Any) -> Any:
+            if type(value) is datetime:
+                if value.tzinfo is not None:
+                    value = value.astimezone(UTC)
+                return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
+                        f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}")
+            return generic(value) if generic is not None else value
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        generic = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite":
+            return generic
+
+        def process(value: Any) -> Any:
+            if type(value) is str:
+                try:
+                    d = datetime.fromisoformat(value)
+                except ValueError:
+                    pass
+                else:
+                    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+            return generic(value) if generic is not None else value
+
+        return process
+
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{v}'" for v in values)
