@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
+import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,3 +169,45 @@ def test_trace_nice_is_read_from_the_intake_settings():
     assert IntakeLimits.from_section({"trace_nice": 40}).trace_nice == 19
     with pytest.raises(BadInput):
         IntakeLimits.from_section({"trace_nice": "high"})
+
+
+_POOL_OWNER = """
+import os, sys, time
+from datetime import UTC, datetime
+from mailrep.intake.limits import IntakeLimits
+from mailrep.intake.service import IntakeService
+from mailrep.store.db import Database
+
+service = IntakeService(Database(f"sqlite:///{sys.argv[1]}"), IntakeLimits(trace_workers=2),
+                        clock=lambda: datetime.now(UTC), process=False)
+pool = service._pool()
+futures = [pool.submit(time.sleep, 0.2) for _ in range(4)]
+[f.result() for f in futures]
+print(" ".join(str(pid) for pid in pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited (its reaper may be slow)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_trace_workers_end_when_the_server_is_killed(tmp_path):
+    owner = subprocess.Popen([sys.executable, "-c", _POOL_OWNER, str(tmp_path / "m.sqlite3")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        pids = [int(p) for p in owner.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+    finally:
+        owner.kill()  # SIGKILL: no shutdown, no atexit
+        owner.wait(30)
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "trace workers outlived their server"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -131,7 +132,8 @@ class IntakeService:
         if self._executor is None:
             ctx = multiprocessing.get_context("spawn")  # never fork a threaded server
             self._executor = ProcessPoolExecutor(self.limits.trace_workers, mp_context=ctx,
-                                                 initializer=worker_init, initargs=(self.limits.trace_nice,))
+                                                 initializer=worker_init,
+                                                 initargs=(self.limits.trace_nice, os.getpid()))
         return self._executor
 
     def _pool_or_raise(self) -> Executor:

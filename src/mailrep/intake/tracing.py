@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -34,6 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailrep.intake.prepare import Prepared, prepare
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +54,20 @@ class Job:
                        max_age=self.max_age)
 
 
-def worker_init(nice: int) -> None:
-    """Process-pool initializer: lower this worker's priority by `nice` (0: leave it)."""
+def worker_init(nice: int, parent: int | None = None) -> None:
+    """Process-pool initializer: lower this worker's priority by `nice` (0: leave it), and on
+    Linux have the kernel end the worker when `parent` (the server's pid) dies. A pool worker
+    holds its own end of the task pipe, so a server killed with SIGKILL would otherwise leave
+    its workers waiting on that pipe for ever."""
     if nice > 0 and hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(nice)
+    if parent is not None and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the server died before the kernel was told: go now
+            os._exit(0)
 
 
 def prepare_batch(jobs: Sequence[Job]) -> list[Prepared | Exception]:
