@@ -160,7 +160,9 @@ def test_workers_share_the_port(tmp_path):
         assert p == port
         pids = set()
         assert proc.stdout is not None
-        pids.add(proc.stdout.readline().split("pid ")[1].rstrip(")\n"))  # the second worker
+        second = proc.stdout.readline()
+        assert "pid " in second, (second, proc.poll())
+        pids.add(second.split("pid ")[1].rstrip(")\n"))  # the second worker
         assert len(pids) == 1
         children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="], capture_output=True,
                                   text=True).stdout.split()

@@ -208,7 +208,11 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
 
         def announce(line: str) -> None:
-            print(line, flush=True)
+            # One write per line: forked workers share stdout, and print() writes the text and
+            # its newline separately when stdout is unbuffered (PYTHONUNBUFFERED), so two
+            # workers' lines could interleave ("...pid 1)mailrep dns: ...pid 2)\n\n").
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
         def one() -> None:
             _run(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
