@@ -25,7 +25,7 @@ def add_reports(db, ips: list[str | None], *, queue: bool = True) -> list[tuple[
             r["dedupe_key"] += f"-{start}"
         ids = store.insert_reports(conn, rows)
         if queue:
-            store.queue(conn, ids)
+            store.enqueue(conn, ids)
     return list(zip(ids, ips, strict=True))
 
 

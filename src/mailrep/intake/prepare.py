@@ -5,8 +5,9 @@
 `keep_bytes` (flagging the cut), decides whether the report counts (mail older than `max_age`
 by its first Received date, else its Date header, is stored but not counted) and compresses
 the stored copy (zlib format, written by ISA-L's compressor: about 3x faster than zlib's
-level 1 at the same size; any zlib reads it back). It raises `NotMail` for bytes that are not a message. The trace is JSON-encoded
-here, once (`trace_json`, stored as is), so a worker process sends back a string, not a tree.
+level 1 at the same size; any zlib reads it back). It raises `NotMail` for bytes that are not
+a message. The trace is JSON-encoded here, once (`trace_json`, stored as is), so a worker
+process sends back a string, not a tree.
 """
 
 from __future__ import annotations

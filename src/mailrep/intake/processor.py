@@ -149,7 +149,7 @@ class Processor:
                         failed[ip] = f"{type(e1).__name__}: {e1}"[:1000]
         ok = [rid for rid, ip in reps if ip not in failed]
         with self.db.transaction() as conn:
-            store.done(conn, ok)
+            store.dequeue(conn, ok)
             for ip, err in failed.items():
                 bad = [rid for rid, rip in reps if rip == ip]
                 store.park(conn, bad, f"re-evaluating {ip}: {err}")

@@ -270,7 +270,7 @@ class IntakeService:
                 "flags": p.flags, "state": store.ACCEPTED, "error": None, "dedupe_key": key,
             })
         ids = store.insert_reports(conn, rows)
-        store.queue(conn, ids)
+        store.enqueue(conn, ids)
         new.extend((rid, row["source_ip"] if row["counted"] else None) for rid, row in zip(ids, rows, strict=True))
         for i, key, dup in pending:
             r = row_of[key]

@@ -1,9 +1,9 @@
 """The one writer: a thread that commits queued items in batches (group commit).
 
 Callers `submit(item)` and get a `concurrent.futures.Future`; the writer takes up to
-`batch_size` items, hands the batch to `commit(batch) -> list[result | MailrepError]` which runs ONE transaction, and only
-after that transaction committed resolves each future with its result (or its per-item
-error). If the commit itself raises, every future of the batch fails with `StorageError`:
+`batch_size` items, hands the batch to `commit(batch) -> list[result | MailrepError]` which
+runs ONE transaction, and only after that transaction committed resolves each future with
+its result (or its per-item error). If the commit itself raises, every future of the batch fails with `StorageError`:
 nothing of it was acknowledged. Async code awaits `asyncio.wrap_future(future)`.
 
 How long a batch waits to fill: it takes what is queued; then, while `coming()` (the number

@@ -124,7 +124,7 @@ def get_raw(conn: Connection, report_id: int) -> bytes | None:
     return conn.execute(sa.select(reports.c.raw_z).where(reports.c.id == report_id)).scalar()
 
 
-def queue(conn: Connection, ids: Sequence[int]) -> None:
+def enqueue(conn: Connection, ids: Sequence[int]) -> None:
     """Queue reports for their post-commit work (in the transaction that stores them)."""
     if ids:
         conn.execute(report_queue.insert(), [{"report_id": i} for i in ids])
@@ -140,7 +140,7 @@ def queued_reports(conn: Connection, *, after_id: int = 0, limit: int = 5000) ->
     return [(r[0], r[1] if r[2] else None) for r in conn.execute(q)]
 
 
-def done(conn: Connection, ids: Sequence[int]) -> None:
+def dequeue(conn: Connection, ids: Sequence[int]) -> None:
     """Post-commit work finished for these reports: out of the queue."""
     for part in _chunks(list(ids)):
         conn.execute(report_queue.delete().where(report_queue.c.report_id.in_(part)))
@@ -150,7 +150,7 @@ def park(conn: Connection, ids: Sequence[int], error: str) -> None:
     """Set reports aside with the error that stopped their post-commit work (and dequeue them)."""
     for part in _chunks(list(ids)):
         conn.execute(reports.update().where(reports.c.id.in_(part)).values(state=PARKED, error=error))
-    done(conn, ids)
+    dequeue(conn, ids)
 
 
 def state_of(stored: str, queued: bool) -> str:
