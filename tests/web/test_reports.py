@@ -52,6 +52,22 @@ def test_report_is_stored_traced_and_visible_to_its_reporter(api):
     assert v["channel"] == "http"
 
 
+def test_report_url_follows_each_requests_host(api):
+    """The URL prefix is cached per scheme, server, root path and Host: a second host (or
+    the first again) gets its own URL, as `url_for` would build it for that request."""
+    app = api.client.app
+    for n, host in enumerate(["mail.example", "testserver", "mail.example:8443", "mail.example"]):
+        r = api.client.post("/api/v1/reports", content=spam(f"45.33.13.{n + 1}", n=10 + n),
+                            headers={**api.auth("alice"), **MAIL, "Host": host})
+        assert r.status_code == 202, r.text
+        body = r.json()
+        scope = {"type": "http", "app": app, "router": app.router, "scheme": "http",
+                 "server": ("testserver", 80), "path": "/", "root_path": "",
+                 "headers": [(b"host", host.encode())], "query_string": b""}
+        assert body["url"] == str(Request(scope).url_for("get_report", report_id=body["id"]))
+        assert body["url"].startswith(f"http://{host}/api/v1/reports/")
+
+
 @pytest.mark.parametrize("ctype", ["message/rfc822", "text/plain", "application/octet-stream",
                                    "message/rfc822; charset=utf-8"])
 def test_accepted_content_types(api, ctype):
@@ -177,3 +193,25 @@ def test_openapi_and_docs_are_published(api):
         assert path in spec["paths"]
     assert "message/rfc822" in spec["paths"]["/api/v1/reports"]["post"]["requestBody"]["content"]
     assert api.client.get("/docs").status_code == 200
+    # POST /reports authorizes in its body (no dependency) but declares the same requirement
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer",
+                                     "description": schemes["HTTPBearer"]["description"]}
+    for path, method in (("/api/v1/reports", "post"), ("/api/v1/reports/{report_id}", "get"),
+                         ("/api/v1/trap-hits", "post")):
+        assert spec["paths"][path][method]["security"] == [{"HTTPBearer": []}], (path, method)
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Basic abc", "bearer", "Token x", ""])
+def test_report_without_a_bearer_token_is_401(api, header):
+    r = api.client.post("/api/v1/reports", content=spam("45.33.14.1", n=1),
+                        headers={**MAIL, "Authorization": header})
+    assert_error(r, 401, "not_authenticated")
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_report_with_a_lowercase_scheme_and_padding_is_accepted(api):
+    token = api.auth("alice")["Authorization"].split(" ", 1)[1]
+    r = api.client.post("/api/v1/reports", content=spam("45.33.14.2", n=2),
+                        headers={**MAIL, "Authorization": f"bearer  {token} "})
+    assert r.status_code == 202, r.text

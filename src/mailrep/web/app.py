@@ -90,6 +90,7 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
         description="E-mail reputation clearinghouse: spam reports in, listings out, every "
                     "decision explained.",
         openapi_url=f"{API}/openapi.json", docs_url="/docs", redoc_url=None, lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = Context(
         settings=settings, db=db, clock=clock, limits=limits, intake=service,
