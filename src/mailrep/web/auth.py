@@ -77,7 +77,7 @@ class Authenticator:
         return caller
 
 
-BEARER_SECURITY: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
+BEARER_SECURITY: list[dict[str, list[str]]] = [{bearer.scheme_name: []}]
 """The OpenAPI security requirement `bearer` adds to a route; for routes that authorize in
 their body (`authorized`) instead of through a dependency."""
 
@@ -113,7 +113,7 @@ def role(*allowed: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency: the caller, who must hold one of `allowed` roles (admin always may)."""
 
     async def dependency(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
-        secret = cred.credentials if cred is not None and cred.scheme.lower() == "bearer" else None
-        return _check_role(await _authenticate(request, secret), allowed)
+        # `bearer` (auto_error=False) gives None for a missing header or another scheme
+        return _check_role(await _authenticate(request, cred.credentials if cred else None), allowed)
 
     return dependency
