@@ -25,6 +25,7 @@ from typing import Any
 
 from mailrep.config import Settings
 from mailrep.errors import BadInput, Conflict, NotAllowed, NotFound, OverQuota, StorageError
+from mailrep.net import canonical, parse_ip
 from mailrep.policy import explain as explaining
 from mailrep.policy.config import PolicyConfig
 from mailrep.policy.listing import (
@@ -38,7 +39,6 @@ from mailrep.policy.listing import (
     decide,
     decide_many,
 )
-from mailrep.policy.ranges import canonical, parse_ip
 from mailrep.policy.score import Evidence
 from mailrep.store import accounts, audit, delisting, evidence, listings
 from mailrep.store.accounts import Account, Reporter

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from mailrep.errors import BadInput
+from mailrep.net import canonical, parse_key
 from mailrep.policy.config import parse_networks
-from mailrep.policy.ranges import canonical, discount_reason, never_listed_reason, parse_key
+from mailrep.policy.ranges import discount_reason, never_listed_reason
 
 
 @pytest.mark.parametrize(

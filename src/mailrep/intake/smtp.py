@@ -42,8 +42,8 @@ from mailrep.errors import (
 )
 from mailrep.intake.addresses import Door, Route, SmtpConfig, classify
 from mailrep.intake.forward import NoSpamAttached, extract_spams, feedback_reports
+from mailrep.ratelimit import TokenBucket
 from mailrep.trace.message import Flag
-from mailrep.web.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 

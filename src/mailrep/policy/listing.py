@@ -30,8 +30,9 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from mailrep.errors import BadInput, Conflict, NotAllowed
+from mailrep.net import parse_key
 from mailrep.policy.config import PolicyConfig
-from mailrep.policy.ranges import never_listed_reason, parse_key
+from mailrep.policy.ranges import never_listed_reason
 from mailrep.policy.score import Assessment, Evidence, assess
 
 

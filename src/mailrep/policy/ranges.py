@@ -2,7 +2,8 @@
 
 Only public unicast addresses are listable. Never listed: private (RFC 1918, ULA), shared
 (100.64/10), loopback, link-local, multicast, documentation and benchmarking ranges, reserved
-space, and the operator's exemption networks. IPv4-mapped IPv6 addresses are read as IPv4.
+space, and the operator's exemption networks. Keys are read by `mailrep.net` (IPv4-mapped
+IPv6 addresses are IPv4).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from mailrep.errors import BadInput
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from mailrep.net import BadIP, IPAddress, IPNetwork, parse_ip, parse_key, parse_network
 
 # Named special-purpose ranges, so an explanation can say which one (first match wins).
 SPECIAL: tuple[tuple[IPNetwork, str], ...] = tuple(
@@ -45,42 +44,6 @@ SPECIAL: tuple[tuple[IPNetwork, str], ...] = tuple(
         ("ff00::/8", "multicast"),
     )
 )
-
-
-def parse_ip(text: str) -> IPAddress:
-    """An address from text; IPv4-mapped IPv6 becomes IPv4. BadInput when it is not one."""
-    try:
-        ip = ipaddress.ip_address(str(text).strip())
-    except ValueError as e:
-        raise BadInput(f"not an IP address: {str(text)[:60]!r}") from e
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def parse_key(text: str) -> IPAddress | IPNetwork:
-    """A listing key: an address, or a network in CIDR form (host bits must be zero)."""
-    text = str(text).strip()
-    if "/" not in text:
-        return parse_ip(text)
-    try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError as e:
-        raise BadInput(f"not an IP network: {text[:60]!r}") from e
-    if net.num_addresses == 1:
-        return net.network_address
-    return net
-
-
-def canonical(text: str) -> str:
-    """The stored form of a key: '192.0.2.1', '2001:db8::1', '192.0.2.0/24'."""
-    if "/" not in text and ":" not in text:
-        try:  # a strict dotted quad (no spaces, no leading zeros) is already canonical
-            socket.inet_pton(socket.AF_INET, text)
-            return text
-        except OSError:
-            pass
-    return str(parse_key(text))
 
 
 def _span(key: IPAddress | IPNetwork) -> tuple[int, int]:
@@ -114,8 +77,8 @@ def never_listed_reason(
         if "/" not in key and ":" not in key:
             try:
                 packed = socket.inet_pton(socket.AF_INET, key)
-            except OSError as e:
-                raise BadInput(f"not an IP address: {key[:60]!r}") from e
+            except (OSError, ValueError) as e:  # ValueError: a NUL byte
+                raise BadIP(f"{key[:60]!r} is not an IPv4 or IPv6 address") from e
             version, lo = 4, int.from_bytes(packed, "big")
             hi = lo
             return _check(version, lo, hi, exemptions, key)
@@ -146,8 +109,8 @@ def own_networks(mailhosts: str) -> tuple[IPNetwork, ...]:
     nets: list[IPNetwork] = []
     for host in mailhosts.replace(",", " ").replace("|", " ").split():
         try:
-            nets.append(ipaddress.ip_network(host, strict=False))
-        except ValueError:
+            nets.append(parse_network(host, strict=False))
+        except BadInput:
             continue
     return tuple(nets)
 
@@ -181,8 +144,8 @@ def discount_reason(source_ip: str | None, mailhosts: Iterable[str] = ()) -> str
         return f"source in {reason}"
     for host in mailhosts:
         try:
-            net = ipaddress.ip_network(host.strip(), strict=False)
-        except ValueError:
+            net = parse_network(host, strict=False)
+        except BadInput:
             continue
         if net.version == ip.version and ip in net:
             return f"source is the reporter's own mail host {net}"

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mailrep.net import parse_key
 from mailrep.policy.listing import Event, Listing, State
-from mailrep.policy.ranges import parse_key
 from mailrep.store.tables import listing_events, listings
 
 _CHUNK = 500

@@ -7,68 +7,24 @@ with it, after committing what is queued. Errors become HTTP answers in `web.err
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import FastAPI
 
 import mailrep
+from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
-from mailrep.errors import TooBig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService
+from mailrep.links import API
+from mailrep.ratelimit import TokenBucket
 from mailrep.store.db import Database
 from mailrep.web import errors
+from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports
 from mailrep.web.auth import Authenticator
-from mailrep.web.ratelimit import TokenBucket
-
-Clock = Callable[[], datetime]
-API = "/api/v1"
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Context:
-    settings: Settings
-    db: Database
-    clock: Clock
-    limits: IntakeLimits
-    intake: IntakeService
-    auth: Authenticator
-    delisting_limiter: TokenBucket
-    monotonic: Callable[[], float] = time.monotonic
-
-
-class BodyLimit:
-    """ASGI middleware: no request body may exceed `limit` bytes, streamed or declared."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> dict:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise TooBig(f"the body is over the limit of {self.limit} bytes")
-            return message
-
-        await self.app(scope, limited, send)
+from mailrep.web.context import Context
+from mailrep.web.middleware import BodyLimit
 
 
 def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
@@ -100,12 +56,6 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
     errors.install(app)
     app.add_middleware(BodyLimit, limit=limits.max_bytes)
 
-    from mailrep.web.routes import deputy, feeds, public, reports
-
-    for module in (reports, feeds, public, deputy):
+    for module in (reports, feeds, public, deputy, feedback, reporter):
         app.include_router(module.router, prefix=API)
-    from mailrep.web import feedback, reporter  # [S] POST /feedback (ARF), GET /reporter
-
-    app.include_router(feedback.router, prefix=API)
-    app.include_router(reporter.router, prefix=API)
     return app

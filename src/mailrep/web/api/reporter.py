@@ -11,8 +11,9 @@ from pydantic import BaseModel
 
 from mailrep.errors import NotAllowed
 from mailrep.intake.addresses import SmtpConfig, submit_address
+from mailrep.web.api.common import error_responses
 from mailrep.web.auth import Caller, role
-from mailrep.web.routes.common import ctx, error_responses
+from mailrep.web.context import ctx
 
 router = APIRouter(tags=["reports"])
 

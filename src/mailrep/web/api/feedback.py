@@ -14,9 +14,10 @@ from pydantic import BaseModel
 
 from mailrep.intake.forward import feedback_reports
 from mailrep.intake.service import Submitter
+from mailrep.web.api.body import check_mail_type, read_limited
+from mailrep.web.api.common import MAIL_BODY, error_responses
 from mailrep.web.auth import Caller, role
-from mailrep.web.body import check_mail_type, read_limited
-from mailrep.web.routes.common import MAIL_BODY, ctx, error_responses
+from mailrep.web.context import ctx
 
 router = APIRouter(tags=["feeds"])
 FEED_QUOTA = 10**9

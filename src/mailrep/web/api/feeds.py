@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -11,9 +10,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from mailrep.errors import BadInput
 from mailrep.intake.service import VolumeItem
+from mailrep.net import canonical_ip
+from mailrep.web.api.body import check_mail_type, read_limited
+from mailrep.web.api.common import MAIL_BODY, error_responses
 from mailrep.web.auth import Caller, role
-from mailrep.web.body import check_mail_type, read_limited
-from mailrep.web.routes.common import MAIL_BODY, ctx, error_responses
+from mailrep.web.context import ctx
 
 router = APIRouter(tags=["feeds"])
 MAX_PERIOD = timedelta(days=31)
@@ -36,8 +37,8 @@ class Volume(BaseModel):
     @classmethod
     def _ip(cls, v: str) -> str:
         try:
-            return str(ipaddress.ip_address(v.strip()))
-        except ValueError:
+            return canonical_ip(v.strip())
+        except BadInput:
             raise ValueError("not an IPv4 or IPv6 address") from None
 
     @field_validator("start", "end")

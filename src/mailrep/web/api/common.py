@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 from typing import Any
-
-from fastapi import Request
-
-from mailrep.errors import BadInput
-from mailrep.web.app import Context
 
 MAIL_BODY: dict[str, Any] = {
     "requestBody": {
@@ -21,23 +15,6 @@ MAIL_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-class BadIP(BadInput):
-    """That is not an IPv4 or IPv6 address."""
-
-    code = "bad_ip"
-
-
-def ctx(request: Request) -> Context:
-    return request.app.state.ctx
-
-
-def canonical_ip(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        raise BadIP(f"{text[:60]!r} is not an IPv4 or IPv6 address") from None
 
 
 def iso(value: datetime | None) -> str | None:

@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from mailrep import blocklist
-from mailrep.web.routes.common import canonical_ip, ctx, error_responses
+from mailrep.net import canonical_ip
+from mailrep.web.api.common import error_responses
+from mailrep.web.context import ctx
 
 router = APIRouter(tags=["public"])
 

@@ -1,0 +1,102 @@
+"""IP addresses and networks as every door reads them: one parser, one canonical text form.
+
+    parse_ip("192.0.2.1")             -> IPv4Address('192.0.2.1')
+    parse_ip("::ffff:192.0.2.1")      -> IPv4Address('192.0.2.1')   (v4-mapped is IPv4)
+    canonical_ip(" 2001:DB8::1 ")     -> '2001:db8::1'
+    parse_key("192.0.2.0/24")         -> IPv4Network('192.0.2.0/24') (host bits must be zero)
+    canonical("192.0.2.7/32")         -> '192.0.2.7'
+
+The rules, the same for HTTP, SMTP, the CLI and the store: surrounding white space is
+ignored; an IPv4-mapped IPv6 address `::ffff:a.b.c.d` is the IPv4 address a.b.c.d (and a
+network inside ::ffff:0:0/96 the IPv4 network); IPv6 zone ids (`fe80::1%eth0`), NUL bytes and
+anything else `ipaddress` refuses are `BadIP`. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from mailrep.errors import BadInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+class BadIP(BadInput):
+    """That is not an IPv4 or IPv6 address."""
+
+    code = "bad_ip"
+
+
+class BadNetwork(BadIP):
+    """That is not an IPv4 or IPv6 network."""
+
+    code = "bad_network"
+
+
+def _clean(text: str, what: str) -> str:
+    t = str(text).strip()
+    if "\0" in t or "%" in t:
+        raise (BadNetwork if what == "network" else BadIP)(
+            f"{str(text)[:60]!r} is not an IPv4 or IPv6 {what} (zone ids and NUL bytes are not)")
+    return t
+
+
+def parse_ip(text: str) -> IPAddress:
+    """An address from text; IPv4-mapped IPv6 becomes IPv4. `BadIP` when it is not one."""
+    t = _clean(text, "address")
+    try:
+        ip = ipaddress.ip_address(t)
+    except ValueError:
+        raise BadIP(f"{str(text)[:60]!r} is not an IPv4 or IPv6 address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def canonical_ip(text: str) -> str:
+    """The canonical text of an address: '192.0.2.1', '2001:db8::1'."""
+    if ":" not in text:
+        try:  # a strict dotted quad (no spaces, no leading zeros) is already canonical
+            socket.inet_pton(socket.AF_INET, text)
+            return text
+        except (OSError, ValueError):  # ValueError: a NUL byte, refused below
+            pass
+    return str(parse_ip(text))
+
+
+def parse_network(text: str, *, strict: bool = True) -> IPNetwork:
+    """A network in CIDR form (a bare address is its /32 or /128); with `strict`, host bits
+    must be zero. A network inside ::ffff:0:0/96 becomes the IPv4 network. `BadNetwork`."""
+    t = _clean(text, "network")
+    try:
+        net = ipaddress.ip_network(t, strict=strict)
+    except ValueError:
+        raise BadNetwork(f"{str(text)[:60]!r} is not an IPv4 or IPv6 network") from None
+    if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and net.subnet_of(_MAPPED):
+        mapped = net.network_address.ipv4_mapped
+        assert mapped is not None
+        return ipaddress.IPv4Network((mapped, net.prefixlen - 96))
+    return net
+
+
+def parse_key(text: str) -> IPAddress | IPNetwork:
+    """A listing key: an address, or a network in CIDR form (host bits must be zero); a
+    network of one address is that address."""
+    text = str(text).strip()
+    if "/" not in text:
+        return parse_ip(text)
+    net = parse_network(text)
+    if net.num_addresses == 1:
+        return net.network_address
+    return net
+
+
+def canonical(text: str) -> str:
+    """The stored form of a listing key: '192.0.2.1', '2001:db8::1', '192.0.2.0/24'."""
+    if "/" not in text:
+        return canonical_ip(text)
+    return str(parse_key(text))

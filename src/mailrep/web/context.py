@@ -1,0 +1,33 @@
+"""What every route needs, built once by `create_app` and kept in `app.state.ctx`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from mailrep.clock import Clock
+from mailrep.config import Settings
+from mailrep.intake.limits import IntakeLimits
+from mailrep.intake.service import IntakeService
+from mailrep.ratelimit import TokenBucket
+from mailrep.store.db import Database
+from mailrep.web.auth import Authenticator
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database
+    clock: Clock
+    limits: IntakeLimits
+    intake: IntakeService
+    auth: Authenticator
+    delisting_limiter: TokenBucket
+    monotonic: Callable[[], float] = time.monotonic
+
+
+def ctx(request: Request) -> Context:
+    return request.app.state.ctx

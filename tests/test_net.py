@@ -1,0 +1,85 @@
+"""The one IP/network parser: table tests of what every door accepts and refuses."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from mailrep.errors import BadInput
+from mailrep.net import (
+    BadIP,
+    BadNetwork,
+    canonical,
+    canonical_ip,
+    parse_ip,
+    parse_key,
+    parse_network,
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("192.0.2.1", "192.0.2.1"),
+    (" 192.0.2.1\n", "192.0.2.1"),
+    ("2001:DB8::1", "2001:db8::1"),
+    ("2001:0db8:0000::0001", "2001:db8::1"),
+    ("::ffff:192.0.2.1", "192.0.2.1"),
+    ("::FFFF:c000:0201", "192.0.2.1"),
+    ("::1", "::1"),
+    ("::192.0.2.1", "::c000:201"),  # IPv4-compatible (deprecated) is not v4-mapped
+])
+def test_canonical_ip(text, expected):
+    assert canonical_ip(text) == expected
+    assert str(parse_ip(text)) == expected
+
+
+def test_v4_mapped_is_ipv4():
+    assert parse_ip("::ffff:198.51.100.7") == ipaddress.IPv4Address("198.51.100.7")
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "nope", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.4/24",
+    "fe80::1%eth0", "fe80::1%1", "192.0.2.1\0", "\x00::1", "2001:db8::1::2", "[2001:db8::1]",
+    "192.0.2.1 x",
+])
+def test_not_an_address(text):
+    with pytest.raises(BadIP) as e:
+        parse_ip(text)
+    assert e.value.code == "bad_ip"
+    assert isinstance(e.value, BadInput)
+    with pytest.raises(BadIP):
+        canonical_ip(text)
+
+
+@pytest.mark.parametrize(("text", "strict", "expected"), [
+    ("192.0.2.0/24", True, "192.0.2.0/24"),
+    ("192.0.2.7/24", False, "192.0.2.0/24"),
+    ("2001:db8::/32", True, "2001:db8::/32"),
+    ("::ffff:192.0.2.0/120", True, "192.0.2.0/24"),
+    ("::ffff:0:0/96", True, "0.0.0.0/0"),
+    ("::/0", True, "::/0"),
+    ("192.0.2.1", True, "192.0.2.1/32"),
+])
+def test_parse_network(text, strict, expected):
+    assert str(parse_network(text, strict=strict)) == expected
+
+
+@pytest.mark.parametrize("text", ["192.0.2.7/24", "192.0.2.0/33", "fe80::%eth0/64", "x/8",
+                                  "10.0.0.0/8\0"])
+def test_not_a_network(text):
+    with pytest.raises(BadNetwork) as e:
+        parse_network(text)
+    assert isinstance(e.value, BadIP)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("192.0.2.1", "192.0.2.1"),
+    ("192.0.2.1/32", "192.0.2.1"),
+    ("192.0.2.0/24", "192.0.2.0/24"),
+    ("::ffff:192.0.2.1", "192.0.2.1"),
+    ("::ffff:192.0.2.0/120", "192.0.2.0/24"),
+    ("2001:db8::/128", "2001:db8::"),
+])
+def test_listing_keys(text, expected):
+    assert canonical(text) == expected
+    assert str(parse_key(text)) == expected
