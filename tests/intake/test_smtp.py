@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from mailrep.intake.addresses import Door, SmtpConfig, classify
-from mailrep.intake.smtp import Reply, received_header, status_for
+from mailrep.intake.smtp.codes import Reply, status_for
+from mailrep.intake.smtp.handler import received_header
 from mailrep.store import accounts
 from mailrep.store.tables import accounts as accounts_t
 from mailrep.store.tables import reports, trap_hits
@@ -271,7 +272,8 @@ def test_trap_retry_and_two_traps_in_one_mail_count_once(db, tmp_path):
 def test_build_reply_lists_each_report():
     from mailrep.intake.addresses import Route
     from mailrep.intake.reply import build_reply, parse_hostport
-    from mailrep.intake.smtp import Owner, Receipt, Submission
+    from mailrep.intake.service import Receipt
+    from mailrep.intake.smtp.handler import Owner, Submission
     from mailrep.trace.message import Flag
 
     route = Route(Door.SUBMIT, "c0de", "submit.c0de@mailrep.test")

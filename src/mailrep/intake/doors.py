@@ -1,6 +1,6 @@
 """The SMTP doors over the store: who owns an address, and storing through the intake service.
 
-`StoreDoors(service, db, config, site_url=...)` implements `intake.smtp.SmtpIntake`:
+`StoreDoors(service, db, config, site_url=...)` implements `intake.smtp.handler.SmtpIntake`:
 
     open(route)     submit.<code>: the reporter with that code, active, under its daily quota
                     (NotAuthenticated for unknown/revoked/suspended, OverQuota when spent);
@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 from mailrep.config import Settings
 from mailrep.errors import BadInput, NotAuthenticated, NotFound, OverQuota
 from mailrep.intake.addresses import Door, Route, SmtpConfig
-from mailrep.intake.service import IntakeService, Submitter
-from mailrep.intake.smtp import Owner, Receipt, SmtpServer, Submission
+from mailrep.intake.service import IntakeService, Receipt, Submitter
+from mailrep.intake.smtp.handler import Owner, Submission
+from mailrep.intake.smtp.server import SmtpServer
 from mailrep.store import accounts
 from mailrep.store import reports as store
 from mailrep.store.db import Database

@@ -16,7 +16,8 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from mailrep.errors import BadInput
-from mailrep.intake.smtp import Receipt, Submission
+from mailrep.intake.service import Receipt
+from mailrep.intake.smtp.handler import Submission
 from mailrep.trace.message import read_message
 
 SEND_TIMEOUT = 30.0

@@ -55,8 +55,12 @@ class Submitter:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
+    """What the intake answers for a committed report: its id, traced source, tracking URL
+    (set by a door that hands one out) and whether it was a duplicate of an earlier one."""
+
     id: int
     source_ip: str | None
+    url: str = ""
     duplicate: bool = False
 
 
