@@ -18,30 +18,28 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
 from mailrep.errors import BadInput, NotAuthenticated, NotFound, OverQuota
 from mailrep.intake.addresses import Door, Route, SmtpConfig
 from mailrep.intake.service import IntakeService, Receipt, Submitter
 from mailrep.intake.smtp.handler import Owner, Submission
 from mailrep.intake.smtp.server import SmtpServer
+from mailrep.links import report_url
+from mailrep.roles import DAILY_QUOTA, FEED_QUOTA, Role
 from mailrep.store import accounts
 from mailrep.store import reports as store
 from mailrep.store.db import Database
 
 CACHE_SECONDS = 5.0
-FEED_QUOTA = 10**9
 CHANNEL = {Door.SUBMIT: "smtp", Door.FBL: "fbl", Door.TRAP: "trap"}
-
-
-def report_url(site_url: str, report_id: int) -> str:
-    return f"{site_url.rstrip('/')}/api/v1/reports/{report_id}"
 
 
 class StoreDoors:
     def __init__(self, service: IntakeService, db: Database, config: SmtpConfig, *, site_url: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = system_clock) -> None:
         self.service = service
         self.db = db
         self.config = config
@@ -76,7 +74,7 @@ class StoreDoors:
                 raise NotAuthenticated("revoked submission address")
             return Owner(acc.id, acc.name), Submitter(acc.id, rep.mailhosts, rep.daily_quota, True)
         with self.db.transaction() as conn:
-            acc = accounts.ensure_account(conn, route.key, "feed", self.clock())
+            acc = accounts.ensure_account(conn, route.key, Role.FEED, self.clock())
         if not acc.active:
             raise NotAuthenticated("this feedback or trap address is disabled")
         return Owner(acc.id, acc.name), Submitter(acc.id, (), FEED_QUOTA, True)
@@ -113,7 +111,7 @@ class StoreDoors:
                                                      trap_address=item.route.address)
             return Receipt(got.id, got.source_ip, "", got.duplicate)
         who = self._owners.get((door, item.route.key), (None, None, 0.0))[1] or Submitter(
-            item.owner.account_id, (), FEED_QUOTA if door is Door.FBL else 5000, True)
+            item.owner.account_id, (), FEED_QUOTA if door is Door.FBL else DAILY_QUOTA, True)
         channel = CHANNEL[door]
         if item.flags:  # keep what the extraction noticed with the report
             now = self.clock()
@@ -130,7 +128,7 @@ class StoreDoors:
 
 
 def smtp_server(settings: Settings, service: IntakeService, db: Database, *,
-                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> SmtpServer:
+                clock: Clock = system_clock) -> SmtpServer:
     """The SMTP front door over this store, configured from `[smtp]`."""
     from mailrep.intake.reply import SmarthostReply
 
@@ -141,7 +139,7 @@ def smtp_server(settings: Settings, service: IntakeService, db: Database, *,
 
 
 async def start_smtp(settings: Settings, service: IntakeService, db: Database, bind: tuple[str, int], *,
-                     clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Callable[[], Awaitable[None]]:
+                     clock: Clock = system_clock) -> Callable[[], Awaitable[None]]:
     """Start the SMTP door in the running loop (`mailrep serve --smtp`); returns its stop().
 
     A bad `[smtp]` table (unknown key, unreadable certificate) stops `mailrep serve` with exit

@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from mailrep.clock import Clock
 from mailrep.errors import BadInput, MailrepError, NotMail, StorageError
 from mailrep.intake.mailbox import MailItem, Source
 from mailrep.intake.prepare import Prepared, prepare
@@ -79,7 +79,7 @@ def _prepare_many(chunk: list[tuple[Any, ...]]) -> list[Prepared | MailrepError]
 
 class Importer:
     def __init__(self, service: IntakeService, db: Database, *, owner_id: int, channel: str = "user",
-                 mailhosts: tuple[str, ...] = (), clock: Callable[[], datetime],
+                 mailhosts: tuple[str, ...] = (), clock: Clock,
                  workers: int | None = None) -> None:
         if channel not in CHANNELS:
             raise BadInput(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")

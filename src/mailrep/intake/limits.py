@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from mailrep.errors import BadInput
+from mailrep.roles import DAILY_QUOTA
 
 MiB = 1024 * 1024
 KiB = 1024
@@ -30,7 +31,7 @@ class IntakeLimits:
     max_bytes: int = 10 * MiB
     keep_bytes: int = 50 * KiB
     max_age: timedelta = timedelta(hours=48)
-    daily_quota: int = 5000
+    daily_quota: int = DAILY_QUOTA
     batch_size: int = 500
     batch_wait: float = 0.010
     trace_workers: int = 2

@@ -27,16 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailrep.clock import Clock
 from mailrep.errors import NotAllowed, OverQuota, TooBig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.prepare import Prepared, prepare
 from mailrep.intake.processor import Processor
 from mailrep.intake.tracing import Job, TraceBatcher, worker_init
 from mailrep.intake.writer import Writer
+from mailrep.roles import DAILY_QUOTA
 from mailrep.store import reports as store
 from mailrep.store.db import Database
 
-Clock = Callable[[], datetime]
 QUOTA_WINDOW = timedelta(hours=24)
 QUOTA_RECHECK_S = 30.0
 TRACE_BATCH = 32  # most messages one trace-pool call carries
@@ -49,7 +50,7 @@ class Submitter:
 
     account_id: int
     mailhosts: tuple[str, ...] = ()
-    daily_quota: int = 5000
+    daily_quota: int = DAILY_QUOTA
     active: bool = True
 
 

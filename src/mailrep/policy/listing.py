@@ -34,6 +34,7 @@ from mailrep.net import parse_key
 from mailrep.policy.config import PolicyConfig
 from mailrep.policy.ranges import never_listed_reason
 from mailrep.policy.score import Assessment, Evidence, assess
+from mailrep.roles import STAFF_ROLES, Role
 
 
 class State(StrEnum):
@@ -51,7 +52,6 @@ class Action(StrEnum):
 
 
 POLICY_ACTOR = "policy"
-STAFF_ROLES = ("deputy", "admin")
 MAX_REASON = 2000
 
 
@@ -82,7 +82,7 @@ class Listing(NamedTuple):
 class Manual:
     action: Action
     reason: str
-    actor_role: str = "deputy"
+    actor_role: str = Role.DEPUTY
 
 
 class Event(NamedTuple):

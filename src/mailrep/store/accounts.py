@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from mailrep.errors import BadInput, Conflict, NotAuthenticated, NotFound
+from mailrep.roles import DAILY_QUOTA, ROLES
 from mailrep.store.tables import (
     REPORTER_KINDS,
     REPORTER_STATUSES,
-    ROLES,
     accounts,
     api_tokens,
     reporters,
@@ -173,7 +173,7 @@ def _reporter(row: sa.Row[Any]) -> Reporter:
 
 def add_reporter(
     conn: Connection, account_id: int, *, mailhosts: str | tuple[str, ...] | list[str] = (),
-    trust_weight: float = 1.0, daily_quota: int = 5000, kind: str = "user",
+    trust_weight: float = 1.0, daily_quota: int = DAILY_QUOTA, kind: str = "user",
     submit_code: str | None = None,
 ) -> Reporter:
     """The reporter profile of an account (created once; Conflict if it exists)."""

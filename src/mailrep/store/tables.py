@@ -21,8 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mailrep.roles import DAILY_QUOTA, ROLES
+
 # --- allowed values --------------------------------------------------------------------------
-ROLES = ("admin", "deputy", "reporter", "feed")
 ACCOUNT_STATUSES = ("active", "disabled")
 REPORTER_STATUSES = ("active", "suspended")
 REPORTER_KINDS = ("user", "mole", "simp")
@@ -137,7 +138,7 @@ reporters = sa.Table(
     sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("mailhosts", sa.Text(), nullable=False, server_default=""),
     sa.Column("trust_weight", sa.Float(), nullable=False, server_default="1.0"),
-    sa.Column("daily_quota", sa.Integer(), nullable=False, server_default="5000"),
+    sa.Column("daily_quota", sa.Integer(), nullable=False, server_default=str(DAILY_QUOTA)),
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Column("kind", sa.String(8), nullable=False, server_default="user"),
     sa.Column("submit_code", sa.String(64), nullable=True, unique=True),

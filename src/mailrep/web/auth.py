@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailrep.errors import NotAllowed, NotAuthenticated, NotFound
+from mailrep.roles import Role
 from mailrep.store import accounts
 from mailrep.store.db import Database
 
@@ -64,7 +65,7 @@ class Authenticator:
         with self.db.read() as conn:
             account = accounts.authenticate(conn, secret)
             reporter = None
-            if account.role == "reporter":
+            if account.role == Role.REPORTER:
                 try:
                     reporter = accounts.get_reporter(conn, account.id)
                 except NotFound:
@@ -89,8 +90,8 @@ async def _authenticate(request: Request, secret: str | None) -> Caller:
     return auth.cached(secret) or await asyncio.to_thread(auth, secret)
 
 
-def _check_role(caller: Caller, allowed: tuple[str, ...]) -> Caller:
-    if caller.role not in allowed and caller.role != "admin":
+def _check_role(caller: Caller, allowed: tuple[Role, ...]) -> Caller:
+    if caller.role not in allowed and caller.role != Role.ADMIN:
         raise NotAllowed(f"this needs a {' or '.join(allowed)} token, not {caller.role}")
     return caller
 
@@ -102,14 +103,14 @@ def bearer_secret(request: Request) -> str | None:
     return secret.strip() if scheme.lower() == "bearer" else None
 
 
-async def authorized(request: Request, *allowed: str) -> Caller:
+async def authorized(request: Request, *allowed: Role) -> Caller:
     """What the `role(*allowed)` dependency gives, called from a route's body: FastAPI's
     dependency solving (three levels for `role`) costs more CPU than the rest of the hot
     POST /reports route. Such a route declares `openapi_extra={"security": BEARER_SECURITY}`."""
     return _check_role(await _authenticate(request, bearer_secret(request)), allowed)
 
 
-def role(*allowed: str) -> Callable[..., Awaitable[Caller]]:
+def role(*allowed: Role) -> Callable[..., Awaitable[Caller]]:
     """A dependency: the caller, who must hold one of `allowed` roles (admin always may)."""
 
     async def dependency(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:

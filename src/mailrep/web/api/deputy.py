@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from mailrep import blocklist
+from mailrep.roles import Role
 from mailrep.web.api.common import error_responses
 from mailrep.web.api.public import PUBLIC_ID
 from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
 
 router = APIRouter(tags=["deputies"])
-staff = role("deputy")
+staff = role(Role.DEPUTY)
 
 
 class Decision(BaseModel):

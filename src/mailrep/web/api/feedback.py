@@ -14,13 +14,13 @@ from pydantic import BaseModel
 
 from mailrep.intake.forward import feedback_reports
 from mailrep.intake.service import Submitter
+from mailrep.roles import FEED_QUOTA, Role
 from mailrep.web.api.body import check_mail_type, read_limited
 from mailrep.web.api.common import MAIL_BODY, error_responses
 from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
 
 router = APIRouter(tags=["feeds"])
-FEED_QUOTA = 10**9
 
 
 class Complaint(BaseModel):
@@ -38,7 +38,7 @@ class FeedbackReceipt(BaseModel):
     responses=error_responses(400, 401, 403, 413, 415, 422, 503),
     summary="An ISP feedback-loop mail (ARF); one fbl report per complaint, after commit",
 )
-async def post_feedback(request: Request, caller: Caller = Depends(role("feed"))) -> JSONResponse:
+async def post_feedback(request: Request, caller: Caller = Depends(role(Role.FEED))) -> JSONResponse:
     c = ctx(request)
     check_mail_type(request)
     raw = await read_limited(request, c.limits.max_bytes)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from mailrep.errors import BadInput
 from mailrep.intake.service import VolumeItem
 from mailrep.net import canonical_ip
+from mailrep.roles import Role
 from mailrep.web.api.body import check_mail_type, read_limited
 from mailrep.web.api.common import MAIL_BODY, error_responses
 from mailrep.web.auth import Caller, role
@@ -68,7 +69,7 @@ class VolumeReceipt(BaseModel):
              responses=error_responses(400, 401, 403, 413, 415, 422, 503),
              summary="A raw message that reached a spamtrap (traced with the operator's mailhosts)")
 async def post_trap_hit(
-    request: Request, caller: Caller = Depends(role("feed")),
+    request: Request, caller: Caller = Depends(role(Role.FEED)),
     trap: str | None = Query(None, max_length=320, description="the trap address (never published)"),
 ) -> JSONResponse:
     c = ctx(request)
@@ -83,7 +84,7 @@ async def post_trap_hit(
              responses=error_responses(400, 401, 403, 413, 422, 503),
              summary="A batch of volume observations from a participating mail server")
 async def post_volume(request: Request, items: list[Volume] = Body(..., max_length=100_000),
-                      caller: Caller = Depends(role("feed"))) -> JSONResponse:
+                      caller: Caller = Depends(role(Role.FEED))) -> JSONResponse:
     c = ctx(request)
     if len(items) > c.limits.volume_batch_max:
         raise BadInput(f"at most {c.limits.volume_batch_max} items per batch")

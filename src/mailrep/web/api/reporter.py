@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from mailrep.errors import NotAllowed
 from mailrep.intake.addresses import SmtpConfig, submit_address
+from mailrep.roles import Role
 from mailrep.web.api.common import error_responses
 from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
@@ -29,7 +30,7 @@ class ReporterView(BaseModel):
 
 @router.get("/reporter", response_model=ReporterView, responses=error_responses(401, 403),
             summary="Your reporter profile and secret submission address")
-def get_reporter(request: Request, caller: Caller = Depends(role("reporter"))) -> ReporterView:
+def get_reporter(request: Request, caller: Caller = Depends(role(Role.REPORTER))) -> ReporterView:
     rep = caller.reporter
     if rep is None:
         raise NotAllowed("this account has no reporter profile")

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from mailrep import links
 from mailrep.errors import NotAllowed, NotFound
 from mailrep.intake.service import Submitter
+from mailrep.roles import Role
 from mailrep.store import reports as store
 from mailrep.web.api.body import check_mail_type, read_limited
 from mailrep.web.api.common import MAIL_BODY, error_responses, iso
@@ -81,7 +82,7 @@ def submitter(caller: Caller) -> Submitter:
 )
 async def post_report(request: Request) -> JSONResponse:
     c = ctx(request)
-    who = submitter(await authorized(request, "reporter"))
+    who = submitter(await authorized(request, Role.REPORTER))
     check_mail_type(request)
     raw = await read_limited(request, c.limits.max_bytes)
     receipt = await c.intake.submit_report(who, raw, channel="http")
@@ -93,10 +94,10 @@ async def post_report(request: Request) -> JSONResponse:
 @router.get("/reports/{report_id}", response_model=ReportView, name="get_report",
             responses=error_responses(401, 403, 404, 422))
 def get_report(request: Request, report_id: int = Path(ge=1, le=MAX_ID),
-               caller: Caller = Depends(role("reporter"))) -> ReportView:
+               caller: Caller = Depends(role(Role.REPORTER))) -> ReportView:
     with ctx(request).db.read() as conn:
         row = store.get_report(conn, report_id)
-    if row is None or (row["reporter_id"] != caller.id and caller.role != "admin"):
+    if row is None or (row["reporter_id"] != caller.id and caller.role != Role.ADMIN):
         raise NotFound(f"no report {report_id} of yours")
     return ReportView(
         id=row["id"], received_at=iso(row["received_at"]), channel=row["channel"],
