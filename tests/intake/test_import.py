@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from mailrep import admin
 from mailrep.intake import import_command
-from mailrep.intake.mailbox import strip_envelope, write_mbox
+from mailrep.intake.mailbox import write_mbox
+from mailrep.trace.mbox import strip_envelope
 from tests.intake.serve_harness import MAILREP, Serve
 
 

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailrep.errors import NotFound
-from mailrep.intake.mailbox import Source, iter_mbox, mbox_escape, strip_envelope, write_mbox
+from mailrep.intake.mailbox import Source, iter_mbox, write_mbox
+from mailrep.trace.mbox import escape as mbox_escape
+from mailrep.trace.mbox import strip_envelope
 
 MSG1 = b"From: a@example.com\nSubject: one\n\nFrom the start\n>From quoted\n\nFrom here too\n"
 MSG2 = b"Received: from x (x [192.0.2.1])\n\tby y; Mon, 1 Jan 2024 00:00:00 +0000\nSubject: two\n\nbody\n"
