@@ -22,12 +22,12 @@ run: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy --strict src/mailrep/policy
+	$(BIN)/mypy --strict src/mailrep/policy src/mailrep/trace
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy --strict src/mailrep/policy
+	$(BIN)/mypy --strict src/mailrep/policy src/mailrep/trace
 
 bench: install
 	$(BIN)/python benchmarks/trace.py

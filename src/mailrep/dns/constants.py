@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+# RRType is defined with the zone data that carries it (dns imports zones, never the reverse);
+# named here too, so that every protocol number of the wire code is found in this module.
+from mailrep.zones.rrtype import RRType as RRType
+
 
 class Rcode(IntEnum):
     NOERROR = 0
@@ -38,23 +42,6 @@ class Flag(IntFlag):
 OPCODE_SHIFT = 11
 OPCODE_MASK = 0x7800
 RCODE_MASK = 0x000F
-
-
-class RRType(IntEnum):
-    A = 1
-    NS = 2
-    CNAME = 5
-    SOA = 6
-    PTR = 12
-    MX = 15
-    TXT = 16
-    AAAA = 28
-    OPT = 41
-    IXFR = 251
-    AXFR = 252
-    MAILB = 253
-    MAILA = 254
-    ANY = 255
 
 
 class RRClass(IntEnum):

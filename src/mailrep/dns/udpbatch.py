@@ -103,7 +103,9 @@ class BatchLoop:
         """Serve until stopping(): each burst is answered from `responder()` (read once per burst,
         so a swap takes effect at the next burst); cache hits are copied straight into the send
         buffer, misses go through responder.udp_miss(query); if that raises, failed(query)
-        gives the reply (SERVFAIL)."""
+        gives the reply (SERVFAIL).
+
+        guard.GuardedBatchLoop.run_guarded is a deliberate copy of this loop (see there)."""
         fd = self.sock.fileno()
         recvmmsg, sendmmsg = self.libc.recvmmsg, self.libc.sendmmsg
         rptr, sptr = ctypes.addressof(self.rmsg), ctypes.addressof(self.smsg)

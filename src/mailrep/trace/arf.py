@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from mailrep.errors import BadInput
 from mailrep.trace import mime
@@ -108,7 +109,7 @@ class Arf:
     description: str | None = None  # the human-readable first part, trimmed
     fields: list[tuple[str, str]] = field(default_factory=list)  # every field of the report part
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         original = None
         if self.original is not None:
             original = {

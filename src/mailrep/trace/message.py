@@ -79,7 +79,8 @@ def decode_words(value: str) -> str:
         return value
 
 
-def _text(line: bytes) -> str:
+def decode_line(line: bytes) -> str:
+    """A header line as text: UTF-8, else Latin-1 (which never fails)."""
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
@@ -110,7 +111,7 @@ def read_message(raw: bytes | str) -> Message:
     mbox_from = None
     if text.startswith(b"From ") and not _FIELD_NAME.match(text):
         end = _line_end(text, 0)
-        mbox_from = _text(text[5:end])
+        mbox_from = decode_line(text[5:end])
         pos = end + 1
     while text.startswith(b">From ", pos):
         pos = _line_end(text, pos) + 1
@@ -134,7 +135,7 @@ def read_message(raw: bytes | str) -> Message:
         value = text[fm.end():end]
         if b"\n" in value:
             value = _FOLD.sub(b" ", value)
-        headers.append((fm.group(1).decode("ascii"), _text(value).strip()))
+        headers.append((fm.group(1).decode("ascii"), decode_line(value).strip()))
         pos = end + 1
 
     if not headers:
@@ -143,7 +144,7 @@ def read_message(raw: bytes | str) -> Message:
         flags.append(Flag("nul_bytes", "the header block contains NUL bytes"))
     if garbage_at >= 0:
         first = text[garbage_at:_line_end(text, garbage_at)]
-        flags.append(Flag("header_garbage", f"a line that is not a header ended the header block early: {_text(first)[:80]!r}"))
+        flags.append(Flag("header_garbage", f"a line that is not a header ended the header block early: {decode_line(first)[:80]!r}"))
         body = text[garbage_at:] + (b"\n" + body if body else b"")
 
     received = [k for k, (n, _) in enumerate(headers) if len(n) == 8 and n.lower() == "received"]

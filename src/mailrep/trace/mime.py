@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mailrep.trace.message import Flag, Message, read_message
+from mailrep.trace.message import Flag, Message, decode_line, read_message
 
 MAX_PARTS = 100
 MAX_DEPTH = 8
@@ -205,13 +205,13 @@ def parse_part(raw: bytes, depth: int = 0, default_type: str = "text/plain") -> 
     for i, line in enumerate(lines):
         if line[:1] in (b" ", b"\t") and headers:
             name, value = headers[-1]
-            headers[-1] = (name, f"{value} {_text(line).strip()}".strip())
+            headers[-1] = (name, f"{value} {decode_line(line).strip()}".strip())
             continue
         fm = _FIELD.fullmatch(line)
         if fm is None:
             body = b"\n".join(lines[i:]) + tail
             break
-        headers.append((fm.group(1).decode("ascii"), _text(fm.group(2)).strip()))
+        headers.append((fm.group(1).decode("ascii"), decode_line(fm.group(2)).strip()))
     if headers:
         ctype, params = parse_content_type(_header(headers, "content-type"))
         if _header(headers, "content-type") is None:
@@ -351,13 +351,6 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
         if n.lower() == name:
             return v
     return None
-
-
-def _text(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        return line.decode("latin-1")
 
 
 def _flag(flags: list[Flag] | None, code: str, detail: str) -> None:

@@ -24,11 +24,9 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from mailrep.dns.constants import RRType
-from mailrep.zones.value import Value
+from mailrep.zones.rrtype import RRType
+from mailrep.zones.value import EXCLUDED, Value
 from mailrep.zones.zone import Zone
-
-EXCLUDED = 0
 
 
 class Record(NamedTuple):

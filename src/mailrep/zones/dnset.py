@@ -16,10 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-from mailrep.zones.value import Value, merge_values
+from mailrep.zones.value import EXCLUDED, Value, ValueTable
 from mailrep.zones.zone import ENT, Answer
-
-EXCLUDED: Final = 0
 
 
 class DnSet:
@@ -84,23 +82,13 @@ class DnSet:
         return f"<DnSet exact={len(self.exact)} wild={len(self.wild)}>"
 
 
-class DnBuilder:
+class DnBuilder(ValueTable):
     """Collects dnset entries (duplicates merged, exclusions win), then builds a `DnSet`."""
 
     def __init__(self) -> None:
-        self.values: list[Value | None] = [None]
-        self._index: dict[Value, int] = {}
+        super().__init__()
         self._exact: dict[bytes, list[int]] = {}
         self._wild: dict[bytes, list[int]] = {}
-
-    def value_index(self, v: Value | None) -> int:
-        if v is None:
-            return EXCLUDED
-        i = self._index.get(v)
-        if i is None:
-            i = self._index[v] = len(self.values)
-            self.values.append(v)
-        return i
 
     def add(self, name: bytes, vi: int, *, exact: bool = True, wild: bool = False) -> None:
         if exact:
@@ -109,14 +97,6 @@ class DnBuilder:
             self._wild.setdefault(name, []).append(vi)
 
     def build(self) -> DnSet:
-        exact = {k: self._merge(v) for k, v in self._exact.items()}
-        wild = {k: self._merge(v) for k, v in self._wild.items()}
+        exact = {k: self.merge_group(v) for k, v in self._exact.items()}
+        wild = {k: self.merge_group(v) for k, v in self._wild.items()}
         return DnSet(exact, wild, self.values)
-
-    def _merge(self, group: list[int]) -> int:
-        if EXCLUDED in group:
-            return EXCLUDED
-        uniq = list(dict.fromkeys(group))
-        if len(uniq) == 1:
-            return uniq[0]
-        return self.value_index(merge_values(self.values[i] for i in uniq))  # type: ignore[misc]

@@ -61,6 +61,14 @@ def _mbits(s: str, i: int) -> tuple[int, int] | None:
     return bits, j
 
 
+def _length(s: str, bits: int, i: int) -> tuple[int, int] | None:
+    """The prefix length after an address ending at s[i]: `/n`, else the octets written;
+    (bits, end index), or None for a bad `/n` or a bare number (not an address: write 10/8)."""
+    if i < len(s) and s[i] == "/":
+        return _mbits(s, i + 1)
+    return None if bits == 8 else (bits, i)
+
+
 def range_(s: str, *, accept_host_bits: bool = False) -> tuple[int, int, str] | None:
     """An ip4set key -> (first, last, rest); rbldnsd's ip4parse_range()."""
     p = prefix(s)
@@ -82,13 +90,10 @@ def range_(s: str, *, accept_host_bits: bool = False) -> tuple[int, int, str] | 
         if a > b:
             return None
         return a, b, s[i:]
-    if i < len(s) and s[i] == "/":
-        m = _mbits(s, i + 1)
-        if m is None:
-            return None
-        bits, i = m
-    elif bits == 8:
-        return None  # a bare number is not an address; write 10/8
+    m = _length(s, bits, i)
+    if m is None:
+        return None
+    bits, i = m
     if bits <= 0:
         return None
     if a & ~mask(bits) & FULL:
@@ -104,13 +109,10 @@ def cidr(s: str) -> tuple[int, int, str, bool] | None:
     if p is None:
         return None
     a, bits, i = p
-    if i < len(s) and s[i] == "/":
-        m = _mbits(s, i + 1)
-        if m is None:
-            return None
-        bits, i = m
-    elif bits == 8:
+    m = _length(s, bits, i)
+    if m is None:
         return None
+    bits, i = m
     hostbits = bool(a & ~mask(bits) & FULL)
     return a & mask(bits), bits, s[i:], hostbits
 

@@ -20,10 +20,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
-from mailrep.zones.value import Value, merge_values
+from mailrep.zones.value import EXCLUDED, Value, ValueTable
 from mailrep.zones.zone import ENT, Answer, Hit
-
-EXCLUDED: Final = 0  # value index of an exclusion entry
 
 OCTET: Final[dict[bytes, int]] = {str(i).encode(): i for i in range(256)}
 INDEX_MIN: Final = 1 << 18  # /32 levels this big get the 16-bit index (<= 1 byte/entry more)
@@ -122,6 +120,8 @@ class Ip4Set:
         return self.values[v].hit(ip4_text(q).encode())  # type: ignore[union-attr]
 
     def _lookup(self, sub: tuple[bytes, ...]) -> Answer:
+        # Deliberate hot-path copy of _lookup_ip4 (and of ip6set's lookup_ip6): every DNS query
+        # runs it; a shared helper would cost a call per query and the TXT key differs.
         n = len(sub)
         if n == 4:
             o = OCTET
@@ -259,6 +259,8 @@ def _specialize(ds: Ip4Set) -> tuple[Callable[[tuple[bytes, ...]], Answer], Call
     """Lookup functions for the common shape (one /32 level, one shared value), else generic.
 
     The hot path then is: 4 dict lookups (label -> octet), one short bisect, one comparison.
+    The four closures are deliberate copies of one another and of Ip4Set._lookup: each is
+    specialised (hit or template, labels or int) so that a query pays no call and no branch.
     """
     if len(ds.levels) != 1 or ds.levels[0][0] != 32 or ds.levels[0][3] is not None:
         return ds._lookup, ds._lookup_ip4
@@ -330,25 +332,15 @@ def octet_blocks(lo: int, hi: int) -> Iterator[tuple[int, int]]:
                 break
 
 
-class Ip4Builder:
+class Ip4Builder(ValueTable):
     """Collects entries, then builds an `Ip4Set`. Value index 0 means exclusion."""
 
     def __init__(self, values: Sequence[Value | None] | None = None) -> None:
-        self.values: list[Value | None] = list(values) if values is not None else [None]
-        self._index: dict[Value, int] = {v: i for i, v in enumerate(self.values) if v is not None}
+        super().__init__(values)
         # raw uint32 arrays, not lists of ints: a million int objects would fragment the heap
         self._addrs: dict[int, array] = {}
         self._vidx: dict[int, array] = {}
         self._trie: dict[int, dict[int, int]] = {}
-
-    def value_index(self, v: Value | None) -> int:
-        if v is None:
-            return EXCLUDED
-        i = self._index.get(v)
-        if i is None:
-            i = self._index[v] = len(self.values)
-            self.values.append(v)
-        return i
 
     def set_value(self, i: int, v: Value) -> None:
         """Fill in a value slot reserved earlier (by appending to `values`)."""
@@ -414,21 +406,13 @@ class Ip4Builder:
                 a, v = divmod(x, k)
                 if a != prev and group:
                     out_a.append(prev)
-                    out_v.append(group[0] if len(group) == 1 else self._merge_group(group))
+                    out_v.append(group[0] if len(group) == 1 else self.merge_group(group))
                     group = []
                 prev = a
                 group.append(v)
             if group:
                 out_a.append(prev)
-                out_v.append(group[0] if len(group) == 1 else self._merge_group(group))
+                out_v.append(group[0] if len(group) == 1 else self.merge_group(group))
         if len(set(out_v)) == 1:
             return 0, out_a, None, out_v[0]
         return 0, out_a, array(index_typecode(len(self.values)), out_v), 0
-
-    def _merge_group(self, group: list[int]) -> int:
-        if EXCLUDED in group:
-            return EXCLUDED  # rbldnsd: an exclusion beats listings of the same key
-        uniq = list(dict.fromkeys(group))
-        if len(uniq) == 1:
-            return uniq[0]
-        return self.value_index(merge_values(self.values[i] for i in uniq))  # type: ignore[misc]

@@ -13,10 +13,9 @@ from collections.abc import Iterator, Sequence
 from typing import Final
 
 from mailrep.zones import ip6parse
-from mailrep.zones.value import Value, merge_values
+from mailrep.zones.value import EXCLUDED, Value, ValueTable
 from mailrep.zones.zone import ENT, Answer, Hit
 
-EXCLUDED: Final = 0
 HEX: Final = b"0123456789abcdef"
 FULL6: Final = (1 << 128) - 1
 
@@ -59,6 +58,7 @@ class Ip6Set:
         return -1
 
     def lookup_ip6(self, q: int) -> Hit | None:
+        # Deliberate hot-path copy of ip4set's Ip4Set._lookup_ip4 (per query, no extra call).
         v = self._find(q)
         if v <= 0:
             return None
@@ -113,22 +113,12 @@ class Ip6Set:
         return f"<Ip6Set {len(self)} entries in {len(self.levels)} levels>"
 
 
-class Ip6Builder:
+class Ip6Builder(ValueTable):
     """Collects IPv6 entries, then builds an `Ip6Set`."""
 
     def __init__(self) -> None:
-        self.values: list[Value | None] = [None]
-        self._index: dict[Value, int] = {}
+        super().__init__()
         self._levels: dict[int, dict[int, list[int]]] = {}
-
-    def value_index(self, v: Value | None) -> int:
-        if v is None:
-            return EXCLUDED
-        i = self._index.get(v)
-        if i is None:
-            i = self._index[v] = len(self.values)
-            self.values.append(v)
-        return i
 
     def add(self, net: int, plen: int, vi: int, *, first_wins: bool = False) -> bool:
         """One entry; with first_wins (ip6trie) a second value for a prefix is refused."""
@@ -147,17 +137,9 @@ class Ip6Builder:
         levels: list[Level6] = []
         for plen, level in self._levels.items():
             keys = sorted(level)
-            idx = [self._merge(level[k]) for k in keys]
+            idx = [self.merge_group(level[k]) for k in keys]
             if len(set(idx)) == 1:
                 levels.append((plen, keys, None, idx[0]))
             else:
                 levels.append((plen, keys, idx, 0))
         return Ip6Set(levels, self.values)
-
-    def _merge(self, group: list[int]) -> int:
-        if EXCLUDED in group:
-            return EXCLUDED
-        uniq = list(dict.fromkeys(group))
-        if len(uniq) == 1:
-            return uniq[0]
-        return self.value_index(merge_values(self.values[i] for i in uniq))  # type: ignore[misc]

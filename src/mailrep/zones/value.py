@@ -7,13 +7,14 @@ escapes are resolved when the template is compiled, not per query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from mailrep.errors import BadInput
 from mailrep.zones.zone import Hit
 
+EXCLUDED: Final = 0  # value index of an exclusion entry
 LISTED_A: Final = b"\x7f\x00\x00\x02"  # 127.0.0.2, the default listing value
 _new_tuple: Final = tuple.__new__
 
@@ -126,25 +127,30 @@ def a_bytes(text: str) -> bytes:
 
 
 class ValueTable:
-    """Interns values so entries can refer to them by a small index."""
+    """The values a dataset builder interns, so that entries refer to them by a small index.
 
-    __slots__ = ("_index", "values")
+    Index 0 is the exclusion (`values[0]` is None); equal values share one index.
+    """
 
-    def __init__(self, values: Iterable[Value] = ()) -> None:
-        self.values: list[Value] = []
-        self._index: dict[Value, int] = {}
-        for v in values:
-            self.intern(v)
+    def __init__(self, values: Sequence[Value | None] | None = None) -> None:
+        self.values: list[Value | None] = list(values) if values is not None else [None]
+        self._index: dict[Value, int] = {v: i for i, v in enumerate(self.values) if v is not None}
 
-    def intern(self, v: Value) -> int:
+    def value_index(self, v: Value | None) -> int:
+        if v is None:
+            return EXCLUDED
         i = self._index.get(v)
         if i is None:
             i = self._index[v] = len(self.values)
             self.values.append(v)
         return i
 
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __getitem__(self, i: int) -> Value:
-        return self.values[i]
+    def merge_group(self, group: list[int]) -> int:
+        """The one value index for a key given several: an exclusion wins (as in rbldnsd),
+        else the values merged."""
+        if EXCLUDED in group:
+            return EXCLUDED
+        uniq = list(dict.fromkeys(group))
+        if len(uniq) == 1:
+            return uniq[0]
+        return self.value_index(merge_values(self.values[i] for i in uniq))  # type: ignore[misc]

@@ -1,0 +1,26 @@
+"""The record types a zone holds (RFC 1035, 3596, 1995, 5936) as named values.
+
+Zone data carries them (`axfr.Record.rtype`), and the DNS wire code reads them from here through
+`mailrep.dns.constants`: dns imports zones, never the reverse.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class RRType(IntEnum):
+    A = 1
+    NS = 2
+    CNAME = 5
+    SOA = 6
+    PTR = 12
+    MX = 15
+    TXT = 16
+    AAAA = 28
+    OPT = 41
+    IXFR = 251
+    AXFR = 252
+    MAILB = 253
+    MAILA = 254
+    ANY = 255
