@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+from mailrep.zones.rrtype import RRType as RRType  # owned by zones (records have types)
+
 
 class Rcode(IntEnum):
     NOERROR = 0
@@ -38,23 +40,6 @@ class Flag(IntFlag):
 OPCODE_SHIFT = 11
 OPCODE_MASK = 0x7800
 RCODE_MASK = 0x000F
-
-
-class RRType(IntEnum):
-    A = 1
-    NS = 2
-    CNAME = 5
-    SOA = 6
-    PTR = 12
-    MX = 15
-    TXT = 16
-    AAAA = 28
-    OPT = 41
-    IXFR = 251
-    AXFR = 252
-    MAILB = 253
-    MAILA = 254
-    ANY = 255
 
 
 class RRClass(IntEnum):

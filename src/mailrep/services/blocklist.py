@@ -18,7 +18,17 @@ from typing import Any, TypeVar
 from mailrep.errors import BadInput, NotAllowed
 from mailrep.policy import explain as explaining
 from mailrep.policy.config import PolicyConfig
-from mailrep.policy.listing import STAFF_ROLES, Action, Decision, Event, Listing, Manual, State, decide, decide_many
+from mailrep.policy.listing import (
+    STAFF_ROLES,
+    Action,
+    Decision,
+    Event,
+    Listing,
+    Manual,
+    State,
+    decide,
+    decide_many,
+)
 from mailrep.policy.ranges import canonical
 from mailrep.policy.score import Evidence
 from mailrep.store import audit, evidence, listings

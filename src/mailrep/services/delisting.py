@@ -34,13 +34,12 @@ def _public(r: delisting.Request) -> dict[str, Any]:
 
 
 class Delisting:
-    def __init__(self, db: Database, blocklist: Blocklist, *, per_day: int = REQUESTS_PER_DAY) -> None:
+    def __init__(self, db: Database, blocklist: Blocklist) -> None:
         self.db = db
         self.blocklist = blocklist
-        self.per_day = per_day
 
     def request(self, ip: str, contact_email: str, explanation: str, now: datetime, *,
-                client_addr: str | None = None) -> dict[str, Any]:
+                client_addr: str | None = None, per_day: int = REQUESTS_PER_DAY) -> dict[str, Any]:
         key = str(parse_ip(ip))
         email = contact_email.strip()
         if len(email) > 320 or not _EMAIL.match(email):
@@ -49,8 +48,8 @@ class Delisting:
         if not text or len(text) > MAX_EXPLANATION:
             raise BadInput(f"explanation must be 1 to {MAX_EXPLANATION} characters")
         with self.db.transaction() as conn:
-            if client_addr and delisting.count_recent(conn, client_addr, now - timedelta(days=1)) >= self.per_day:
-                raise OverQuota(f"at most {self.per_day} delisting requests per day from one address")
+            if client_addr and delisting.count_recent(conn, client_addr, now - timedelta(days=1)) >= per_day:
+                raise OverQuota(f"at most {per_day} delisting requests per day from one address")
             r = delisting.create(conn, ip=key, contact_email=email, explanation=text,
                                  client_addr=client_addr, now=now)
         return _public(r)

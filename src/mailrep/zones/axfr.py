@@ -24,7 +24,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from mailrep.dns.constants import RRType
+from mailrep.zones.rrtype import RRType
 from mailrep.zones.value import Value
 from mailrep.zones.zone import Zone
 
