@@ -14,8 +14,8 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx works (and i
 
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
-from mailrep.store import accounts
 from mailrep.run import build_app
+from mailrep.store import accounts
 from tests.peers import IN_CI
 
 OPERATOR_NET = "93.184.216.0/24"

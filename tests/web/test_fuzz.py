@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
-from mailrep.store.db import Database
 from mailrep.run import build_app
+from mailrep.store.db import Database
 from tests.intake.mail import spam
 from tests.web.conftest import add_account
 
