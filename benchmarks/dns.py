@@ -165,7 +165,7 @@ def rbldnsd(work: Path, data: Path, port: int) -> Server:
 
 
 def mailrep(work: Path, snap: Path, port: int, *extra: str) -> Server:
-    return Server("mailrep", [PY, "-m", "mailrep.dns", "-b", f"127.0.0.1/{port}", "--snapshot", str(snap),
+    return Server("mailrep", [PY, "-m", "mailrep.cli.dns", "-b", f"127.0.0.1/{port}", "--snapshot", str(snap),
                               "--check-interval", "0.5", *extra], port, ROOT)
 
 

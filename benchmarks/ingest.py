@@ -208,14 +208,18 @@ def counts(url: str) -> dict[str, Any]:
 
 
 def run_service(url: str, *, reports: int, sources: int, reporters: int, workers: int, seed: int) -> dict[str, Any]:
+    from mailrep.config import Settings
     from mailrep.intake.limits import IntakeLimits
-    from mailrep.intake.service import IntakeService, Submitter, VolumeItem
+    from mailrep.intake.service import Submitter, VolumeItem
+    from mailrep.run import build_intake, build_services
     from mailrep.store.db import Database
 
     ids, _, feed_id, _ = setup_accounts(url, reporters, quota=max(5000, 4 * reports // reporters))
     who = [Submitter(i, (), max(5000, 4 * reports // reporters)) for i in ids]
     db = Database(url)
-    service = IntakeService(db, IntakeLimits(trace_workers=0), clock=lambda: datetime.now(UTC))
+    settings = Settings()
+    service = build_intake(settings, build_services(settings, db), lambda: datetime.now(UTC),
+                           limits=IntakeLimits(trace_workers=0))
     service.start()
     stamp = format_datetime(datetime.now(UTC))
     ctx = multiprocessing.get_context("spawn")

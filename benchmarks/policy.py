@@ -7,7 +7,7 @@
    reporters, 5 % with trap hits; ages 0..8 days; a third carry volume. Building the inputs is
    not timed. `assess` alone (every IP scored, no skipping) is timed too.
 2. Store: --db-ips IPs with 5 reports each (distinct reporters) in a SQLite file, then
-   `blocklist.reevaluate` over all of them (load evidence, decide, write listings and
+   `blocklist.reevaluate` (services.blocklist) over all of them (load evidence, decide, write listings and
    events), a second pass when nothing changes, and `blocklist.recompute` (one streamed pass
    over all evidence, nothing changes either). Figures in IPs/s.
 """
@@ -63,7 +63,8 @@ def bench_pure(n: int) -> dict[str, float]:
 
 
 def bench_store(n: int) -> dict[str, float]:
-    from mailrep import blocklist
+    from mailrep.config import Settings
+    from mailrep.run import build_services
     from mailrep.store.db import Database
     from mailrep.store.tables import accounts, reporters, reports
 
@@ -81,13 +82,14 @@ def bench_store(n: int) -> dict[str, float]:
                      "source_ip": ip_of(i), "dedupe_key": f"{i}:{r}"} for i in range(n) for r in range(per_ip)]
             conn.execute(reports.insert(), rows)
         ips = [ip_of(i) for i in range(n)]
+        blocklist = build_services(Settings(), db).blocklist
         t0, c0 = time.perf_counter(), time.process_time()
-        first = blocklist.reevaluate(db, ips, NOW)
+        first = blocklist.reevaluate(ips, NOW)
         t1, c1 = time.perf_counter(), time.process_time()
-        second = blocklist.reevaluate(db, ips, NOW)
+        second = blocklist.reevaluate(ips, NOW)
         t2 = time.perf_counter()
         c3 = time.process_time()
-        again = blocklist.recompute(db, NOW)
+        again = blocklist.recompute(NOW)
         t3, c4 = time.perf_counter(), time.process_time()
         db.dispose()
     return {"db_ips": n, "reports": n * per_ip, "reevaluate_s": round(t1 - t0, 2),

@@ -17,7 +17,7 @@ publish what services hand them. The rules:
 | importer       | may not import                                                    |
 | -------------- | ----------------------------------------------------------------- |
 | any node       | any node it is in a cycle with (imports inside functions count)   |
-| trace          | anything but PURE_STDLIB, PURE_THIRD_PARTY, errors, net, clock    |
+| trace          | anything but PURE_STDLIB, PURE_THIRD_PARTY, errors, net, roles, clock |
 | policy         | the same, and trace (pure types flowing downstream)               |
 |                | (clock: types only, i.e. only under `if TYPE_CHECKING:`)          |
 | dns, zones     | store, services, web, intake, cli, run                            |
@@ -52,8 +52,8 @@ ONLY_FROM: dict[str, frozenset[str]] = {
 }
 # The pure layers: the mailrep nodes each may import besides itself.
 PURE: dict[str, frozenset[str]] = {
-    "trace": frozenset({"errors", "net", "clock"}),
-    "policy": frozenset({"errors", "net", "clock", "trace"}),
+    "trace": frozenset({"errors", "net", "clock", "roles"}),
+    "policy": frozenset({"errors", "net", "clock", "roles", "trace"}),
 }
 TYPES_ONLY = frozenset({"clock"})  # pure layers may import these only under TYPE_CHECKING
 

@@ -147,3 +147,36 @@ def test_serve_bad_addresses_exit_2(tmp_path, args):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "port" in out.stderr
+
+
+def test_serve_counts_dns_queries_into_the_store(tmp_path):
+    """`[dns] count_queries = true` under `mailrep serve`: the node counts the queried addresses
+    and the counts reach the store's volume table (through the intake service)."""
+    import sqlalchemy as sa
+
+    from mailrep.store.db import Database
+    from mailrep.store.tables import volume
+
+    dig = require("dig")
+    data = tmp_path / "var"
+    data.mkdir()
+    (data / "mailrep.toml").write_text("[dns]\ncount_queries = true\ncount_interval = 0.5\n")
+    srv = Serve(data, dns=True).start()
+    try:
+        for _ in range(3):
+            subprocess.run([dig, "@127.0.0.1", "-p", str(srv.ports["dns"]), "+short", "+tries=1", "+time=2",
+                            "9.0.6.45.bl.mailrep.test", "A"], capture_output=True, text=True, timeout=10)
+        db = Database(f"sqlite:///{data / 'mailrep.sqlite3'}")
+        try:
+            def counted() -> int:
+                with db.read() as conn:
+                    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(volume.c.count), 0))
+                                            .where(volume.c.ip == "45.6.0.9")).scalar_one())
+            start = time.monotonic()
+            while time.monotonic() - start < 10 and counted() < 3:
+                time.sleep(0.25)
+            assert counted() == 3
+        finally:
+            db.dispose()
+    finally:
+        assert srv.stop() == 0

@@ -39,7 +39,7 @@ def mailrep_dns(args: list[str], *, env: dict[str, str] | None = None, bind: str
                 full_cli: bool = False) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """Run `python -m mailrep.dns -b BIND ARGS` (or `mailrep dns ...` through the whole CLI)
     and yield (process, port) once it listens."""
-    entry = ["-c", "from mailrep.cli import main; main()", "dns"] if full_cli else ["-m", "mailrep.dns"]
+    entry = ["-c", "from mailrep.cli import main; main()", "dns"] if full_cli else ["-m", "mailrep.cli.dns"]
     proc = subprocess.Popen(
         [sys.executable, *entry, "-b", bind, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,

@@ -95,12 +95,12 @@ def test_in_process_swap_and_failed_swap_keeps_serving():
 def test_command_refuses_to_start_without_test_points(tmp_path):
     data = tmp_path / "bl.txt"
     data.write_text("$SOA 300 ns.x hostmaster.x 1 3600 600 86400 60\n192.0.2.1\n")
-    out = subprocess.run([sys.executable, "-m", "mailrep.dns", "-b", "127.0.0.1/0",
+    out = subprocess.run([sys.executable, "-m", "mailrep.cli.dns", "-b", "127.0.0.1/0",
                           f"bl.mailrep.test:ip4set:{data}"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "RFC 5782" in out.stderr and "bl.mailrep.test" in out.stderr
     data.write_text("127.0.0.2\n127.0.0.1\n")
-    out = subprocess.run([sys.executable, "-m", "mailrep.dns", "-b", "127.0.0.1/0",
+    out = subprocess.run([sys.executable, "-m", "mailrep.cli.dns", "-b", "127.0.0.1/0",
                           f"bl.mailrep.test:ip4set:{data}"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "127.0.0.1" in out.stderr
 
@@ -108,7 +108,7 @@ def test_command_refuses_to_start_without_test_points(tmp_path):
 def test_command_argument_errors(tmp_path):
     for args in (["-b", "127.0.0.1/x", "z:ip4set:f"], ["-b", "127.0.0.1/0"], ["-b", "127.0.0.1/0", "nozone"],
                  ["-b", "127.0.0.1/0", "--workers", "2", "bl.test:ip4set:/nonexistent"]):
-        out = subprocess.run([sys.executable, "-m", "mailrep.dns", *args], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-m", "mailrep.cli.dns", *args], capture_output=True, text=True,
                              timeout=60)
         assert out.returncode == 2, (args, out.stderr)
         assert "mailrep dns:" in out.stderr

@@ -12,11 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from mailrep import admin
-from mailrep.intake import import_command
+from mailrep.cli import make_app
 from mailrep.intake.mailbox import write_mbox
 from mailrep.trace.mbox import strip_envelope
 from tests.intake.serve_harness import MAILREP, Serve
@@ -61,9 +59,7 @@ class Cli:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.app = typer.Typer()
-        admin.register(self.app)
-        import_command.register(self.app)
+        self.app = make_app()
 
     def __call__(self, *args: str, stdin: bytes | None = None, code: int | None = 0):
         result = CliRunner().invoke(self.app, [*args, "--data-dir", str(self.data_dir)], input=stdin)

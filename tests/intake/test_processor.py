@@ -34,7 +34,7 @@ class Recorder:
         self.fail = fail
         self.seen: list[list[str]] = []
 
-    def __call__(self, db, ips, now):
+    def __call__(self, ips, now):
         self.seen.append(list(ips))
         if self.fail & set(ips):
             raise RuntimeError(f"cannot score {sorted(self.fail & set(ips))}")

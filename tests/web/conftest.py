@@ -14,8 +14,8 @@ with warnings.catch_warnings():  # starlette asks for httpx2; httpx works (and i
 
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
+from mailrep.run import build_app
 from mailrep.store import accounts
-from mailrep.web.app import create_app
 from tests.peers import IN_CI
 
 OPERATOR_NET = "93.184.216.0/24"
@@ -108,7 +108,7 @@ def limits() -> IntakeLimits:
 @pytest.fixture(scope="module")
 def api(mdb, clock, limits, tmp_path_factory):
     db = mdb
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("data")), db, clock, limits=limits)
+    app = build_app(Settings(data_dir=tmp_path_factory.mktemp("data")), db, clock, limits=limits)
     with TestClient(app) as client:
         a = Api(client, db, clock)
         for name, role, extra in (

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
+from mailrep.run import build_app
 from mailrep.store.db import Database
-from mailrep.web.app import create_app
 from tests.intake.mail import spam
 from tests.web.conftest import add_account
 
@@ -41,7 +41,7 @@ _DIR = Path(tempfile.mkdtemp(prefix="mailrep-fuzz-"))
 atexit.register(shutil.rmtree, _DIR, True)
 _DB = Database(f"sqlite:///{_DIR / 'mailrep.sqlite3'}")
 _DB.upgrade()  # loading the schema runs the app's lifespan, which reads the store
-_APP = create_app(Settings(data_dir=_DIR), _DB,
+_APP = build_app(Settings(data_dir=_DIR), _DB,
                   limits=IntakeLimits(trace_workers=0, max_bytes=100_000, delisting_per_hour=10_000))
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _APP)
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailrep.dns.constants import RRType
 from mailrep.zones.axfr import data_records, rdata_text, records, txt_rdata
 from mailrep.zones.build import build_snapshot
+from mailrep.zones.rrtype import RRType
 from mailrep.zones.zone import Hit
 
 A, TXT = int(RRType.A), int(RRType.TXT)

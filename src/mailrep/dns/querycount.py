@@ -9,7 +9,9 @@ about the hosts that send them mail, so the query rate measures a source's mail 
 the policy compares complaints against it (the volume denominator). Counting happens in
 memory only; every `interval` seconds (or sooner when `max_keys` distinct addresses have
 been seen, so memory stays bounded) the counts are handed to `flush(counts: dict[str, int])`
-in a worker thread, which writes them to the store in one batch. No per-query writes.
+in a worker thread; the composition root (`mailrep.run`) hands a callback that stores them
+through the intake service, as volume evidence. No per-query writes; `dns` never imports the
+store.
 
 Only well-formed address queries count: four decimal octets (IPv4) or 32 nibbles (IPv6) in
 a counted zone; the RFC 5782 test points do not count.
@@ -104,20 +106,3 @@ class QueryCounter:
         finally:
             await self.flush_now()
 
-
-def volume_writer(db: object, clock: Callable[[], object]) -> Callable[[dict[str, int]], None]:
-    """A flush callback writing one `volume` row per queried address, in one transaction
-    (the period runs from the previous flush to now; the policy sums counts per IP)."""
-    from mailrep.store.reports import insert_volume
-
-    state = {"since": clock()}
-
-    def flush(counts: dict[str, int]) -> None:
-        now = clock()
-        rows = [{"ip": ip, "count": n, "period_start": state["since"], "period_end": now,
-                 "feed_account_id": None, "received_at": now} for ip, n in counts.items()]
-        with db.transaction() as conn:  # type: ignore[attr-defined]
-            insert_volume(conn, rows)
-        state["since"] = now
-
-    return flush

@@ -31,7 +31,7 @@ from mailrep.dns.answer import Responder, servfail
 from mailrep.dns.constants import TCP_MAX
 from mailrep.dns.testpoints import check_snapshot
 from mailrep.dns.udpbatch import BatchLoop
-from mailrep.dns.xfr import is_xfr  # [X] zone transfers on the TCP path
+from mailrep.dns.xfr import is_xfr  # zone transfers on the TCP path
 
 log = logging.getLogger("mailrep.dns")
 
@@ -61,7 +61,7 @@ class DnsServer:
         self._stopping = False
         self.address: tuple[str, int] | None = None
         self.errors = 0  # replies turned into SERVFAIL
-        # [X] issue 5 hooks, set by mailrep.dns.node.Node.attach: per-reply UDP guard (ACL, RRL,
+        # Hooks set by mailrep.dns.node.Node.attach: per-reply UDP guard (ACL, RRL,
         # counting, metrics), zone transfers, and callbacks told of every swapped-in snapshot
         self.guard: Any = None
         self.xfr: Any = None
@@ -78,7 +78,7 @@ class DnsServer:
         state = self._fast_state(responder)
         self._responder, self._state = responder, state
         log.info("dns: serving snapshot serial %s", getattr(snapshot, "serial", "?"))
-        for callback in self.on_swap:  # [X] transfers (render, IXFR delta, NOTIFY), metrics
+        for callback in self.on_swap:  # transfers (render, IXFR delta, NOTIFY), metrics
             callback(snapshot)
 
     def _fast_state(self, responder: Responder) -> tuple[Any, Callable[[bytes], bytes | None]]:
@@ -171,7 +171,7 @@ class DnsServer:
     def _udp_loop(self) -> None:
         assert self._udp is not None
         sock = self._udp
-        if self.guard is not None:  # [X] ACL/RRL/counting/metrics: only when configured
+        if self.guard is not None:  # ACL/RRL/counting/metrics: only when configured
             from mailrep.dns.guard import run_guarded
 
             run_guarded(self, sock, self.guard)
@@ -220,7 +220,7 @@ class DnsServer:
             while True:
                 size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), self.tcp_idle))
                 query = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
-                if self.xfr is not None and is_xfr(query):  # [X] AXFR/IXFR (mailrep.dns.xfr)
+                if self.xfr is not None and is_xfr(query):  # AXFR/IXFR (mailrep.dns.xfr)
                     peer = writer.get_extra_info("peername") or ("",)
                     for message in await self.xfr.transfer(query, peer[0], self._xfr_snapshot()):
                         writer.write(len(message).to_bytes(2, "big") + message)
@@ -241,7 +241,7 @@ class DnsServer:
                 await writer.wait_closed()
 
     def _xfr_snapshot(self) -> Any:
-        """[X] The snapshot as loaded (not a keyed view of it) for zone transfers."""
+        """The snapshot as loaded (not a keyed view of it) for zone transfers."""
         return getattr(self.xfr, "current", None) or self.snapshot
 
     def answer_tcp(self, query: bytes) -> bytes | list[bytes] | None:

@@ -3,7 +3,7 @@
 The writer queues each report (`report_queue`) in the transaction that stores it and, after
 each COMMIT, calls `notify(reports, ips)` with the new reports as (id, source IP or None when
 the report does not count) and other changed IPs (trap hits, volume). A thread coalesces
-whatever is notified, calls `reevaluate(db, ips, now)` once for the lot and takes the reports
+whatever is notified, calls the injected `reevaluate(ips, now)` (the blocklist's) once for the lot and takes the reports
 off the queue (they are then `processed`); having found work it waits up to `COALESCE_S`
 (250 ms) for more (a busy HTTP door commits many small batches: one evaluation round costs
 about the same for 20 IPs as for 2,000; nothing waits on this work but the listing itself,
@@ -29,20 +29,11 @@ from mailrep.store.db import Database
 
 log = logging.getLogger(__name__)
 
-Reevaluate = Callable[[Database, list[str], datetime], Any]
+Reevaluate = Callable[[list[str], datetime], Any]
 RECOVER_WINDOW = timedelta(minutes=15)
 MAX_COALESCE = 20_000
 COALESCE_S = 0.25
 _STOP = object()
-
-
-def _default_reevaluate() -> Reevaluate | None:
-    try:
-        from mailrep.blocklist import reevaluate
-    except ImportError:
-        log.warning("mailrep.blocklist is not available: reports are stored but not scored")
-        return None
-    return reevaluate
 
 
 class Processor:
@@ -50,7 +41,7 @@ class Processor:
                  reevaluate: Reevaluate | None = None) -> None:
         self.db = db
         self.clock = clock
-        self.reevaluate = reevaluate if reevaluate is not None else _default_reevaluate()
+        self.reevaluate = reevaluate  # None: reports are stored and dequeued, not scored
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="mailrep-processor", daemon=True)
         self._started = False
@@ -139,12 +130,12 @@ class Processor:
         failed: dict[str, str] = {}
         if self.reevaluate is not None and ips:
             try:
-                self.reevaluate(self.db, sorted(ips), self.clock())
+                self.reevaluate(sorted(ips), self.clock())
             except Exception as e:
                 log.warning("re-evaluating %d IPs failed (%s); retrying one by one", len(ips), e)
                 for ip in sorted(ips):
                     try:
-                        self.reevaluate(self.db, [ip], self.clock())
+                        self.reevaluate([ip], self.clock())
                     except Exception as e1:
                         failed[ip] = f"{type(e1).__name__}: {e1}"[:1000]
         ok = [rid for rid, ip in reps if ip not in failed]

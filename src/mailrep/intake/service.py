@@ -1,6 +1,6 @@
 """The intake service: validate -> trace -> one writer commits batches -> acknowledge.
 
-    service = IntakeService(db, limits, clock=clock)
+    service = IntakeService(db, limits, clock=clock, reevaluate=blocklist.reevaluate)
     receipt = await service.submit_report(reporter, raw)      # after COMMIT, never before
     receipt = await service.submit_trap_hit(feed_id, raw)
     n = await service.submit_volume(feed_id, [VolumeItem(...), ...])
@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +31,7 @@ from mailrep.clock import Clock
 from mailrep.errors import NotAllowed, OverQuota, TooBig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.prepare import Prepared, prepare
-from mailrep.intake.processor import Processor
+from mailrep.intake.processor import Processor, Reevaluate
 from mailrep.intake.tracing import Job, TraceBatcher, worker_init
 from mailrep.intake.writer import Writer
 from mailrep.roles import DAILY_QUOTA
@@ -98,7 +98,7 @@ class _Volume:
 
 class IntakeService:
     def __init__(self, db: Database, limits: IntakeLimits, *, clock: Clock,
-                 reevaluate: Callable[[Database, list[str], datetime], Any] | None = None,
+                 reevaluate: Reevaluate | None = None,
                  executor: Executor | None = None, process: bool = True) -> None:
         self.db = db
         self.limits = limits

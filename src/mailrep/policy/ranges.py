@@ -9,12 +9,11 @@ IPv6 addresses are IPv4).
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterable
 from functools import lru_cache
 
 from mailrep.errors import BadInput
-from mailrep.net import BadIP, IPAddress, IPNetwork, parse_ip, parse_key, parse_network
+from mailrep.net import IPAddress, IPNetwork, ipv4_int, parse_ip, parse_key, parse_network
 
 # Named special-purpose ranges, so an explanation can say which one (first match wins).
 SPECIAL: tuple[tuple[IPNetwork, str], ...] = tuple(
@@ -75,11 +74,7 @@ def never_listed_reason(
     """
     if isinstance(key, str):
         if "/" not in key and ":" not in key:
-            try:
-                packed = socket.inet_pton(socket.AF_INET, key)
-            except (OSError, ValueError) as e:  # ValueError: a NUL byte
-                raise BadIP(f"{key[:60]!r} is not an IPv4 or IPv6 address") from e
-            version, lo = 4, int.from_bytes(packed, "big")
+            version, lo = 4, ipv4_int(key)
             hi = lo
             return _check(version, lo, hi, exemptions, key)
         key = parse_key(key)

@@ -16,7 +16,9 @@ lock of this `Database`: SQLite's busy handler polls with sleeps that grow to 10
 threads taking turns on the write lock would otherwise wait out those sleeps. PostgreSQL is used when the URL says so
 (`postgresql+psycopg://...`); the schema is the same (`mailrep.store.tables`).
 
-Database failures leave this module as `StorageError`.
+Database failures leave this module as `StorageError`; a write that lost a race with another
+writer (a unique key inserted first, a PostgreSQL deadlock or serialization failure) leaves it as
+`WriteConflict`, which is safe to run again.
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ SQLITE_CACHE_KIB = 32 * 1024  # page cache per connection (SQLite's default is 2
 # span (a report row, then its state) is copied to the database once. Commits still fsync.
 SQLITE_CHECKPOINT_PAGES = 16_000
 _BEGIN_OPTION = "mailrep_sqlite_begin"
+_PG_CONFLICTS = frozenset({"23505", "40001", "40P01"})  # unique_violation, serialization, deadlock
+_SQLITE_UNIQUE = frozenset({1555, 2067})  # SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
+
+
+class WriteConflict(StorageError):
+    """A concurrent writer got there first; the transaction was rolled back and may be run again."""
+
+    code = "write_conflict"
+
+
+def _is_conflict(orig: Any) -> bool:
+    return (getattr(orig, "sqlstate", None) in _PG_CONFLICTS
+            or getattr(orig, "sqlite_errorcode", None) in _SQLITE_UNIQUE)
 
 
 def _sqlite_engine(url: sa.URL, **kw: Any) -> Engine:
@@ -120,7 +135,8 @@ class Database:
                 with conn.begin():
                     yield conn
         except sa.exc.DBAPIError as e:
-            raise StorageError(f"database error: {e.orig}") from e
+            kind = WriteConflict if _is_conflict(e.orig) else StorageError
+            raise kind(f"database error: {e.orig}") from e
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (alembic upgrade, run in-process)."""

@@ -1,25 +1,25 @@
-"""The FastAPI application: `create_app(settings, db, clock)`.
+"""The FastAPI application: `create_app(settings, services, intake, clock)`.
 
-JSON under /api/v1, OpenAPI at /api/v1/openapi.json and /docs. The intake service (trace
-pool, the one writer, the post-commit processor) starts with the app's lifespan and is closed
-with it, after committing what is queued. Errors become HTTP answers in `web.errors` only.
+JSON under /api/v1, OpenAPI at /api/v1/openapi.json and /docs. The services and the intake
+service (trace pool, the one writer, the post-commit processor) are built by the composition
+root (`mailrep.run`); the intake service starts with the app's lifespan and is closed with it,
+after committing what is queued. Errors become HTTP answers in `web.errors` only.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 import mailrep
-from mailrep.clock import Clock, system_clock
+from mailrep.clock import Clock
 from mailrep.config import Settings
-from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService
 from mailrep.links import API
 from mailrep.ratelimit import TokenBucket
-from mailrep.store.db import Database
+from mailrep.services import Services
 from mailrep.web import errors
 from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports
 from mailrep.web.auth import Authenticator
@@ -27,11 +27,14 @@ from mailrep.web.context import Context
 from mailrep.web.middleware import BodyLimit
 
 
-def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
-               limits: IntakeLimits | None = None, intake: IntakeService | None = None) -> FastAPI:
-    clock = clock or system_clock
-    limits = limits or IntakeLimits.from_section(settings.section("intake"))
-    service = intake or IntakeService(db, limits, clock=clock)
+def create_app(settings: Settings, services: Services, intake: IntakeService, clock: Clock, *,
+               on_shutdown: Sequence[Callable[[], Awaitable[None]]] = ()) -> FastAPI:
+    """The app over `services`; `intake` starts and closes with its lifespan. `on_shutdown`
+    (e.g. the other doors' stops) is awaited in reverse order at shutdown, before the intake
+    service commits what is queued and closes; it is read then, so it may still grow."""
+    service = intake
+    limits = intake.limits
+    db = services.db
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +42,11 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
         try:
             yield
         finally:
-            service.close()
+            try:
+                for stop in reversed(on_shutdown):
+                    await stop()
+            finally:
+                service.close()
 
     app = FastAPI(
         title="mailrep", version=getattr(mailrep, "__version__", "0.1.0"),
@@ -49,7 +56,7 @@ def create_app(settings: Settings, db: Database, clock: Clock | None = None, *,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = Context(
-        settings=settings, db=db, clock=clock, limits=limits, intake=service,
+        settings=settings, db=db, services=services, clock=clock, limits=limits, intake=service,
         auth=Authenticator(db),
         delisting_limiter=TokenBucket(capacity=limits.delisting_per_hour, per_seconds=3600.0),
     )

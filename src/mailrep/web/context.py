@@ -13,6 +13,7 @@ from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService
 from mailrep.ratelimit import TokenBucket
+from mailrep.services import Services
 from mailrep.store.db import Database
 from mailrep.web.auth import Authenticator
 
@@ -21,6 +22,7 @@ from mailrep.web.auth import Authenticator
 class Context:
     settings: Settings
     db: Database
+    services: Services
     clock: Clock
     limits: IntakeLimits
     intake: IntakeService

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mailrep.dns.constants import RRType
 from mailrep.errors import BadInput
 from mailrep.zones.axfr import ns_names, rdata_text, records
+from mailrep.zones.rrtype import RRType
 from mailrep.zones.value import Value
 from mailrep.zones.zone import Zone
 
@@ -123,78 +123,9 @@ def write_export(zone: Zone, path: str | os.PathLike[str], fmt: str = "rbldnsd")
     return len(lines)
 
 
-def _zone_from_store(zone: str) -> Zone:
-    """Build the store's zones now (as `mailrep serve` does) and pick one."""
-    from datetime import UTC, datetime
-
-    from mailrep import serve
-    from mailrep.config import load_settings
-    from mailrep.store.db import Database
-
-    settings = load_settings()
-    db = Database.from_settings(settings)
-    try:
-        marker = serve.change_marker(db)
-        snap = serve.build_snapshot(db, settings, datetime.now(UTC), serve._serial(marker))
-    finally:
-        db.dispose()
-    return _pick(snap, zone)
-
-
-def _pick(snap: Any, zone: str) -> Zone:
+def pick(snap: Any, zone: str) -> Zone:
     name = zone.rstrip(".").lower()
     z = snap.zones.get(name)
     if z is None:
         raise BadInput(f"no zone {zone!r} (have: {', '.join(sorted(snap.zones))})")
     return z  # type: ignore[no-any-return]
-
-
-def register(app: Any) -> None:
-    """`mailrep zone export --format rbldnsd|bind ZONE [-o FILE] [--snapshot FILE | --rbldnsd SPEC]`."""
-    import sys
-
-    import typer
-
-    zone_app = typer.Typer(no_args_is_help=True, help="zone files for other DNS servers and mirrors")
-
-    @zone_app.command("export")
-    def export(
-        zone: str = typer.Argument(..., help="zone name, e.g. bl.mailrep.test"),
-        fmt: str = typer.Option("rbldnsd", "--format", "-f", help="rbldnsd or bind"),
-        output: str = typer.Option(None, "--output", "-o",
-                                   help="file to write (temp file + rename); default stdout"),
-        snapshot: str = typer.Option(None, "--snapshot", help="export from this snapshot file"),
-        rbldnsd: list[str] = typer.Option(None, "--rbldnsd",
-                                          help="export from rbldnsd data (zone:type:file[,file])"),
-    ) -> None:
-        """Write ZONE as an rbldnsd data file or a BIND master file (default: from the store)."""
-        from mailrep.errors import MailrepError
-
-        try:
-            if fmt not in FORMATS:
-                raise BadInput(f"unknown format {fmt!r} (use rbldnsd or bind)")
-            if snapshot:
-                from mailrep.zones.snapshot import load_snapshot
-
-                z = _pick(load_snapshot(snapshot), zone)
-            elif rbldnsd:
-                from mailrep.dns.command import parse_zone_spec
-                from mailrep.zones.rbldnsd import load_rbldnsd
-
-                z = _pick(load_rbldnsd([parse_zone_spec(s) for s in rbldnsd]), zone)
-            else:
-                z = _zone_from_store(zone)
-            if output:
-                n = write_export(z, output, fmt)
-                typer.echo(f"{zone}: {n} lines written to {output} (serial {z.soa.serial})", err=True)
-            else:
-                lines = rbldnsd_lines(z) if fmt == "rbldnsd" else bind_lines(z)
-                sys.stdout.write("\n".join(lines) + "\n")
-        except MailrepError as e:
-            typer.echo(f"mailrep zone export: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        except OSError as e:
-            typer.echo(f"mailrep zone export: {e}", err=True)
-            raise typer.Exit(2) from None
-
-    app.add_typer(zone_app, name="zone")

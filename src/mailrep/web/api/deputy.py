@@ -7,7 +7,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from mailrep import blocklist
 from mailrep.roles import Role
 from mailrep.web.api.common import error_responses
 from mailrep.web.api.public import PUBLIC_ID
@@ -35,13 +34,12 @@ def list_requests(
     status: Literal["pending", "approved", "denied", "all"] = Query("pending"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    return blocklist.delisting_requests(ctx(request).db, status=None if status == "all" else status,
-                                        limit=limit)
+    return ctx(request).services.delisting.find(status=None if status == "all" else status, limit=limit)
 
 
 def _decide(request: Request, public_id: str, approve: bool, body: Decision, caller: Caller) -> dict[str, Any]:
     c = ctx(request)
-    return blocklist.decide_delisting(c.db, public_id, approve, body.reason, caller.account, c.clock())
+    return c.services.delisting.decide(public_id, approve, body.reason, caller.account, c.clock())
 
 
 @router.post("/delisting-requests/{public_id}/approve", responses=error_responses(400, 401, 403, 404, 409, 422))
@@ -60,11 +58,11 @@ def deny(request: Request, body: Decision, public_id: str = Path(pattern=PUBLIC_
              summary="List, delist, exempt or unexempt an address or network, with a reason")
 def manual_action(request: Request, body: ManualAction, caller: Caller = Depends(staff)) -> dict[str, Any]:
     c = ctx(request)
-    return blocklist.manual(c.db, body.action, body.key, body.reason, caller.account, c.clock())
+    return c.services.blocklist.manual(body.action, body.key, body.reason, caller.account, c.clock())
 
 
 @router.get("/explain/{ip}", responses=error_responses(400, 401, 403),
             summary="The policy's calculation for an address (deputies)")
 def explain(request: Request, ip: str = Path(max_length=64), caller: Caller = Depends(staff)) -> dict[str, Any]:
     c = ctx(request)
-    return blocklist.explain(c.db, ip, c.clock())
+    return c.services.lookup.explain(ip, c.clock())

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from mailrep import blocklist
 from mailrep.net import canonical_ip
 from mailrep.web.api.common import error_responses
 from mailrep.web.context import ctx
@@ -38,7 +37,7 @@ class DelistingStatus(BaseModel):
             summary="Is this address listed, since when, until when, and why")
 def lookup(request: Request, ip: str = Path(max_length=64)) -> dict[str, Any]:
     c = ctx(request)
-    return blocklist.lookup(c.db, canonical_ip(ip), c.clock())
+    return c.services.lookup.lookup(canonical_ip(ip), c.clock())
 
 
 @router.post("/delisting-requests", status_code=201, response_model=DelistingStatus,
@@ -48,8 +47,8 @@ def request_delisting(request: Request, body: DelistingRequestIn) -> JSONRespons
     c = ctx(request)
     client = request.client.host if request.client else "unknown"
     c.delisting_limiter.take(client, c.monotonic())
-    r = blocklist.request_delisting(c.db, canonical_ip(body.ip), body.contact_email, body.explanation,
-                                    c.clock(), client_addr=client)
+    r = c.services.delisting.request(canonical_ip(body.ip), body.contact_email, body.explanation,
+                                     c.clock(), client_addr=client)
     url = str(request.url_for("delisting_status", public_id=r["id"]))
     return JSONResponse({**r, "url": url}, status_code=201, headers={"Location": url})
 
@@ -57,4 +56,4 @@ def request_delisting(request: Request, body: DelistingRequestIn) -> JSONRespons
 @router.get("/delisting-requests/{public_id}", name="delisting_status", response_model=DelistingStatus,
             responses=error_responses(404, 422))
 def delisting_status(request: Request, public_id: str = Path(pattern=PUBLIC_ID)) -> dict[str, Any]:
-    return blocklist.delisting_request(ctx(request).db, public_id)
+    return ctx(request).services.delisting.get(public_id)

@@ -9,23 +9,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from mailrep import admin, blocklist
+from mailrep.cli import make_app
+from mailrep.config import Settings
 from mailrep.errors import NotAuthenticated
-from mailrep.policy.config import PolicyConfig
+from mailrep.run import build_services
 from mailrep.store.db import Database
 
 IP = "45.33.1.2"
+
+
+def accounts(db: Database):
+    return build_services(Settings(), db).accounts
 
 
 @pytest.fixture
 def cli(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("MAILREP_DATABASE_URL", db_url)
     monkeypatch.setenv("MAILREP_DATA_DIR", str(tmp_path / "data"))
-    app = typer.Typer()
-    admin.register(app)
+    app = make_app()
     runner = CliRunner()
 
     def run(*args: str, code: int = 0):
@@ -34,7 +37,6 @@ def cli(db_url, tmp_path, monkeypatch):
         return result
 
     yield run
-    blocklist.configure(PolicyConfig())
 
 
 def test_db_upgrade_then_tokens_print_on_the_last_line(cli, db_url):
@@ -49,11 +51,11 @@ def test_db_upgrade_then_tokens_print_on_the_last_line(cli, db_url):
     feed = cli("token", "create", "--role", "feed", "trapfeed").output.splitlines()[-1]
     db = Database(db_url)
     try:
-        assert blocklist.authenticate(db, secret).role == "reporter"
-        assert blocklist.authenticate(db, feed).role == "feed"
+        assert accounts(db).authenticate(secret).role == "reporter"
+        assert accounts(db).authenticate(feed).role == "feed"
         cli("token", "revoke", feed)
         with pytest.raises(NotAuthenticated):
-            blocklist.authenticate(db, feed)
+            accounts(db).authenticate(feed)
     finally:
         db.dispose()
     assert "error:" in cli("token", "create", "--role", "emperor", "x", code=2).output
@@ -84,7 +86,7 @@ def test_delisting_requests_from_the_command_line(cli, db_url):
     cli("list", IP, "--reason", "spam")
     db = Database(db_url)
     try:
-        req = blocklist.request_delisting(db, IP, "pm@sender.example", "fixed", datetime.now(UTC))
+        req = build_services(Settings(), db).delisting.request(IP, "pm@sender.example", "fixed", datetime.now(UTC))
     finally:
         db.dispose()
     [pending] = json.loads(cli("delisting", "list").output)
@@ -106,6 +108,6 @@ def test_real_command_with_data_dir(tmp_path):
     assert (tmp_path / "d" / "mailrep.sqlite3").is_file()
     db = Database(f"sqlite:///{tmp_path / 'd' / 'mailrep.sqlite3'}")
     try:
-        assert blocklist.authenticate(db, secret).name == "bob"
+        assert accounts(db).authenticate(secret).name == "bob"
     finally:
         db.dispose()

@@ -17,14 +17,14 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mailrep.errors import BadInput, MailrepError
-from mailrep.trace.explain import explain
-from mailrep.trace.trace import trace_message
-from mailrep.trace.trust import TrustConfig
+
+if TYPE_CHECKING:
+    from mailrep.trace.trust import TrustConfig
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
 # A blank line, then `From <sender> <asctime date>`, then a header line: an mbox separator.
@@ -64,6 +64,9 @@ def _error_line(name: str, error: str) -> dict[str, Any]:
 
 
 def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime) -> int:
+    from mailrep.trace.explain import explain
+    from mailrep.trace.trace import trace_message
+
     failures = 0
     out = sys.stdout
     for name, data, err in _inputs(files):
@@ -104,6 +107,8 @@ def _emit(out: Any, line: dict[str, Any], explain_mode: bool, label: str | None 
 
 
 def config_from(mailhosts: str | None) -> TrustConfig:
+    from mailrep.trace.trust import TrustConfig
+
     if mailhosts is not None:
         return TrustConfig.from_mailhosts(mailhosts)
     from mailrep.config import load_settings

@@ -10,52 +10,31 @@ untraceable, duplicates); 1 on real errors (storage, unreadable path); 2 on bad 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from mailrep.config import Settings, load_settings
+from mailrep.cli.common import DataDir, now, open_db
 from mailrep.errors import BadInput, MailrepError, NotFound, StorageError
-from mailrep.intake.addresses import SmtpConfig, submit_address
-from mailrep.intake.importer import CHANNELS, Importer, Summary
-from mailrep.intake.limits import IntakeLimits
-from mailrep.intake.mailbox import Source
-from mailrep.intake.service import IntakeService
-from mailrep.store import accounts
-from mailrep.store.db import Database
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-class RateColumn(ProgressColumn):
-    """Messages per second."""
+    from mailrep.intake.importer import Summary
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("  -- msg/s" if speed is None else f"{speed:5.0f} msg/s", style="progress.data.speed")
+def _rate_column() -> Any:
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
+    class RateColumn(ProgressColumn):
+        """Messages per second."""
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("  -- msg/s" if speed is None else f"{speed:5.0f} msg/s", style="progress.data.speed")
 
-
-def _open(data_dir: Path | None) -> tuple[Settings, Database]:
-    settings = load_settings(data_dir=data_dir)
-    db = Database.from_settings(settings)
-    if db.is_empty():
-        db.upgrade()
-    return settings, db
+    return RateColumn()
 
 
 def print_summary(console: Console, s: Summary) -> None:
@@ -70,8 +49,24 @@ def print_summary(console: Console, s: Summary) -> None:
 
 
 def run_import(paths: list[str], reporter: str, channel: str, data_dir: Path | None, as_json: bool) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from mailrep.intake.importer import Importer
+    from mailrep.intake.limits import IntakeLimits
+    from mailrep.intake.mailbox import Source
+    from mailrep.run import build_intake, build_services
+    from mailrep.store import accounts
+
     console = Console(stderr=True)
-    settings, db = _open(data_dir)
+    settings, db = open_db(data_dir)
     try:
         with db.read() as conn:
             acc = accounts.get_account(conn, reporter)
@@ -84,12 +79,12 @@ def run_import(paths: list[str], reporter: str, channel: str, data_dir: Path | N
         sources = [Source(p) for p in paths]
         total = sum(s.count() for s in sources)
         limits = IntakeLimits.from_section(settings.section("intake"))
-        service = IntakeService(db, limits, clock=_now)
+        service = build_intake(settings, build_services(settings, db), now, limits=limits)
         service.start()
         importer = Importer(service, db, owner_id=acc.id, channel=channel, mailhosts=mailhosts,
-                            clock=_now, workers=limits.trace_workers if total > 200 else 0)
+                            clock=now, workers=limits.trace_workers if total > 200 else 0)
         progress = Progress(
-            TextColumn("[bold]import[/bold]"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+            TextColumn("[bold]import[/bold]"), BarColumn(), MofNCompleteColumn(), _rate_column(),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=console, transient=False, refresh_per_second=8,
         )
@@ -108,7 +103,10 @@ def run_import(paths: list[str], reporter: str, channel: str, data_dir: Path | N
 
 
 def reporter_show(name: str, data_dir: Path | None) -> dict[str, object]:
-    settings, db = _open(data_dir)
+    from mailrep.intake.addresses import SmtpConfig, submit_address
+    from mailrep.store import accounts
+
+    settings, db = open_db(data_dir)
     try:
         with db.read() as conn:
             acc = accounts.get_account(conn, name)
@@ -124,17 +122,8 @@ def reporter_show(name: str, data_dir: Path | None) -> dict[str, object]:
     }
 
 
-def _reporter_group(app: typer.Typer) -> typer.Typer:
-    for group in app.registered_groups:
-        if group.name == "reporter" and group.typer_instance is not None:
-            return group.typer_instance
-    sub = typer.Typer(no_args_is_help=True, help="reporter accounts")
-    app.add_typer(sub, name="reporter")
-    return sub
-
-
-def register(app: typer.Typer) -> None:
-    data_dir_opt = typer.Option(None, "--data-dir", help="data directory (default ./var, env MAILREP_DATA_DIR)")
+def register(app: typer.Typer, *, reporter_group: typer.Typer) -> None:
+    """`mailrep import` on `app`, `show` on the `reporter` group."""
 
     @app.command("import")
     def import_cmd(
@@ -142,9 +131,11 @@ def register(app: typer.Typer) -> None:
         reporter: str = typer.Option(..., "--reporter", help="account the reports are filed under"),
         channel: str = typer.Option("user", "--channel", help="user | fbl | trap"),
         as_json: bool = typer.Option(False, "--json", help="also print the summary as JSON on stdout"),
-        data_dir: Path = data_dir_opt,
+        data_dir: Path = DataDir,
     ) -> None:
         """Import stored mail as reports (resumable: re-running imports nothing twice)."""
+        from mailrep.intake.importer import CHANNELS
+
         if channel not in CHANNELS:
             typer.echo(f"mailrep import: --channel must be one of {', '.join(CHANNELS)}", err=True)
             raise typer.Exit(2)
@@ -158,10 +149,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from e
         raise typer.Exit(code)
 
-    reporter_app = _reporter_group(app)
-
-    @reporter_app.command("show")
-    def show(name: str, as_json: bool = typer.Option(False, "--json"), data_dir: Path = data_dir_opt) -> None:
+    @reporter_group.command("show")
+    def show(name: str, as_json: bool = typer.Option(False, "--json"), data_dir: Path = DataDir) -> None:
         """A reporter's profile and secret submission address."""
         try:
             info = reporter_show(name, data_dir)

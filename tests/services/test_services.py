@@ -1,4 +1,5 @@
-"""The blocklist service (store + policy) on SQLite and PostgreSQL."""
+"""The services (store + policy): decisions, lookup, publishing, delisting, accounts, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailrep import blocklist as bl
+from mailrep.config import Settings
 from mailrep.errors import BadInput, Conflict, NotAllowed, NotAuthenticated, NotFound, OverQuota
 from mailrep.policy.config import PolicyConfig, parse_networks
+from mailrep.run import build_services
+from mailrep.services import Services
+from mailrep.services import blocklist as decisions
 from mailrep.store import accounts, audit
 from mailrep.store.tables import reports, trap_hits, volume
 
@@ -24,8 +28,12 @@ IP = "45.33.1.2"
 _n = iter(range(10**9))
 
 
+def svc(db, config: PolicyConfig | None = None, *, site_url: str = Settings.site_url) -> Services:
+    return build_services(Settings(site_url=site_url), db, config=config)
+
+
 def reporter(db, name=None, **kw):
-    acc, _rep, _secret = bl.add_reporter(db, name or f"reporter{next(_n)}", NOW - 1000 * H, **kw)
+    acc, _rep, _secret = svc(db).accounts.add_reporter(name or f"reporter{next(_n)}", NOW - 1000 * H, **kw)
     return acc
 
 
@@ -52,14 +60,14 @@ def trap(db, ip=IP, at=NOW, address="trap@example.org"):
 
 def test_two_reporters_list_and_lookup_is_public_safe(db):
     a, b = reporter(db, "alice-secret-name"), reporter(db, "bob-secret-name")
-    marker0 = bl.change_marker(db)
+    marker0 = svc(db).publish.change_marker()
     report(db, a, at=NOW - H)
     report(db, b)
     trap(db, address="hidden-trap@example.org", at=NOW - 2 * H)
-    events = bl.reevaluate(db, [IP, "not-an-ip", IP], NOW)
+    events = svc(db).blocklist.reevaluate([IP, "not-an-ip", IP], NOW)
     assert [(e.key, e.new_state) for e in events] == [(IP, "listed")]
-    assert bl.change_marker(db) > marker0
-    out = bl.lookup(db, IP, NOW)
+    assert svc(db).publish.change_marker() > marker0
+    out = svc(db).lookup.lookup(IP, NOW)
     text = json.dumps(out)
     for secret in ("alice-secret-name", "bob-secret-name", "hidden-trap@example.org", "reporter_id", "trap_address"):
         assert secret not in text
@@ -69,7 +77,7 @@ def test_two_reporters_list_and_lookup_is_public_safe(db):
     assert [h["to"] for h in out["history"]] == ["listed"] and out["history"][0]["by"] == "policy"
     assert out["explanation"]["reporters"] == 2 and out["explanation"]["traps"] == 1
     assert out["score"] == pytest.approx(5 + 4 + 3.9375, abs=0.001)
-    active = bl.active_listings(db, NOW, site_url="https://bl.example")
+    active = svc(db, site_url="https://bl.example").publish.listed(NOW)
     assert [(x.key, x.family, x.a) for x in active] == [(IP, 4, "127.0.0.2")]
     assert active[0].txt == "Blocked - see https://bl.example/lookup?ip=$"
 
@@ -78,9 +86,9 @@ def test_one_reporter_flooding_never_lists(db):
     a = reporter(db)
     for i in range(30):
         report(db, a, at=NOW - i * 0.1 * H)
-    assert bl.reevaluate(db, [IP], NOW) == []
-    assert bl.lookup(db, IP, NOW)["listed"] is False
-    assert bl.active_listings(db, NOW) == []
+    assert svc(db).blocklist.reevaluate([IP], NOW) == []
+    assert svc(db).lookup.lookup(IP, NOW)["listed"] is False
+    assert svc(db).publish.listed(NOW) == []
 
 
 @pytest.mark.parametrize(
@@ -100,7 +108,7 @@ def test_reports_that_do_not_count(db, second):
         with db.transaction() as conn:
             accounts.update_reporter(conn, b.id, status="suspended")
     report(db, b, **second)
-    assert bl.reevaluate(db, [IP], NOW) == []
+    assert svc(db).blocklist.reevaluate([IP], NOW) == []
 
 
 def test_volume_holds_the_score_back(db):
@@ -110,44 +118,44 @@ def test_volume_holds_the_score_back(db):
     with db.transaction() as conn:
         conn.execute(volume.insert().values(ip=IP, count=10**6, period_start=NOW - 24 * H, period_end=NOW,
                                             received_at=NOW))
-    assert bl.reevaluate(db, [IP], NOW) == []
-    x = bl.explain(db, IP, NOW)
+    assert svc(db).blocklist.reevaluate([IP], NOW) == []
+    x = svc(db).lookup.explain(IP, NOW)
     assert x["volume"] == 10**6 and x["threshold"] > x["score"]
     for _ in range(3):
         report(db, reporter(db))
-    assert [e.new_state for e in bl.reevaluate(db, [IP], NOW)] == ["listed"]
+    assert [e.new_state for e in svc(db).blocklist.reevaluate([IP], NOW)] == ["listed"]
 
 
 def test_sweep_expires_a_short_listing_after_12_hours(db):
     report(db, reporter(db))
     report(db, reporter(db))
-    bl.reevaluate(db, [IP], NOW)
-    assert bl.sweep(db, NOW + 11 * H) == []
-    marker = bl.change_marker(db)
-    events = bl.sweep(db, NOW + 12 * H)
+    svc(db).blocklist.reevaluate([IP], NOW)
+    assert svc(db).blocklist.sweep(NOW + 11 * H) == []
+    marker = svc(db).publish.change_marker()
+    events = svc(db).blocklist.sweep(NOW + 12 * H)
     assert [(e.old_state, e.new_state) for e in events] == [("listed", "unlisted")]
-    assert bl.change_marker(db) > marker
-    assert bl.active_listings(db, NOW + 12 * H) == []
-    assert [h["to"] for h in bl.lookup(db, IP, NOW + 12 * H)["history"]] == ["unlisted", "listed"]
+    assert svc(db).publish.change_marker() > marker
+    assert svc(db).publish.listed(NOW + 12 * H) == []
+    assert [h["to"] for h in svc(db).lookup.lookup(IP, NOW + 12 * H)["history"]] == ["unlisted", "listed"]
 
 
 def test_manual_actions_history_and_audit(db):
     dep = staff(db)
-    out = bl.manual(db, "list", IP, "seen in our own logs", dep, NOW)
+    out = svc(db).blocklist.manual("list", IP, "seen in our own logs", dep, NOW)
     assert out["listed"] and out["manual"] and out["reason"] == "seen in our own logs"
-    out = bl.manual(db, "delist", IP, "wholly erroneous", dep, NOW + H)
+    out = svc(db).blocklist.manual("delist", IP, "wholly erroneous", dep, NOW + H)
     assert out["state"] == "delisted" and not out["listed"]
     # old-style evidence from before the delisting does not relist
     report(db, reporter(db), at=NOW)
     report(db, reporter(db), at=NOW)
-    assert bl.reevaluate(db, [IP], NOW + 2 * H) == []
+    assert svc(db).blocklist.reevaluate([IP], NOW + 2 * H) == []
     # new evidence after the delisting does
     report(db, reporter(db), at=NOW + 3 * H)
     report(db, reporter(db), at=NOW + 3 * H)
-    assert [e.new_state for e in bl.reevaluate(db, [IP], NOW + 3 * H)] == ["listed"]
-    bl.manual(db, "exempt", IP, "our customer, fixed", dep, NOW + 4 * H)
-    assert bl.lookup(db, IP, NOW + 4 * H)["listed"] is False
-    hist = bl.lookup(db, IP, NOW + 4 * H)["history"]
+    assert [e.new_state for e in svc(db).blocklist.reevaluate([IP], NOW + 3 * H)] == ["listed"]
+    svc(db).blocklist.manual("exempt", IP, "our customer, fixed", dep, NOW + 4 * H)
+    assert svc(db).lookup.lookup(IP, NOW + 4 * H)["listed"] is False
+    hist = svc(db).lookup.lookup(IP, NOW + 4 * H)["history"]
     assert [(h["to"], h["by"]) for h in hist] == [("exempt", "deputy"), ("listed", "policy"),
                                                  ("delisted", "deputy"), ("listed", "deputy")]
     with db.read() as conn:
@@ -159,71 +167,71 @@ def test_manual_actions_history_and_audit(db):
 def test_manual_action_errors(db):
     dep = staff(db)
     with pytest.raises(NotAllowed):
-        bl.manual(db, "list", IP, "why", reporter(db), NOW)
+        svc(db).blocklist.manual("list", IP, "why", reporter(db), NOW)
     with pytest.raises(BadInput):
-        bl.manual(db, "list", IP, "  ", dep, NOW)
+        svc(db).blocklist.manual("list", IP, "  ", dep, NOW)
     with pytest.raises(BadInput):
-        bl.manual(db, "ban", IP, "why", dep, NOW)
+        svc(db).blocklist.manual("ban", IP, "why", dep, NOW)
     with pytest.raises(BadInput):
-        bl.manual(db, "list", "example.com", "why", dep, NOW)
+        svc(db).blocklist.manual("list", "example.com", "why", dep, NOW)
     with pytest.raises(NotAllowed):
-        bl.manual(db, "list", "192.168.0.1", "why", dep, NOW)
+        svc(db).blocklist.manual("list", "192.168.0.1", "why", dep, NOW)
     with pytest.raises(Conflict):
-        bl.manual(db, "unexempt", IP, "why", dep, NOW)
+        svc(db).blocklist.manual("unexempt", IP, "why", dep, NOW)
     with db.read() as conn:
         assert audit.entries(conn) == []  # nothing half-done
 
 
 def test_network_listing_covers_its_addresses(db):
-    bl.manual(db, "list", "45.34.7.0/24", "snowshoe range", staff(db, "admin"), NOW)
-    out = bl.lookup(db, "45.34.7.99", NOW)
+    svc(db).blocklist.manual("list", "45.34.7.0/24", "snowshoe range", staff(db, "admin"), NOW)
+    out = svc(db).lookup.lookup("45.34.7.99", NOW)
     assert out["listed"] and out["listing"] == "45.34.7.0/24"
-    assert bl.lookup(db, "45.34.8.1", NOW)["listed"] is False
-    assert [(x.key, x.family) for x in bl.active_listings(db, NOW)] == [("45.34.7.0/24", 4)]
+    assert svc(db).lookup.lookup("45.34.8.1", NOW)["listed"] is False
+    assert [(x.key, x.family) for x in svc(db).publish.listed(NOW)] == [("45.34.7.0/24", 4)]
 
 
 def test_ipv6(db):
     ip6 = "2a00:1450:4001:81c::200e"
     report(db, reporter(db), ip=ip6)
     report(db, reporter(db), ip=ip6)
-    assert [e.key for e in bl.reevaluate(db, [ip6.upper()], NOW)] == [ip6]
-    assert [(x.key, x.family) for x in bl.active_listings(db, NOW)] == [(ip6, 6)]
-    assert bl.lookup(db, ip6, NOW)["listed"] is True
+    assert [e.key for e in svc(db).blocklist.reevaluate([ip6.upper()], NOW)] == [ip6]
+    assert [(x.key, x.family) for x in svc(db).publish.listed(NOW)] == [(ip6, 6)]
+    assert svc(db).lookup.lookup(ip6, NOW)["listed"] is True
 
 
 def test_operator_exemption_from_config(db):
     cfg = PolicyConfig(exemptions=parse_networks("45.33.0.0/16"))
     report(db, reporter(db))
     report(db, reporter(db))
-    assert bl.reevaluate(db, [IP], NOW, config=cfg) == []
-    assert bl.explain(db, IP, NOW, config=cfg)["never_listed"].startswith("operator exemption")
+    assert svc(db, cfg).blocklist.reevaluate([IP], NOW) == []
+    assert svc(db, cfg).lookup.explain(IP, NOW)["never_listed"].startswith("operator exemption")
 
 
 def test_delisting_requests(db):
     report(db, reporter(db))
     report(db, reporter(db))
-    bl.reevaluate(db, [IP], NOW)
-    req = bl.request_delisting(db, IP, "postmaster@sender.example", "we fixed the relay", NOW,
+    svc(db).blocklist.reevaluate([IP], NOW)
+    req = svc(db).delisting.request(IP, "postmaster@sender.example", "we fixed the relay", NOW,
                                client_addr="203.0.113.5")
     assert req["status"] == "pending" and "contact_email" not in req
-    assert bl.delisting_request(db, req["id"]) == req
-    [pending] = bl.delisting_requests(db)
+    assert svc(db).delisting.get(req["id"]) == req
+    [pending] = svc(db).delisting.find()
     assert pending["contact_email"] == "postmaster@sender.example"
     with pytest.raises(NotAllowed):
-        bl.decide_delisting(db, req["id"], True, "ok", reporter(db), NOW)
+        svc(db).delisting.decide(req["id"], True, "ok", reporter(db), NOW)
     dep = staff(db)
     with pytest.raises(BadInput):
-        bl.decide_delisting(db, req["id"], True, " ", dep, NOW)
-    out = bl.decide_delisting(db, req["id"], True, "relay closed", dep, NOW + H)
+        svc(db).delisting.decide(req["id"], True, " ", dep, NOW)
+    out = svc(db).delisting.decide(req["id"], True, "relay closed", dep, NOW + H)
     assert out["status"] == "approved" and out["decision_reason"] == "relay closed"
-    assert bl.lookup(db, IP, NOW + H)["listed"] is False
+    assert svc(db).lookup.lookup(IP, NOW + H)["listed"] is False
     with pytest.raises(Conflict):
-        bl.decide_delisting(db, req["id"], False, "again", dep, NOW + H)
+        svc(db).delisting.decide(req["id"], False, "again", dep, NOW + H)
     with pytest.raises(NotFound):
-        bl.delisting_request(db, "nope")
-    r2 = bl.request_delisting(db, IP, "a@b.example", "please", NOW, client_addr="203.0.113.5")
-    assert bl.decide_delisting(db, r2["id"], False, "still spamming", dep, NOW)["status"] == "denied"
-    assert bl.delisting_requests(db) == []
+        svc(db).delisting.get("nope")
+    r2 = svc(db).delisting.request(IP, "a@b.example", "please", NOW, client_addr="203.0.113.5")
+    assert svc(db).delisting.decide(r2["id"], False, "still spamming", dep, NOW)["status"] == "denied"
+    assert svc(db).delisting.find() == []
 
 
 @pytest.mark.parametrize(
@@ -233,32 +241,32 @@ def test_delisting_requests(db):
 )
 def test_delisting_request_validation(db, ip, email, text):
     with pytest.raises(BadInput):
-        bl.request_delisting(db, ip, email, text, NOW)
+        svc(db).delisting.request(ip, email, text, NOW)
 
 
 def test_delisting_requests_are_rate_limited_per_client(db):
     for _ in range(3):
-        bl.request_delisting(db, IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
+        svc(db).delisting.request(IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
     with pytest.raises(OverQuota):
-        bl.request_delisting(db, IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
-    bl.request_delisting(db, IP, "a@b.example", "x", NOW, client_addr="198.51.100.2", per_day=3)
-    bl.request_delisting(db, IP, "a@b.example", "x", NOW + 25 * H, client_addr="198.51.100.1", per_day=3)
+        svc(db).delisting.request(IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
+    svc(db).delisting.request(IP, "a@b.example", "x", NOW, client_addr="198.51.100.2", per_day=3)
+    svc(db).delisting.request(IP, "a@b.example", "x", NOW + 25 * H, client_addr="198.51.100.1", per_day=3)
 
 
 def test_tokens_through_the_service(db):
-    secret = bl.create_token(db, "trapfeed", "feed", NOW)
-    acc = bl.authenticate(db, secret)
+    secret = svc(db).accounts.create_token("trapfeed", "feed", NOW)
+    acc = svc(db).accounts.authenticate(secret)
     assert (acc.name, acc.role) == ("trapfeed", "feed")
-    second = bl.create_token(db, "trapfeed", "feed", NOW)
+    second = svc(db).accounts.create_token("trapfeed", "feed", NOW)
     with pytest.raises(Conflict):
-        bl.create_token(db, "trapfeed", "admin", NOW)
-    bl.revoke(db, secret, NOW)
+        svc(db).accounts.create_token("trapfeed", "admin", NOW)
+    svc(db).accounts.revoke(secret, NOW)
     with pytest.raises(NotAuthenticated):
-        bl.authenticate(db, secret)
-    assert bl.authenticate(db, second).name == "trapfeed"
-    rsecret = bl.create_token(db, "isp", "reporter", NOW)
+        svc(db).accounts.authenticate(secret)
+    assert svc(db).accounts.authenticate(second).name == "trapfeed"
+    rsecret = svc(db).accounts.create_token("isp", "reporter", NOW)
     with db.read() as conn:
-        assert accounts.get_reporter(conn, bl.authenticate(db, rsecret).id).daily_quota == 5000
+        assert accounts.get_reporter(conn, svc(db).accounts.authenticate(rsecret).id).daily_quota == 5000
 
 
 def test_concurrent_reevaluation_lists_once(db):
@@ -270,7 +278,7 @@ def test_concurrent_reevaluation_lists_once(db):
     def run() -> None:
         try:
             barrier.wait()
-            bl.reevaluate(db, [IP], NOW)
+            svc(db).blocklist.reevaluate([IP], NOW)
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -289,32 +297,32 @@ def test_suspending_a_poisoner_lifts_what_it_caused(db):
     honest, poisoner = reporter(db), reporter(db)
     report(db, honest)
     report(db, poisoner)
-    bl.reevaluate(db, [IP], NOW)
-    assert bl.lookup(db, IP, NOW)["listed"]
+    svc(db).blocklist.reevaluate([IP], NOW)
+    assert svc(db).lookup.lookup(IP, NOW)["listed"]
     dep = staff(db)
     with pytest.raises(BadInput):
-        bl.set_reporter(db, poisoner.name, " ", dep, NOW, status="suspended")
+        svc(db).accounts.set_reporter(poisoner.name, " ", dep, NOW, status="suspended")
     with pytest.raises(NotAllowed):
-        bl.set_reporter(db, poisoner.name, "x", honest, NOW, status="suspended")
-    rep = bl.set_reporter(db, poisoner.name, "fake reports", dep, NOW + H, status="suspended")
+        svc(db).accounts.set_reporter(poisoner.name, "x", honest, NOW, status="suspended")
+    rep = svc(db).accounts.set_reporter(poisoner.name, "fake reports", dep, NOW + H, status="suspended")
     assert rep.status == "suspended"
-    out = bl.lookup(db, IP, NOW + H)
+    out = svc(db).lookup.lookup(IP, NOW + H)
     assert out["listed"] is False
     assert out["history"][0]["to"] == "unlisted" and "independent" in out["history"][0]["reason"]
     with db.read() as conn:
         assert audit.entries(conn, target=poisoner.name)[0]["detail"]["status"] == ["active", "suspended"]
-    bl.set_reporter(db, poisoner.name, "cleared", dep, NOW + 2 * H, status="active")
-    assert bl.lookup(db, IP, NOW + 2 * H)["listed"] is True
-    bl.set_reporter(db, poisoner.name, "low quality", dep, NOW + 3 * H, trust_weight=0.0)
-    assert bl.lookup(db, IP, NOW + 3 * H)["listed"] is False
+    svc(db).accounts.set_reporter(poisoner.name, "cleared", dep, NOW + 2 * H, status="active")
+    assert svc(db).lookup.lookup(IP, NOW + 2 * H)["listed"] is True
+    svc(db).accounts.set_reporter(poisoner.name, "low quality", dep, NOW + 3 * H, trust_weight=0.0)
+    assert svc(db).lookup.lookup(IP, NOW + 3 * H)["listed"] is False
 
 
 def test_reports_from_the_reporters_own_mailhost_never_count(db):
     own = reporter(db, mailhosts="mx.example.net 45.33.1.0/24")
     report(db, own)  # flagged counted by intake, but the source is its own relay network
     report(db, reporter(db))
-    assert bl.reevaluate(db, [IP], NOW) == []
-    assert bl.explain(db, IP, NOW)["reports"] == 1
+    assert svc(db).blocklist.reevaluate([IP], NOW) == []
+    assert svc(db).lookup.explain(IP, NOW)["reports"] == 1
 
 
 def test_recompute_applies_a_changed_policy(db):
@@ -322,19 +330,19 @@ def test_recompute_applies_a_changed_policy(db):
         report(db, reporter(db), ip=ip)
         report(db, reporter(db), ip=ip)
     trap(db, ip="45.33.9.9")
-    assert {e.key for e in bl.recompute(db, NOW)} == {IP, "45.33.1.3", "45.33.9.9"}
-    assert bl.recompute(db, NOW) == []  # nothing changed
+    assert {e.key for e in svc(db).blocklist.recompute(NOW)} == {IP, "45.33.1.3", "45.33.9.9"}
+    assert svc(db).blocklist.recompute(NOW) == []  # nothing changed
     strict = PolicyConfig(base_threshold=9.0)
-    changed = bl.recompute(db, NOW + H, config=strict)
+    changed = svc(db, strict).blocklist.recompute(NOW + H)
     # an automatic listing holds until its expiry; the stricter threshold only stops new ones
     assert changed == []
-    assert {x.key for x in bl.active_listings(db, NOW + H)} == {IP, "45.33.1.3", "45.33.9.9"}
+    assert {x.key for x in svc(db).publish.listed(NOW + H)} == {IP, "45.33.1.3", "45.33.9.9"}
     exempt = PolicyConfig(exemptions=parse_networks("45.33.1.0/24"))
-    lifted = bl.recompute(db, NOW + H, config=exempt)
+    lifted = svc(db, exempt).blocklist.recompute(NOW + H)
     assert {(e.key, e.new_state) for e in lifted} == {(IP, "unlisted"), ("45.33.1.3", "unlisted")}
-    assert [x.key for x in bl.active_listings(db, NOW + H)] == ["45.33.9.9"]
-    bl.manual(db, "list", "45.36.0.1", "by hand", staff(db), NOW)  # a listing without evidence
-    late = {(e.key, e.new_state) for e in bl.recompute(db, NOW + 200 * H)}
+    assert [x.key for x in svc(db).publish.listed(NOW + H)] == ["45.33.9.9"]
+    svc(db).blocklist.manual("list", "45.36.0.1", "by hand", staff(db), NOW)  # a listing without evidence
+    late = {(e.key, e.new_state) for e in svc(db).blocklist.recompute(NOW + 200 * H)}
     assert late == {("45.33.9.9", "unlisted"), ("45.36.0.1", "unlisted")}
 
 
@@ -361,8 +369,8 @@ def test_one_reporter_never_lists_through_the_store(db, ages, trust, anonymous):
              "dedupe_key": f"p{n}:{i}"}
             for i, h in enumerate(ages)
         ])
-    assert bl.reevaluate(db, [ip], NOW) == []
-    assert bl.lookup(db, ip, NOW)["listed"] is False
+    assert svc(db).blocklist.reevaluate([ip], NOW) == []
+    assert svc(db).lookup.lookup(ip, NOW)["listed"] is False
 
 
 def test_a_staff_action_between_the_snapshot_and_the_write_is_not_overwritten(db, monkeypatch):
@@ -372,18 +380,18 @@ def test_a_staff_action_between_the_snapshot_and_the_write_is_not_overwritten(db
     report(db, a, at=NOW - H)
     report(db, b)
     trap(db, at=NOW - 2 * H)
-    real_load = bl.evidence.load
+    real_load = decisions.evidence.load
     calls = []
 
     def load_then_delist(conn, keys, now, days):
         out = real_load(conn, keys, now, days)
         if not calls:  # the snapshot read: a deputy delists meanwhile (its own transaction)
             calls.append(keys)
-            bl.manual(db, "delist", IP, "wholly erroneous", dep, NOW)
+            svc(db).blocklist.manual("delist", IP, "wholly erroneous", dep, NOW)
         return out
 
-    monkeypatch.setattr(bl.evidence, "load", load_then_delist)
-    bl.reevaluate(db, [IP], NOW + timedelta(minutes=1))
+    monkeypatch.setattr(decisions.evidence, "load", load_then_delist)
+    svc(db).blocklist.reevaluate([IP], NOW + timedelta(minutes=1))
     assert calls == [[IP]]
-    out = bl.lookup(db, IP, NOW + timedelta(minutes=2))
+    out = svc(db).lookup.lookup(IP, NOW + timedelta(minutes=2))
     assert out["listed"] is False and out["state"] == "delisted"

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mailrep.trace.command import register, split_mbox
+from mailrep.cli.trace import register, split_mbox
 
 KEYS = {"file", "source", "hops", "flags", "urls", "arf", "error"}
 HOP_KEYS = {"ip", "rdns", "helo", "by", "ident", "envfrom", "id", "auth", "date", "trusted", "why"}

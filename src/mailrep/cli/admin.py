@@ -16,67 +16,34 @@ Every command takes `--data-dir` (env MAILREP_DATA_DIR) and honours MAILREP_DATA
 database is migrated first when it is empty. Staff actions from the command line are taken
 by a local admin account (`--actor`, default `operator`, created on first use) and land in
 the audit log. Errors print `error: <message>` on stderr and exit 1 (2 for bad input).
+`register` returns the groups it made, so that other modules add commands to them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
-from mailrep import blocklist
-from mailrep.config import load_settings
-from mailrep.errors import BadInput, MailrepError
+from mailrep.cli.common import DataDir, echo_json, now, open_db, open_services, run
 from mailrep.policy.listing import Action
-from mailrep.store import accounts
-from mailrep.store.accounts import Account
-from mailrep.store.db import Database
 
-T = TypeVar("T")
-DataDir = typer.Option(None, "--data-dir", help="data directory (default ./var, env MAILREP_DATA_DIR)")
 Reason = typer.Option(..., "--reason", help="why (mandatory, public in the listing history)")
 Actor = typer.Option("operator", "--actor", help="admin account acting (created if missing)")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+@dataclass(frozen=True)
+class Groups:
+    db: typer.Typer
+    reporter: typer.Typer
+    token: typer.Typer
+    delisting: typer.Typer
 
 
-def open_db(data_dir: Path | None, *, upgrade_if_empty: bool = True) -> Database:
-    settings = load_settings(data_dir=data_dir)
-    if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    blocklist.configure(blocklist.config_from(settings))
-    db = Database.from_settings(settings)
-    if upgrade_if_empty and db.is_empty():
-        db.upgrade()
-    return db
-
-
-def _run(fn: Callable[[], T]) -> T:
-    """The one place where mailrep errors become exit codes for these commands."""
-    try:
-        return fn()
-    except MailrepError as e:
-        typer.echo(f"error: {e.message}", err=True)
-        raise typer.Exit(2 if isinstance(e, BadInput) else 1) from None
-
-
-def _json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
-
-
-def _actor(db: Database, name: str) -> Account:
-    with db.transaction() as conn:
-        acc = accounts.ensure_account(conn, name, "admin", _now())
-    return acc
-
-
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> Groups:
     db_app = typer.Typer(no_args_is_help=True, help="database schema")
     reporter_app = typer.Typer(no_args_is_help=True, help="reporter accounts")
     token_app = typer.Typer(no_args_is_help=True, help="API tokens")
@@ -90,10 +57,10 @@ def register(app: typer.Typer) -> None:
     def db_upgrade(data_dir: Path | None = DataDir) -> None:
         """Migrate the database to the newest schema."""
         def go() -> None:
-            db = open_db(data_dir, upgrade_if_empty=False)
+            _, db = open_db(data_dir, upgrade_if_empty=False)
             db.upgrade()
             typer.echo(f"{db!r} at revision {db.current_revision()}")
-        _run(go)
+        run(go)
 
     @reporter_app.command("add")
     def reporter_add(
@@ -106,21 +73,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a reporter and print its first API token (last line)."""
         def go() -> None:
-            db = open_db(data_dir)
-            acc, rep, secret = blocklist.add_reporter(db, name, _now(), mailhosts=mailhosts, trust_weight=trust,
-                                                      daily_quota=quota, kind=kind)
+            acc, rep, secret = open_services(data_dir).accounts.add_reporter(
+                name, now(), mailhosts=mailhosts, trust_weight=trust, daily_quota=quota, kind=kind)
             typer.echo(f"reporter {acc.name} (id {acc.id}) mailhosts={' '.join(rep.mailhosts) or '-'} "
                        f"submit code {rep.submit_code}")
             typer.echo(secret)
-        _run(go)
+        run(go)
 
     def _reporter_change(**change: Any) -> Callable[..., None]:
         def command(name: str, reason: str = Reason, actor: str = Actor, data_dir: Path | None = DataDir) -> None:
             def go() -> None:
-                db = open_db(data_dir)
-                rep = blocklist.set_reporter(db, name, reason, _actor(db, actor), _now(), **change)
+                accts = open_services(data_dir).accounts
+                rep = accts.set_reporter(name, reason, accts.operator(actor, now()), now(), **change)
                 typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
-            _run(go)
+            run(go)
         return command
 
     reporter_app.command("suspend", help="Suspend a reporter (its reports stop counting), with a reason.")(
@@ -133,10 +99,10 @@ def register(app: typer.Typer) -> None:
                        data_dir: Path | None = DataDir) -> None:
         """Set a reporter's trust weight (0..100), with a reason."""
         def go() -> None:
-            db = open_db(data_dir)
-            rep = blocklist.set_reporter(db, name, reason, _actor(db, actor), _now(), trust_weight=weight)
+            accts = open_services(data_dir).accounts
+            rep = accts.set_reporter(name, reason, accts.operator(actor, now()), now(), trust_weight=weight)
             typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
-        _run(go)
+        run(go)
 
     @token_app.command("create")
     def token_create(
@@ -147,24 +113,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a token for account NAME (created with --role if missing); the token is the last line."""
         def go() -> None:
-            db = open_db(data_dir)
-            secret = blocklist.create_token(db, name, role, _now(), label=label)
+            secret = open_services(data_dir).accounts.create_token(name, role, now(), label=label)
             typer.echo(f"token for {name} ({role}); it is shown only once:")
             typer.echo(secret)
-        _run(go)
+        run(go)
 
     @token_app.command("revoke")
     def token_revoke(token: str, data_dir: Path | None = DataDir) -> None:
         """Revoke a token."""
-        _run(lambda: blocklist.revoke(open_db(data_dir), token, _now()))
+        run(lambda: open_services(data_dir).accounts.revoke(token, now()))
         typer.echo("revoked")
 
     def _staff(action: Action) -> Callable[..., None]:
         def command(key: str, reason: str = Reason, actor: str = Actor, data_dir: Path | None = DataDir) -> None:
             def go() -> None:
-                db = open_db(data_dir)
-                _json(blocklist.manual(db, action, key, reason, _actor(db, actor), _now()))
-            _run(go)
+                s = open_services(data_dir)
+                echo_json(s.blocklist.manual(action, key, reason, s.accounts.operator(actor, now()), now()))
+            run(go)
         command.__doc__ = f"{action.value.capitalize()} KEY (an IP, or a network for list) with a reason."
         return command
 
@@ -174,40 +139,41 @@ def register(app: typer.Typer) -> None:
     @app.command("explain")
     def explain_cmd(ip: str, data_dir: Path | None = DataDir) -> None:
         """How the policy scores IP now (JSON)."""
-        _run(lambda: _json(blocklist.explain(open_db(data_dir), ip, _now())))
+        run(lambda: echo_json(open_services(data_dir).lookup.explain(ip, now())))
 
     @app.command("lookup")
     def lookup_cmd(ip: str, data_dir: Path | None = DataDir) -> None:
         """The public status of IP (JSON, as GET /api/v1/lookup/{ip})."""
-        _run(lambda: _json(blocklist.lookup(open_db(data_dir), ip, _now())))
+        run(lambda: echo_json(open_services(data_dir).lookup.lookup(ip, now())))
 
     @app.command("sweep")
     def sweep_cmd(data_dir: Path | None = DataDir) -> None:
         """Expire every listing that is due."""
-        events = _run(lambda: blocklist.sweep(open_db(data_dir), _now()))
+        events = run(lambda: open_services(data_dir).blocklist.sweep(now()))
         typer.echo(f"{len(events)} listing(s) changed")
 
     @app.command("recompute")
     def recompute_cmd(data_dir: Path | None = DataDir) -> None:
         """Re-decide every address with evidence and every listing (after a [policy] change)."""
-        events = _run(lambda: blocklist.recompute(open_db(data_dir), _now()))
+        events = run(lambda: open_services(data_dir).blocklist.recompute(now()))
         typer.echo(f"{len(events)} listing(s) changed")
 
     @delisting_app.command("list")
     def delisting_list(status: str = typer.Option("pending", "--status", help="pending | approved | denied | all"),
                        data_dir: Path | None = DataDir) -> None:
         """Delisting requests (JSON)."""
-        _run(lambda: _json(blocklist.delisting_requests(open_db(data_dir), status=None if status == "all" else status)))
+        run(lambda: echo_json(open_services(data_dir).delisting.find(status=None if status == "all" else status)))
 
     def _decide(approve: bool) -> Callable[..., None]:
         def command(request_id: str, reason: str = Reason, actor: str = Actor,
                     data_dir: Path | None = DataDir) -> None:
             def go() -> None:
-                db = open_db(data_dir)
-                _json(blocklist.decide_delisting(db, request_id, approve, reason, _actor(db, actor), _now()))
-            _run(go)
+                s = open_services(data_dir)
+                echo_json(s.delisting.decide(request_id, approve, reason, s.accounts.operator(actor, now()), now()))
+            run(go)
         command.__doc__ = f"{'Approve (and delist)' if approve else 'Deny'} a delisting request, with a reason."
         return command
 
     delisting_app.command("approve")(_decide(True))
     delisting_app.command("deny")(_decide(False))
+    return Groups(db_app, reporter_app, token_app, delisting_app)

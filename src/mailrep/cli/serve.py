@@ -1,0 +1,71 @@
+"""`mailrep serve`: everything that exists, in one process (wired by `mailrep.run`).
+
+    mailrep serve [--http 127.0.0.1:8080] [--smtp 127.0.0.1:2525] [--dns 127.0.0.1:5300] [--data-dir DIR]
+
+Opens the database (SQLite under the data dir unless MAILREP_DATABASE_URL says otherwise),
+upgrades it if it is empty, then runs `mailrep.run.serve` in one asyncio loop. SIGTERM / SIGINT
+stop it gracefully: no new requests, queued reports committed, then exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from mailrep.cli.common import DATA_DIR_HELP, run_async
+from mailrep.errors import BadInput, MailrepError
+
+
+def parse_hostport(spec: str, default_port: int) -> tuple[str, int]:
+    """'host:port', 'host', ':port' or '[v6]:port' -> (host, port)."""
+    spec = spec.strip()
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port_s = rest.lstrip(":")
+    elif spec.count(":") == 1:
+        host, _, port_s = spec.partition(":")
+    else:
+        host, port_s = spec, ""
+    try:
+        port = int(port_s) if port_s else default_port
+    except ValueError:
+        raise BadInput(f"bad address {spec!r}: the port must be a number") from None
+    if not 0 <= port <= 65535:
+        raise BadInput(f"bad address {spec!r}: port out of range")
+    return host or "127.0.0.1", port
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve_cmd(
+        http: str = typer.Option("127.0.0.1:8080", "--http", help="web/API address host:port (port 0: any)"),
+        smtp: str = typer.Option(None, "--smtp", help="SMTP intake address host:port (submission, fbl, spamtraps)"),
+        dns: str = typer.Option(None, "--dns", help="DNS address host:port for the blocklist zones"),
+        data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    ) -> None:
+        """Run the service: web API, intake, scheduler (and DNS when asked) in one process."""
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("mailrep").setLevel(logging.INFO)
+        from mailrep.config import load_settings
+        from mailrep.run import open_database, serve
+
+        try:
+            settings = load_settings(data_dir=data_dir)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            db = open_database(settings)
+            binds = (parse_hostport(http, 8080), parse_hostport(dns, 5300) if dns else None,
+                     parse_hostport(smtp, 2525) if smtp else None)
+        except MailrepError as e:
+            typer.echo(f"mailrep serve: {e.message}", err=True)
+            raise typer.Exit(2) from e
+        try:
+            run_async(serve(settings, db, http=binds[0], dns=binds[1], smtp=binds[2]))
+        except OSError as e:
+            typer.echo(f"mailrep serve: {e}", err=True)
+            raise typer.Exit(1) from e
+        finally:
+            db.dispose()

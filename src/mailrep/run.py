@@ -1,0 +1,205 @@
+"""The composition root: builds the database, the services, the intake service, the doors
+(HTTP, SMTP) and the DNS node, and runs them (`mailrep serve`).
+
+    services = build_services(settings, db)
+    intake = build_intake(settings, services, clock)
+    app = create_app(settings, services, intake, clock)        # or build_app(settings, db, clock)
+    await serve(settings, db, http=("127.0.0.1", 8080), dns=None, smtp=None)
+
+Nothing else wires subsystems together: the web app, SMTP and DNS receive what they use.
+`serve` opens the web app (uvicorn), the scheduler (expiry sweep), the SMTP door when asked, and
+the DNS node when asked: the same `dns.node.Node` as `mailrep dns` (ACL, RRL, transfers, query
+counting, metrics from the `[dns]` table) whose snapshot is rebuilt from `services.publish`
+whenever the listings change. Query counts reach the store through the intake service, as
+volume evidence. Port 0 picks a free port; the bound addresses are printed as
+`mailrep serve: http on http://HOST:PORT` lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mailrep.config import Settings
+from mailrep.intake.limits import IntakeLimits
+from mailrep.intake.service import IntakeService, VolumeItem
+from mailrep.policy.config import PolicyConfig
+from mailrep.services import Accounts, Blocklist, Delisting, Lookup, Publish, Services
+from mailrep.store.db import Database
+
+log = logging.getLogger("mailrep.serve")
+
+Clock = Callable[[], datetime]
+Stop = Callable[[], Awaitable[None]]
+SWEEP_EVERY_S = 60.0
+DNS_POLL_S = 2.0
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_database(settings: Settings) -> Database:
+    """The database of `settings`, its schema created when it is empty."""
+    db = Database.from_settings(settings)
+    if db.is_empty():
+        log.info("empty database: creating the schema")
+        db.upgrade()
+    return db
+
+
+def build_services(settings: Settings, db: Database, *, config: PolicyConfig | None = None) -> Services:
+    """Every service over `db`; the policy from `settings`' [policy] table unless `config` is given."""
+    config = config or PolicyConfig.from_section(settings.section("policy"))
+    blocklist = Blocklist(db, config)
+    return Services(
+        db=db, config=config, blocklist=blocklist, lookup=Lookup(db, config),
+        delisting=Delisting(db, blocklist), accounts=Accounts(db, blocklist),
+        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base),
+    )
+
+
+def build_intake(settings: Settings, services: Services, clock: Clock, *,
+                 limits: IntakeLimits | None = None) -> IntakeService:
+    """The intake service; its post-commit work re-evaluates through the blocklist."""
+    limits = limits or IntakeLimits.from_section(settings.section("intake"))
+    return IntakeService(services.db, limits, clock=clock, reevaluate=services.blocklist.reevaluate)
+
+
+def build_app(settings: Settings, db: Database, clock: Clock = system_clock, *,
+              limits: IntakeLimits | None = None) -> Any:
+    """The web app with its own services and intake service (tests, tools)."""
+    from mailrep.web.app import create_app
+
+    services = build_services(settings, db)
+    return create_app(settings, services, build_intake(settings, services, clock, limits=limits), clock)
+
+
+def _announce(text: str) -> None:
+    print(f"mailrep serve: {text}", flush=True)
+
+
+async def _every(seconds: float, what: str, fn: Callable[[], Any]) -> None:
+    """Run `fn` in a thread every `seconds`; a failure is logged, never fatal."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(fn)
+        except Exception:
+            log.exception("%s failed", what)
+
+
+def volume_flush(intake: IntakeService, clock: Clock) -> Callable[[dict[str, int]], None]:
+    """The DNS node's query counts -> one volume item per queried address, stored by the intake
+    service (the period runs from the previous flush to now; the policy sums counts per IP)."""
+    since = [clock()]
+
+    def flush(counts: dict[str, int]) -> None:
+        now = clock()
+        items = [VolumeItem(ip, n, since[0], now) for ip, n in counts.items()]
+        intake.submit_volume_nowait(None, items).result()
+        since[0] = now
+
+    return flush
+
+
+async def _dns_refresh(server: Any, publish: Publish, clock: Clock, marker: int) -> None:
+    """Poll the listings' change marker; rebuild and swap the snapshot when it moved."""
+    while True:
+        await asyncio.sleep(DNS_POLL_S)
+        try:
+            now_marker = await asyncio.to_thread(publish.change_marker)
+            if now_marker == marker:
+                continue
+            snap = await asyncio.to_thread(publish.snapshot, clock(), now_marker)
+            server.swap(snap)
+            marker = now_marker
+        except Exception:
+            log.exception("DNS zone rebuild failed; still serving the previous snapshot")
+
+
+async def start_dns(settings: Settings, services: Services, intake: IntakeService, bind: tuple[str, int],
+                    clock: Clock) -> Stop:
+    """Start the DNS node (configured by the `[dns]` table) on `bind`, serving `publish`'s zones."""
+    from mailrep.dns.node import Node, node_config
+    from mailrep.dns.server import DnsServer
+
+    publish = services.publish
+    marker = await asyncio.to_thread(publish.change_marker)
+    snap = await asyncio.to_thread(publish.snapshot, clock(), marker)
+    cfg = node_config(settings.section("dns"))
+    node = Node(cfg, volume_flush=volume_flush(intake, clock) if cfg.count_queries else None)
+    server = DnsServer(snap, responder=node.responder_factory(100_000))
+    node.attach(server)
+    await node.start(snap)
+    host, port = await server.start(*bind)
+    _announce(f"dns on {host}:{port}")
+    task = asyncio.create_task(_dns_refresh(server, publish, clock, marker))
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await server.stop()
+        await node.stop()
+
+    return stop
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after shutting down; we finish our own cleanup and exit 0."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return Server
+
+
+async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
+                dns: tuple[str, int] | None, smtp: tuple[str, int] | None, clock: Clock = system_clock) -> None:
+    """Everything in one asyncio loop until SIGTERM/SIGINT: no new requests, queued reports
+    committed, then return."""
+    import uvicorn
+
+    from mailrep.web.app import create_app
+
+    services = build_services(settings, db)
+    intake = build_intake(settings, services, clock)
+    stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
+    app = create_app(settings, services, intake, clock, on_shutdown=stops)
+    sock = socket.socket(socket.AF_INET6 if ":" in http[0] else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(http)
+    sock.listen(2048)
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
+                            timeout_graceful_shutdown=20, backlog=2048)
+    server = _server_class()(config)
+    sweep = services.blocklist.sweep
+    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock())))]
+    if dns is not None:
+        stops.append(await start_dns(settings, services, intake, dns, clock))
+    if smtp is not None:
+        from mailrep.intake.doors import start_smtp
+
+        stops.append(await start_smtp(settings, intake, db, smtp, clock=clock))
+    _announce(f"http on http://{'[' + host + ']' if ':' in host else host}:{port} "
+              f"(database {db.dialect})")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        _announce("stopped")

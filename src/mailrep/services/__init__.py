@@ -1,0 +1,37 @@
+"""Use cases over the store and the pure policy; no SQL, no HTTP, no module-global state.
+
+    blocklist   listing decisions: reevaluate, sweep, recompute, manual (staff)
+    lookup      the public view of one address and its explanation
+    delisting   delisting requests: request, get, find, decide
+    accounts    accounts, reporters, tokens, authentication
+    publish     what each DNS zone holds, its change marker and serial
+
+Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
+(the composition root) into a `Services`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailrep.policy.config import PolicyConfig
+from mailrep.services.accounts import Accounts
+from mailrep.services.blocklist import Blocklist
+from mailrep.services.delisting import Delisting
+from mailrep.services.lookup import Lookup
+from mailrep.services.publish import Publish
+from mailrep.store.db import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    db: Database
+    config: PolicyConfig
+    blocklist: Blocklist
+    lookup: Lookup
+    delisting: Delisting
+    accounts: Accounts
+    publish: Publish
+
+
+__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Services"]

@@ -1,0 +1,87 @@
+"""Accounts, reporters and API tokens.
+
+    accounts = Accounts(db, blocklist)
+    accounts.create_account(name, role, now)         accounts.create_token(name, role, now, label=...)
+    accounts.add_reporter(name, now, mailhosts=...)   -> (account, reporter profile, first token)
+    accounts.set_reporter(name, reason, actor, now, status=..., trust_weight=...)  (staff)
+    accounts.authenticate(secret)                     accounts.revoke(secret, now)
+    accounts.operator(name, now)                      a local admin account (created if missing)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from mailrep.errors import BadInput, NotFound
+from mailrep.services.blocklist import Blocklist, require_staff
+from mailrep.store import accounts, audit, evidence
+from mailrep.store.accounts import Account, Reporter
+from mailrep.store.db import Database
+
+
+class Accounts:
+    def __init__(self, db: Database, blocklist: Blocklist) -> None:
+        self.db = db
+        self.blocklist = blocklist
+
+    def create_account(self, name: str, role: str, now: datetime) -> Account:
+        with self.db.transaction() as conn:
+            return accounts.create_account(conn, name, role, now)
+
+    def operator(self, name: str, now: datetime) -> Account:
+        """The admin account `name`, created on first use (staff actions from the command line)."""
+        with self.db.transaction() as conn:
+            return accounts.ensure_account(conn, name, "admin", now)
+
+    def create_token(self, name: str, role: str, now: datetime, *, label: str = "") -> str:
+        """A new token for account `name` (created with `role` if missing); the secret, shown once."""
+        with self.db.transaction() as conn:
+            acc = accounts.ensure_account(conn, name, role, now)
+            if role == "reporter":
+                try:
+                    accounts.get_reporter(conn, acc.id)
+                except NotFound:
+                    accounts.add_reporter(conn, acc.id)
+            return accounts.create_token(conn, acc.id, now, label=label)
+
+    def add_reporter(self, name: str, now: datetime, *, mailhosts: Sequence[str] | str = (),
+                     trust_weight: float = 1.0, daily_quota: int = 5000,
+                     kind: str = "user") -> tuple[Account, Reporter, str]:
+        """A new reporter account with its profile and a first token (account, profile, secret)."""
+        with self.db.transaction() as conn:
+            acc = accounts.create_account(conn, name, "reporter", now)
+            rep = accounts.add_reporter(conn, acc.id, mailhosts=mailhosts if isinstance(mailhosts, str)
+                                        else list(mailhosts), trust_weight=trust_weight,
+                                        daily_quota=daily_quota, kind=kind)
+            secret = accounts.create_token(conn, acc.id, now, label="initial")
+        return acc, rep, secret
+
+    def set_reporter(self, name: str, reason: str, actor: Account, now: datetime, *,
+                     status: str | None = None, trust_weight: float | None = None) -> Reporter:
+        """Suspend/reactivate a reporter or change its trust weight (staff, with a reason), then
+        re-evaluate every address it reported inside the policy window."""
+        why = " ".join(reason.split())
+        if not why:
+            raise BadInput("a reason is required")
+        require_staff(actor, "change reporters")
+        if trust_weight is not None and not (0.0 <= trust_weight <= 100.0):
+            raise BadInput("trust weight must be 0..100")
+        with self.db.transaction() as conn:
+            acc = accounts.get_account(conn, name)
+            before = accounts.get_reporter(conn, acc.id)
+            rep = accounts.update_reporter(conn, acc.id, status=status, trust_weight=trust_weight)
+            audit.record(conn, at=now, actor_account_id=actor.id, action="reporter.update", target=acc.name,
+                         reason=why, detail={"status": [before.status, rep.status],
+                                             "trust_weight": [before.trust_weight, rep.trust_weight]})
+            ips = evidence.reported_by(conn, acc.id, now, self.blocklist.config.max_age_days)
+        self.blocklist.reevaluate(ips, now)
+        return rep
+
+    def authenticate(self, secret: str) -> Account:
+        with self.db.read() as conn:
+            return accounts.authenticate(conn, secret)
+
+    def revoke(self, secret: str, now: datetime) -> None:
+        with self.db.transaction() as conn:
+            accounts.revoke_token(conn, secret, now)

@@ -1,0 +1,86 @@
+"""Delisting requests: anyone asks, staff decide with a reason, approval delists.
+
+    desk = Delisting(db, blocklist)
+    desk.request(ip, contact_email, explanation, now, client_addr=...)   the public status
+    desk.get(public_id)                                                  the public status
+    desk.find(status="pending")                                          for staff, with contacts
+    desk.decide(public_id, approve, reason, actor, now)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from mailrep.errors import BadInput, Conflict, OverQuota
+from mailrep.net import parse_ip
+from mailrep.policy.explain import iso
+from mailrep.policy.listing import Action, State
+from mailrep.services.blocklist import Blocklist, require_staff
+from mailrep.store import audit, delisting, listings
+from mailrep.store.accounts import Account
+from mailrep.store.db import Database
+
+REQUESTS_PER_DAY = 5  # per client address
+MAX_EXPLANATION = 5000
+_EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+def _public(r: delisting.Request) -> dict[str, Any]:
+    """What the requester's status URL shows (no contact address, no client address)."""
+    return {"id": r.public_id, "ip": r.ip, "status": r.status, "created_at": iso(r.created_at),
+            "decided_at": iso(r.decided_at), "decision_reason": r.decision_reason}
+
+
+class Delisting:
+    def __init__(self, db: Database, blocklist: Blocklist) -> None:
+        self.db = db
+        self.blocklist = blocklist
+
+    def request(self, ip: str, contact_email: str, explanation: str, now: datetime, *,
+                client_addr: str | None = None, per_day: int = REQUESTS_PER_DAY) -> dict[str, Any]:
+        key = str(parse_ip(ip))
+        email = contact_email.strip()
+        if len(email) > 320 or not _EMAIL.match(email):
+            raise BadInput("contact_email is not an e-mail address")
+        text = explanation.strip()
+        if not text or len(text) > MAX_EXPLANATION:
+            raise BadInput(f"explanation must be 1 to {MAX_EXPLANATION} characters")
+        with self.db.transaction() as conn:
+            if client_addr and delisting.count_recent(conn, client_addr, now - timedelta(days=1)) >= per_day:
+                raise OverQuota(f"at most {per_day} delisting requests per day from one address")
+            r = delisting.create(conn, ip=key, contact_email=email, explanation=text,
+                                 client_addr=client_addr, now=now)
+        return _public(r)
+
+    def get(self, public_id: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return _public(delisting.get(conn, public_id))
+
+    def find(self, *, status: str | None = "pending", limit: int = 100) -> list[dict[str, Any]]:
+        """For staff: requests with their contact and explanation."""
+        with self.db.read() as conn:
+            rows = delisting.find(conn, status=status, limit=limit)
+        return [{**_public(r), "contact_email": r.contact_email, "explanation": r.explanation,
+                 "client_addr": r.client_addr} for r in rows]
+
+    def decide(self, public_id: str, approve: bool, reason: str, actor: Account, now: datetime) -> dict[str, Any]:
+        """Approve (delists the address, unless it is exempt) or deny, with a mandatory reason."""
+        why = " ".join(reason.split())
+        if not why:
+            raise BadInput("a reason is required")
+        require_staff(actor, "decide delisting requests")
+        with self.db.transaction() as conn:
+            r = delisting.get(conn, public_id)
+            if r.status != "pending" or not delisting.decide(
+                conn, public_id, status="approved" if approve else "denied", by=actor.id, reason=why, now=now
+            ):
+                raise Conflict(f"request {public_id} is already {r.status}")
+            audit.record(conn, at=now, actor_account_id=actor.id,
+                         action="delisting.approve" if approve else "delisting.deny", target=r.ip, reason=why,
+                         detail={"request": public_id})
+            state = listings.get(conn, [r.ip]).get(r.ip)
+        if approve and (state is None or state.state != State.EXEMPT):
+            self.blocklist.manual(Action.DELIST, r.ip, f"delisting request {public_id} approved: {why}", actor, now)
+        return self.get(public_id)
