@@ -64,14 +64,16 @@ def _loader(snapshot: str | None, specs: list[tuple[str, str, list[str]]]) -> tu
 async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: list[str], *,
                 reuse_port: bool, interval: float, tcp_idle: float, max_tcp: int,
                 announce: Callable[[str], None], first: Any = None, cache: int = 100_000,
-                batch: bool = True, node: Any = None, fetcher: Any = None, fast: bool = True) -> None:
+                batch: bool = True, node: Any = None, fetcher: Any = None, fast: bool = True,
+                max_tcp_per_client: int) -> None:
     from mailrep.dns.reload import Reloader
     from mailrep.dns.server import DnsServer
 
     snap = first if first is not None else load()
     make = node.responder_factory(cache) if node is not None else None  # [X] keyed access
     servers = [DnsServer(snap, reuse_port=reuse_port, tcp_idle=tcp_idle, max_tcp=max_tcp,
-                         cache_size=cache, batch=batch, responder=make, fast=fast) for _ in binds]
+                         max_tcp_per_client=max_tcp_per_client, cache_size=cache, batch=batch,
+                         responder=make, fast=fast) for _ in binds]
     if node is not None:  # [X] issue 5: transfers, NOTIFY, RRL, ACL, counting, metrics
         for server in servers:
             node.attach(server)
@@ -149,6 +151,9 @@ def register(app: typer.Typer) -> None:
         interval: float = typer.Option(1.0, "--check-interval", help="seconds between change checks"),
         tcp_idle: float = typer.Option(10.0, "--tcp-idle", help="TCP idle timeout, seconds"),
         max_tcp: int = typer.Option(256, "--max-tcp", help="concurrent TCP connections per worker"),
+        max_tcp_per_client: int = typer.Option(None, "--max-tcp-per-client", min=1,
+                                               help="TCP connections per client /24 (IPv6 /56) per worker "
+                                                    "(default 16, or [dns] max_tcp_per_client)"),
         cache: int = typer.Option(100_000, "--cache", min=0,
                                   help="UDP replies cached per worker (0 = no cache)"),
         batch: bool = typer.Option(True, "--batch/--no-batch",
@@ -200,6 +205,7 @@ def register(app: typer.Typer) -> None:
                 allow_transfer=allow_transfer, notify=notify, rrl=rrl, rrl_log_only=rrl_log_only,
                 acl=acl, key=key, query_budget=query_budget, metrics=metrics))
             node = Node(node_cfg) if node_cfg != type(node_cfg)() else None
+            per_client = max_tcp_per_client or node_cfg.max_tcp_per_client
         except MailrepError as e:
             typer.echo(f"mailrep dns: {e.message}", err=True)
             raise typer.Exit(2) from None
@@ -217,7 +223,8 @@ def register(app: typer.Typer) -> None:
         def one() -> None:
             _run(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
                        tcp_idle=tcp_idle, max_tcp=max_tcp, announce=announce, first=first,
-                       cache=cache, batch=batch, node=node, fetcher=fetcher, fast=fastpath))
+                       cache=cache, batch=batch, node=node, fetcher=fetcher, fast=fastpath,
+                       max_tcp_per_client=per_client))
 
         if workers == 1:
             one()
