@@ -177,7 +177,9 @@ def test_workers_share_the_port(tmp_path):
 
 
 def test_tcp_idle_timeout_and_connection_limit():
-    with live_server(fake_snapshot(), tcp_idle=0.3, max_tcp=2) as srv:
+    # one client network at its cap (test_tcp_slots.py: other networks, and the eviction of
+    # the longest-idle connection when all slots are taken)
+    with live_server(fake_snapshot(), tcp_idle=0.3, max_tcp=2, max_tcp_per_client=2) as srv:
         addr = ("127.0.0.1", srv.port)
         a = socket.create_connection(addr, timeout=5)
         b = socket.create_connection(addr, timeout=5)

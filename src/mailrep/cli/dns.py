@@ -34,6 +34,9 @@ def register(app: typer.Typer) -> None:
         interval: float = typer.Option(1.0, "--check-interval", help="seconds between change checks"),
         tcp_idle: float = typer.Option(10.0, "--tcp-idle", help="TCP idle timeout, seconds"),
         max_tcp: int = typer.Option(256, "--max-tcp", help="concurrent TCP connections per worker"),
+        max_tcp_per_client: int = typer.Option(None, "--max-tcp-per-client", min=1,
+                                               help="TCP connections per client /24 (IPv6 /56) per worker "
+                                                    "(default 16, or [dns] max_tcp_per_client)"),
         cache: int = typer.Option(100_000, "--cache", min=0,
                                   help="UDP replies cached per worker (0 = no cache)"),
         batch: bool = typer.Option(True, "--batch/--no-batch",
@@ -85,6 +88,7 @@ def register(app: typer.Typer) -> None:
                 allow_transfer=allow_transfer, notify=notify, rrl=rrl, rrl_log_only=rrl_log_only,
                 acl=acl, key=key, query_budget=query_budget, metrics=metrics))
             node = Node(node_cfg) if node_cfg != type(node_cfg)() else None
+            per_client = max_tcp_per_client or node_cfg.max_tcp_per_client
         except MailrepError as e:
             typer.echo(f"mailrep dns: {e.message}", err=True)
             raise typer.Exit(2) from None
@@ -102,7 +106,8 @@ def register(app: typer.Typer) -> None:
         def one() -> None:
             run_async(serve(binds, load, paths, reuse_port=workers > 1, interval=interval,
                        tcp_idle=tcp_idle, max_tcp=max_tcp, announce=announce, first=first,
-                       cache=cache, batch=batch, node=node, fetcher=fetcher, fast=fastpath))
+                       cache=cache, batch=batch, node=node, fetcher=fetcher, fast=fastpath,
+                       max_tcp_per_client=per_client))
 
         if workers == 1:
             one()

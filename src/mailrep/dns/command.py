@@ -65,14 +65,16 @@ def loader(snapshot: str | None, specs: list[tuple[str, str, list[str]]]) -> tup
 async def serve(binds: list[tuple[str, int]], load: Callable[[], Any], paths: list[str], *,
                 reuse_port: bool, interval: float, tcp_idle: float, max_tcp: int,
                 announce: Callable[[str], None], first: Any = None, cache: int = 100_000,
-                batch: bool = True, node: Any = None, fetcher: Any = None, fast: bool = True) -> None:
+                batch: bool = True, node: Any = None, fetcher: Any = None, fast: bool = True,
+                max_tcp_per_client: int) -> None:
     from mailrep.dns.reload import Reloader
     from mailrep.dns.server import DnsServer
 
     snap = first if first is not None else load()
     make = node.responder_factory(cache) if node is not None else None
     servers = [DnsServer(snap, reuse_port=reuse_port, tcp_idle=tcp_idle, max_tcp=max_tcp,
-                         cache_size=cache, batch=batch, responder=make, fast=fast) for _ in binds]
+                         max_tcp_per_client=max_tcp_per_client, cache_size=cache, batch=batch,
+                         responder=make, fast=fast) for _ in binds]
     if node is not None:
         for server in servers:
             node.attach(server)

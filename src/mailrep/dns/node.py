@@ -13,6 +13,7 @@ NOTIFY, RRL, ACLs, keyed access, query counting, metrics. Nothing here runs unle
     keys = {"bl.mailrep.test" = ["k3y1", "k3y2"]}          # keyed access: <key>.bl.mailrep.test
     count_queries = false    count_interval = 60           # query volume into the store
     metrics = "127.0.0.1:9153"                             # Prometheus GET /metrics
+    max_tcp_per_client = 16                                # TCP connections per client /24 or /56
 
     node = Node(node_config(settings.section("dns"), **cli_overrides))
     server = DnsServer(snap, responder=node.responder_factory(cache))
@@ -33,6 +34,7 @@ from mailrep.dns.guard import Guard
 from mailrep.dns.metrics import DnsMetrics, serve_metrics
 from mailrep.dns.querycount import QueryCounter
 from mailrep.dns.rrl import RateLimiter, RrlConfig
+from mailrep.dns.tcpslots import PER_NETWORK_DEFAULT
 from mailrep.dns.xfr import Transfers
 from mailrep.errors import BadInput
 
@@ -61,6 +63,7 @@ class NodeConfig:
     count_interval: float = 60.0
     count_zones: list[str] = field(default_factory=list)
     metrics: str = ""
+    max_tcp_per_client: int = PER_NETWORK_DEFAULT
 
     @property
     def wants_guard(self) -> bool:

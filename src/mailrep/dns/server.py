@@ -13,6 +13,13 @@ reference (the responder, and the (Table, responder) pair the C loop reads once 
 so a query is answered wholly from the old or wholly from the new snapshot and serving never
 pauses. Any exception escaping the responder becomes SERVFAIL here (the one
 place where this front door turns errors into wire codes); nothing kills a loop.
+
+Hostile input: a UDP datagram is read up to 4096 octets (udpbatch.SLOT) in every loop, so a
+longer one is answered as its cut first part (FORMERR, the records it announces are cut);
+under 12 octets there is no header and no reply. Over TCP a length under 12 closes the
+connection, as does a length whose octets do not arrive within `tcp_idle`. TCP slots are
+shared out by mailrep.dns.tcpslots: `max_tcp` in all, `max_tcp_per_client` per client
+network, and a newcomer closes the longest-idle connection rather than being refused.
 """
 
 from __future__ import annotations
@@ -28,25 +35,27 @@ from typing import Any
 
 from mailrep.dns import fastpath
 from mailrep.dns.answer import Responder, servfail
-from mailrep.dns.constants import TCP_MAX
+from mailrep.dns.constants import HEADER_LEN, TCP_MAX
+from mailrep.dns.guard import client_of_addr
+from mailrep.dns.tcpslots import PER_NETWORK_DEFAULT, TcpSlots, client_network
 from mailrep.dns.testpoints import check_snapshot
-from mailrep.dns.udpbatch import BatchLoop
+from mailrep.dns.udpbatch import SLOT, BatchLoop
 from mailrep.dns.xfr import is_xfr  # zone transfers on the TCP path
 
 log = logging.getLogger("mailrep.dns")
 
 UDP_RCVBUF = 4 << 20
-RECV_MAX = 65535
 
 
 class DnsServer:
     """One DNS listener (UDP + TCP on the same address) serving one swappable snapshot."""
 
     def __init__(self, snapshot: Any, *, tcp_idle: float = 10.0, max_tcp: int = 256,
-                 reuse_port: bool = False, cache_size: int = 100_000, batch: bool = True,
+                 max_tcp_per_client: int = PER_NETWORK_DEFAULT, reuse_port: bool = False,
+                 cache_size: int = 100_000, batch: bool = True,
                  responder: Callable[[Any], Responder] | None = None, fast: bool = True) -> None:
         self.tcp_idle = tcp_idle
-        self.max_tcp = max_tcp
+        self.tcp_slots: TcpSlots[asyncio.Task[Any]] = TcpSlots(max_tcp, max_tcp_per_client)
         self.batch = batch  # recvmmsg/sendmmsg where available
         self.fast = fast and fastpath.AVAILABLE  # the batched loop in C (needs batch)
         self.reuse_port = reuse_port
@@ -57,7 +66,6 @@ class DnsServer:
         self._udp: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._tcp: asyncio.AbstractServer | None = None
-        self._tcp_conns: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.address: tuple[str, int] | None = None
         self.errors = 0  # replies turned into SERVFAIL
@@ -141,9 +149,10 @@ class DnsServer:
         self._stopping = True
         if self._tcp is not None:
             self._tcp.close()
-            for task in list(self._tcp_conns):
+            tasks: list[Any] = list(self.tcp_slots)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._tcp_conns, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._tcp.wait_closed()
             self._tcp = None
         if self._udp is not None and self._thread is not None:
@@ -191,7 +200,7 @@ class DnsServer:
         recvfrom, sendto = sock.recvfrom, sock.sendto
         while not self._stopping:
             try:
-                data, addr = recvfrom(RECV_MAX)
+                data, addr = recvfrom(SLOT)  # a longer datagram is cut here, as in the batched loops
             except OSError:
                 if self._stopping:
                     break
@@ -212,30 +221,40 @@ class DnsServer:
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if len(self._tcp_conns) >= self.max_tcp or task is None:
+        assert task is not None  # asyncio runs each stream handler as a task
+        slots = self.tcp_slots
+        peer = writer.get_extra_info("peername") or ("",)
+        admitted, evicted = slots.open(task, client_network(client_of_addr(peer)))
+        if evicted is not None:
+            evicted.cancel()  # the longest-idle connection makes room (mailrep.dns.tcpslots)
+        if not admitted:
             writer.close()
             return
-        self._tcp_conns.add(task)
         try:
             while True:
                 size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), self.tcp_idle))
+                if size < HEADER_LEN:
+                    break  # no message fits in that length, and a stream cannot skip it
                 query = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
+                slots.busy(task)
                 if self.xfr is not None and is_xfr(query):  # AXFR/IXFR (mailrep.dns.xfr)
-                    peer = writer.get_extra_info("peername") or ("",)
                     for message in await self.xfr.transfer(query, peer[0], self._xfr_snapshot()):
                         writer.write(len(message).to_bytes(2, "big") + message)
                     await writer.drain()
+                    slots.idle(task)
                     continue
                 reply = self.answer_tcp(query)
                 if reply is None:
                     break  # not a query we answer: a stream cannot skip it quietly
                 for message in [reply] if isinstance(reply, bytes) else reply:
                     writer.write(len(message).to_bytes(2, "big") + message)
-                await writer.drain()
+                # a client that does not read its replies holds its slot no longer than an idle one
+                await asyncio.wait_for(writer.drain(), self.tcp_idle)
+                slots.idle(task)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            self._tcp_conns.discard(task)
+            slots.close(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
