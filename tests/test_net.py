@@ -12,6 +12,7 @@ from mailrep.net import (
     BadNetwork,
     canonical,
     canonical_ip,
+    parse_hostport,
     parse_ip,
     parse_key,
     parse_network,
@@ -83,3 +84,25 @@ def test_not_a_network(text):
 def test_listing_keys(text, expected):
     assert canonical(text) == expected
     assert str(parse_key(text)) == expected
+
+
+@pytest.mark.parametrize(("spec", "default_port", "default_host", "want"), [
+    ("127.0.0.1:8080", 80, "127.0.0.1", ("127.0.0.1", 8080)),
+    ("127.0.0.1/5300", 53, "0.0.0.0", ("127.0.0.1", 5300)),   # rbldnsd -b
+    ("127.0.0.1", 53, "0.0.0.0", ("127.0.0.1", 53)),
+    (":2525", 25, "127.0.0.1", ("127.0.0.1", 2525)),
+    ("/5300", 53, "0.0.0.0", ("0.0.0.0", 5300)),
+    ("[::1]:25", 25, "127.0.0.1", ("::1", 25)),
+    ("[::1]/0", 53, "0.0.0.0", ("::1", 0)),
+    ("::1/5300", 53, "0.0.0.0", ("::1", 5300)),
+    ("::1", 53, "0.0.0.0", ("::1", 53)),
+    ("mx.example", 25, "127.0.0.1", ("mx.example", 25)),
+])
+def test_parse_hostport(spec, default_port, default_host, want):
+    assert parse_hostport(spec, default_port, default_host=default_host) == want
+
+
+@pytest.mark.parametrize("spec", ["host:http", "host:65536", "host/-1", "[::1]:x"])
+def test_parse_hostport_rejects_bad_ports(spec):
+    with pytest.raises(BadInput, match="bad address"):
+        parse_hostport(spec, 53)

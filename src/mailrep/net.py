@@ -109,3 +109,25 @@ def ipv4_int(text: str) -> int:
         return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
     except (OSError, ValueError) as e:  # ValueError: a NUL byte
         raise BadIP(f"{text[:60]!r} is not an IPv4 or IPv6 address") from e
+
+
+def parse_hostport(spec: str, default_port: int, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """A listening or peer address: 'host:port', 'host/port' (rbldnsd's -b), '[v6]:port',
+    '[v6]/port', 'v6/port', 'host', ':port' -> (host, port); BadInput on a bad port."""
+    s = spec.strip()
+    if s.startswith("["):
+        host, _, rest = s[1:].partition("]")
+        port_s = rest.lstrip(":/")
+    elif "/" in s:
+        host, _, port_s = s.rpartition("/")
+    elif s.count(":") == 1:
+        host, _, port_s = s.partition(":")
+    else:
+        host, port_s = s, ""
+    try:
+        port = int(port_s) if port_s else default_port
+    except ValueError:
+        raise BadInput(f"bad address {spec!r}: the port must be a number") from None
+    if not 0 <= port <= 65535:
+        raise BadInput(f"bad address {spec!r}: port out of range")
+    return host or default_host, port

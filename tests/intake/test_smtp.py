@@ -271,9 +271,10 @@ def test_trap_retry_and_two_traps_in_one_mail_count_once(db, tmp_path):
 
 def test_build_reply_lists_each_report():
     from mailrep.intake.addresses import Route
-    from mailrep.intake.reply import build_reply, parse_hostport
+    from mailrep.intake.reply import build_reply
     from mailrep.intake.service import Receipt
     from mailrep.intake.smtp.handler import Owner, Submission
+    from mailrep.net import parse_hostport
     from mailrep.trace.message import Flag
 
     route = Route(Door.SUBMIT, "c0de", "submit.c0de@mailrep.test")
@@ -290,7 +291,7 @@ def test_build_reply_lists_each_report():
     assert "report 7\n" in text and "traced source: 192.0.2.1" in text and "http://x/api/v1/reports/7" in text
     assert "report 8 (already received earlier)" in text and "subject: café" in text
     assert "not found" in text and "note: sent inline" in text
-    assert [parse_hostport(v) for v in ("127.0.0.1:2526", "mx.example", "[::1]:25")] == [
+    assert [parse_hostport(v, 25) for v in ("127.0.0.1:2526", "mx.example", "[::1]:25")] == [
         ("127.0.0.1", 2526), ("mx.example", 25), ("::1", 25)]
 
 

@@ -19,8 +19,9 @@ import sys
 import typer
 
 from mailrep.cli.common import run_async
-from mailrep.dns.command import loader, parse_bind, parse_zone_spec, run_workers, serve
+from mailrep.dns.command import loader, parse_zone_spec, run_workers, serve
 from mailrep.errors import BadInput, MailrepError
+from mailrep.net import parse_hostport
 
 
 def register(app: typer.Typer) -> None:
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
                     fetcher.fetch_once()
             if bool(snapshot) == bool(zones):
                 raise BadInput("give either --snapshot FILE or zone specs, not both or neither")
-            binds = [parse_bind(b) for b in bind]
+            binds = [parse_hostport(b, 53, default_host="0.0.0.0") for b in bind]
             if workers > 1 and any(port == 0 for _, port in binds):
                 raise BadInput("--workers needs a fixed port (not 0)")
             load, paths = loader(snapshot, [parse_zone_spec(z) for z in zones or []])

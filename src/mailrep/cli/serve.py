@@ -16,26 +16,8 @@ from pathlib import Path
 import typer
 
 from mailrep.cli.common import DATA_DIR_HELP, run_async
-from mailrep.errors import BadInput, MailrepError
-
-
-def parse_hostport(spec: str, default_port: int) -> tuple[str, int]:
-    """'host:port', 'host', ':port' or '[v6]:port' -> (host, port)."""
-    spec = spec.strip()
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        port_s = rest.lstrip(":")
-    elif spec.count(":") == 1:
-        host, _, port_s = spec.partition(":")
-    else:
-        host, port_s = spec, ""
-    try:
-        port = int(port_s) if port_s else default_port
-    except ValueError:
-        raise BadInput(f"bad address {spec!r}: the port must be a number") from None
-    if not 0 <= port <= 65535:
-        raise BadInput(f"bad address {spec!r}: port out of range")
-    return host or "127.0.0.1", port
+from mailrep.errors import MailrepError
+from mailrep.net import parse_hostport
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,6 @@
 """What `mailrep dns` runs (its options live in `mailrep.cli.dns`): rbldnsd data files or a
 snapshot file served without a database.
 
-    parse_bind("127.0.0.1/5300")                  rbldnsd -b syntax
     parse_zone_spec("bl.example:ip4set:a.txt")    rbldnsd zone specs
     load, paths = loader(snapshot, specs)          what to load, which files to watch
     await serve(binds, load, paths, ...)           the servers, the reloader, the node, signals
@@ -25,19 +24,6 @@ from typing import Any
 from mailrep.errors import BadInput
 
 log = logging.getLogger("mailrep.dns")
-
-
-def parse_bind(spec: str) -> tuple[str, int]:
-    """rbldnsd -b syntax: 'addr/port', 'addr' (port 53), '[v6]/port' or 'v6/port'."""
-    host, _, port = spec.rpartition("/") if "/" in spec else (spec, "", "53")
-    host = host.strip("[]") or "0.0.0.0"
-    try:
-        p = int(port)
-    except ValueError:
-        raise BadInput(f"bad -b {spec!r}: port must be a number") from None
-    if not 0 <= p <= 65535:
-        raise BadInput(f"bad -b {spec!r}: port out of range")
-    return host, p
 
 
 def parse_zone_spec(spec: str) -> tuple[str, str, list[str]]:

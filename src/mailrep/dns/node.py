@@ -37,6 +37,7 @@ from mailrep.dns.rrl import RateLimiter, RrlConfig
 from mailrep.dns.tcpslots import PER_NETWORK_DEFAULT
 from mailrep.dns.xfr import Transfers
 from mailrep.errors import BadInput
+from mailrep.net import parse_hostport
 
 log = logging.getLogger("mailrep.dns")
 
@@ -82,24 +83,6 @@ def node_config(section: Mapping[str, Any], **overrides: Any) -> NodeConfig:
             raise BadInput(f"unknown dns option {k}")
         setattr(cfg, k, v)
     return cfg
-
-
-def parse_hostport(spec: str, default_port: int = 53) -> tuple[str, int]:
-    """'host:port', 'host/port', '[v6]:port' or 'host'."""
-    s = spec.strip()
-    if s.startswith("["):
-        host, _, rest = s[1:].partition("]")
-        port = rest.lstrip(":/") or str(default_port)
-    elif "/" in s:
-        host, _, port = s.rpartition("/")
-    elif s.count(":") == 1:
-        host, _, port = s.partition(":")
-    else:
-        host, port = s, str(default_port)
-    try:
-        return host, int(port)
-    except ValueError:
-        raise BadInput(f"bad address {spec!r}") from None
 
 
 def _acl(rules: list[dict[str, Any]]) -> list[Acl]:
@@ -159,7 +142,7 @@ class Node:
         if cfg.allow_transfer or cfg.notify:
             on_event = self.metrics.transfer if self.metrics is not None else None
             self.xfr = Transfers(allow=Networks(cfg.allow_transfer), keep=cfg.ixfr_keep,
-                                 notify=[parse_hostport(n) for n in cfg.notify], on_event=on_event)
+                                 notify=[parse_hostport(n, 53) for n in cfg.notify], on_event=on_event)
         self.keys = {z.rstrip(".").lower(): list(ks) for z, ks in cfg.keys.items()}
         self._tasks: list[asyncio.Task[Any]] = []
         self._metrics_server: asyncio.AbstractServer | None = None

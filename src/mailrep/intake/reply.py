@@ -15,22 +15,12 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from mailrep.errors import BadInput
 from mailrep.intake.service import Receipt
 from mailrep.intake.smtp.handler import Submission
+from mailrep.net import parse_hostport
 from mailrep.trace.message import read_message
 
 SEND_TIMEOUT = 30.0
-
-
-def parse_hostport(value: str, default_port: int = 25) -> tuple[str, int]:
-    host, _, port = value.strip().rpartition(":")
-    if not host:
-        host, port = value.strip(), str(default_port)
-    try:
-        return host.strip("[]"), int(port)
-    except ValueError as e:
-        raise BadInput(f"not host:port: {value!r}") from e
 
 
 def _subject_of(raw: bytes) -> str:
@@ -68,7 +58,7 @@ def build_reply(to: str, sender: str, pairs: Sequence[tuple[Submission, Receipt]
 
 
 def send(smarthost: str, msg: EmailMessage, *, timeout: float = SEND_TIMEOUT) -> None:
-    host, port = parse_hostport(smarthost)
+    host, port = parse_hostport(smarthost, 25)
     with smtplib.SMTP(host, port, timeout=timeout) as s:
         s.send_message(msg)
 
@@ -77,7 +67,7 @@ class SmarthostReply:
     """A `ReplyHook` that mails the reply through a smarthost (blocking send in a thread)."""
 
     def __init__(self, smarthost: str, *, sender: str) -> None:
-        parse_hostport(smarthost)  # fail at start-up, not on the first reply
+        parse_hostport(smarthost, 25)  # fail at start-up, not on the first reply
         self.smarthost = smarthost
         self.sender = sender
         self.sent = 0
