@@ -422,8 +422,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-service", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
-    ap.add_argument("--smtp-reports", type=int, default=5000, help="SMTP submissions (benchmarks/ingest_smtp.py)")  # [S]
-    ap.add_argument("--skip-smtp", action="store_true")  # [S]
+    ap.add_argument("--smtp-reports", type=int, default=5000, help="SMTP submissions (benchmarks/ingest_smtp.py)")
+    ap.add_argument("--skip-smtp", action="store_true")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     out: dict[str, Any] = {"database": "postgresql" if a.database_url else "sqlite",
@@ -442,7 +442,7 @@ def main() -> None:
                 out["http"] = run_http(url, tmp, reports=a.http_reports, sources=a.sources,
                                        reporters=min(a.reporters, 100), clients=a.http_clients,
                                        procs=a.http_client_processes)
-        if not a.skip_smtp:  # [S] SMTP submissions beside the HTTP figure, same connections
+        if not a.skip_smtp:  # SMTP submissions beside the HTTP figure, same connections
             from ingest_smtp import run as run_smtp
 
             corpus, stamp = load_corpus(), format_datetime(datetime.now(UTC))
@@ -471,7 +471,7 @@ def main() -> None:
         print(f"http: {h['reports']:,} reports, {h['clients']} connections: {h['reports_per_s']:,} reports/s "
               f"({h['wall_s']} s), statuses {h['statuses']}, stored == 202s: {h['stored_equals_acknowledged']}")
 
-    if "smtp" in out:  # [S]
+    if "smtp" in out:
         m = out["smtp"]
         print(f"smtp: {m['reports_acknowledged']:,} submissions (one corpus spam attached each), "
               f"{a.http_clients} connections: {m['reports_per_s']:,} reports/s ({m['seconds']} s), "
