@@ -236,7 +236,7 @@ def run_plain_guarded(sock: socket.socket, responder: Callable[[], Any],
     recvfrom, sendto = sock.recvfrom, sock.sendto
     while not stopping():
         try:
-            data, addr = recvfrom(65535)
+            data, addr = recvfrom(SLOT)  # as the batched loops: a longer query is cut -> FORMERR
         except OSError:
             if stopping():
                 break

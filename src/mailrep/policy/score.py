@@ -164,6 +164,9 @@ def assess(
             del weights[cap:]
         report_term += sum(weights)
 
+    # The clamp and window test of the report loop above, written again inline on purpose: this
+    # is the policy's hot path (recompute of 1M keys), where a helper call per item costs more
+    # than the loop body.
     n_traps = 0
     for at in evidence.traps:
         ts = at if type(at) is float else at.timestamp()  # type: ignore[union-attr]

@@ -46,25 +46,24 @@ def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
-def find_reports(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
-    """Existing reports by dedupe key: key -> (id, source_ip)."""
+def _find(conn: Connection, table: sa.Table, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
     found: dict[str, tuple[int, str | None]] = {}
     for part in _chunks(list(keys)):
-        q = sa.select(reports.c.dedupe_key, reports.c.id, reports.c.source_ip).where(
-            reports.c.dedupe_key.in_(part))
+        q = sa.select(table.c.dedupe_key, table.c.id, table.c.source_ip).where(
+            table.c.dedupe_key.in_(part))
         for key, rid, ip in conn.execute(q):
             found[key] = (rid, ip)
     return found
+
+
+def find_reports(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+    """Existing reports by dedupe key: key -> (id, source_ip)."""
+    return _find(conn, reports, keys)
 
 
 def find_trap_hits(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, str | None]]:
-    found: dict[str, tuple[int, str | None]] = {}
-    for part in _chunks(list(keys)):
-        q = sa.select(trap_hits.c.dedupe_key, trap_hits.c.id, trap_hits.c.source_ip).where(
-            trap_hits.c.dedupe_key.in_(part))
-        for key, rid, ip in conn.execute(q):
-            found[key] = (rid, ip)
-    return found
+    """Existing trap hits by dedupe key: key -> (id, source_ip)."""
+    return _find(conn, trap_hits, keys)
 
 
 def _insert_returning_ids(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
