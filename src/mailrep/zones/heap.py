@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from typing import Any
 
-_libc: Any = None
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's malloc_trim, loaded once; None where the C library has none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    return fn
 
 
 def trim() -> bool:
     """Return freed memory to the OS; True when malloc_trim was available and called."""
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _libc = False
-    if not _libc:
+    fn = _malloc_trim()
+    if fn is None:
         return False
-    _libc.malloc_trim(0)
+    fn(0)
     return True
