@@ -22,9 +22,9 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService, VolumeItem
@@ -34,14 +34,9 @@ from mailrep.store.db import Database
 
 log = logging.getLogger("mailrep.serve")
 
-Clock = Callable[[], datetime]
 Stop = Callable[[], Awaitable[None]]
 SWEEP_EVERY_S = 60.0
 DNS_POLL_S = 2.0
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def open_database(settings: Settings) -> Database:
