@@ -167,15 +167,16 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
 
     from mailrep.web.app import create_app
 
-    services = build_services(settings, db)
-    intake = build_intake(settings, services, clock)
-    stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
-    app = create_app(settings, services, intake, clock, on_shutdown=stops)
     sock = socket.socket(socket.AF_INET6 if ":" in http[0] else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(http)
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
+    settings = settings.serving(host, port)  # the TXT and receipt links, unless site_url is set
+    services = build_services(settings, db)
+    intake = build_intake(settings, services, clock)
+    stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
+    app = create_app(settings, services, intake, clock, on_shutdown=stops)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
