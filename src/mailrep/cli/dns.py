@@ -19,7 +19,6 @@ import sys
 import typer
 
 from mailrep.cli.common import exits, group, run_async
-from mailrep.dns.command import loader, parse_bind, parse_zone_spec, run_workers, serve
 from mailrep.errors import BadInput
 
 
@@ -61,6 +60,8 @@ def register(app: typer.Typer) -> None:
         """Serve DNSBL zones from rbldnsd data files or a snapshot.
 
         Like rbldnsd -b; the zone specs are rbldnsd's."""
+        from mailrep.dns.command import loader, parse_bind, parse_zone_spec, run_workers, serve
+
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                             stream=sys.stderr)
         with exits("mailrep dns", code=2, os_error=2):
