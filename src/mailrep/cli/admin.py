@@ -13,7 +13,8 @@
     mailrep delisting approve|deny ID --reason "..."
 
 Every command takes `--data-dir` (env MAILREP_DATA_DIR) and honours MAILREP_DATABASE_URL. The
-database is migrated first when it is empty. Staff actions from the command line are taken
+database is migrated first when it is empty; `explain`, `lookup` and `delisting list` only read
+and fail (exit 1, nothing created) when there is no database. Staff actions from the command line are taken
 by a local admin account (`--actor`, default `operator`, created on first use) and land in
 the audit log. Errors print `error: <message>` on stderr and exit 1 (2 for bad input).
 `register` returns the groups it made, so that other modules add commands to them.
