@@ -2,6 +2,10 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# make run HTTP=0.0.0.0:8081 SMTP=127.0.0.1:2526 DNS=127.0.0.1:5353
+HTTP ?= 127.0.0.1:8080
+SMTP ?= 127.0.0.1:2525
+DNS ?= 127.0.0.1:5300
 
 .PHONY: install peers run test lint bench clean
 
@@ -18,7 +22,7 @@ peers:
 	scripts/install-peers
 
 run: install
-	$(BIN)/mailrep serve --http 127.0.0.1:8080 --smtp 127.0.0.1:2525 --dns 127.0.0.1:5300
+	$(BIN)/mailrep serve --http $(HTTP) --smtp $(SMTP) --dns $(DNS)
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

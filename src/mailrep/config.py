@@ -3,6 +3,12 @@
     data_dir       MAILREP_DATA_DIR      ./var
     database_url   MAILREP_DATABASE_URL  sqlite:///<data_dir>/mailrep.sqlite3
     config file    MAILREP_CONFIG        <data_dir>/mailrep.toml (optional)
+    site_url       MAILREP_SITE_URL      `mailrep serve`: http://<--http address>; else http://127.0.0.1:8080
+    zone_base      MAILREP_ZONE_BASE     mailrep.test
+
+`site_url` is the link in every DNS TXT answer and in receipts; when neither the environment
+nor the file sets it, `mailrep serve` derives it from the address its web door is bound to
+(`Settings.serving`). docs/mailrep.example.toml lists every table and key with its default.
 
 Each subsystem reads its own TOML table (`[policy]`, `[dns]`, `[intake]`, ...) through
 `Settings.section(name)` and turns it into its own typed config, so the pure cores never
@@ -14,7 +20,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ class Settings:
     site_url: str = "http://127.0.0.1:8080"
     zone_base: str = "mailrep.test"
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    site_url_set: bool = False  # site_url came from the environment or the file
 
     @property
     def db_url(self) -> str:
@@ -35,6 +42,13 @@ class Settings:
 
     def section(self, name: str) -> Mapping[str, Any]:
         return self.sections.get(name, {})
+
+    def serving(self, host: str, port: int) -> Settings:
+        """These settings for a service whose web door is bound to `host:port`: unless set,
+        site_url is that address."""
+        if self.site_url_set:
+            return self
+        return replace(self, site_url=f"http://{f'[{host}]' if ':' in host else host}:{port}")
 
 
 def load_settings(
@@ -52,10 +66,11 @@ def load_settings(
             raise BadInput(f"config file {cfg_path}: {e}") from e
     top = {k: v for k, v in data.items() if not isinstance(v, dict)}
     sections = {k: v for k, v in data.items() if isinstance(v, dict)}
+    site_url = env.get("MAILREP_SITE_URL") or top.get("site_url")
     return Settings(
         data_dir=ddir,
         database_url=env.get("MAILREP_DATABASE_URL") or top.get("database_url", ""),
-        site_url=env.get("MAILREP_SITE_URL") or top.get("site_url", Settings.site_url),
+        site_url=site_url or Settings.site_url, site_url_set=bool(site_url),
         zone_base=env.get("MAILREP_ZONE_BASE") or top.get("zone_base", Settings.zone_base),
         sections=sections,
     )

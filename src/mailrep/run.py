@@ -22,9 +22,9 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService, VolumeItem
@@ -34,14 +34,9 @@ from mailrep.store.db import Database
 
 log = logging.getLogger("mailrep.serve")
 
-Clock = Callable[[], datetime]
 Stop = Callable[[], Awaitable[None]]
 SWEEP_EVERY_S = 60.0
 DNS_POLL_S = 2.0
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def open_database(settings: Settings) -> Database:
@@ -172,15 +167,16 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
 
     from mailrep.web.app import create_app
 
-    services = build_services(settings, db)
-    intake = build_intake(settings, services, clock)
-    stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
-    app = create_app(settings, services, intake, clock, on_shutdown=stops)
     sock = socket.socket(socket.AF_INET6 if ":" in http[0] else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(http)
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
+    settings = settings.serving(host, port)  # the TXT and receipt links, unless site_url is set
+    services = build_services(settings, db)
+    intake = build_intake(settings, services, clock)
+    stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
+    app = create_app(settings, services, intake, clock, on_shutdown=stops)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)

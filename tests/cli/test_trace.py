@@ -12,7 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mailrep.cli.trace import register, split_mbox
+from mailrep.cli.trace import register
+from mailrep.trace import mbox
 
 KEYS = {"file", "source", "hops", "flags", "urls", "arf", "error"}
 HOP_KEYS = {"ip", "rdns", "helo", "by", "ident", "envfrom", "id", "auth", "date", "trusted", "why"}
@@ -114,7 +115,7 @@ def test_mbox_gives_one_line_per_message(tmp_path):
      (b"", 1)],
 )
 def test_split_mbox(data, n):
-    assert len(split_mbox(data)) == n
+    assert len(mbox.split(data)) == n
 
 
 def test_arf_report_through_the_command(corpus):

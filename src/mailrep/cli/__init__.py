@@ -9,24 +9,35 @@
     zone       mailrep zone export                    cli/zone.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
-stays fast.
+stays fast (no web framework, database, SMTP or DNS library is loaded; see BENCHMARKS.md).
+Help is plain text wrapped at 80 columns (`common.group`).
 """
 
 from __future__ import annotations
 
 import typer
 
+from mailrep import __version__
+
 HELP = "mailrep: e-mail reputation clearinghouse"
+
+
+def _version(show: bool) -> None:
+    if show:
+        typer.echo(f"mailrep {__version__}")
+        raise typer.Exit()
 
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
     from mailrep.cli import admin, dns, importing, serve, trace, zone
+    from mailrep.cli.common import group
 
-    app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP)
+    app = group(HELP)
 
     @app.callback()
-    def _root() -> None:
+    def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                           help="print the version and exit")) -> None:
         """mailrep: trace spam, run the blocklist, serve DNS."""
 
     trace.register(app)

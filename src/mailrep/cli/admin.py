@@ -13,7 +13,8 @@
     mailrep delisting approve|deny ID --reason "..."
 
 Every command takes `--data-dir` (env MAILREP_DATA_DIR) and honours MAILREP_DATABASE_URL. The
-database is migrated first when it is empty. Staff actions from the command line are taken
+database is migrated first when it is empty; `explain`, `lookup` and `delisting list` only read
+and fail (exit 1, nothing created) when there is no database. Staff actions from the command line are taken
 by a local admin account (`--actor`, default `operator`, created on first use) and land in
 the audit log. Errors print `error: <message>` on stderr and exit 1 (2 for bad input).
 `register` returns the groups it made, so that other modules add commands to them.
@@ -23,16 +24,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mailrep.cli.common import DataDir, echo_json, now, open_db, open_services, run
+from mailrep.cli.common import DataDir, echo_json, group, open_db, open_services, run
+from mailrep.clock import system_clock
 from mailrep.policy.listing import Action
+from mailrep.roles import DAILY_QUOTA, ROLES
+
+if TYPE_CHECKING:
+    from mailrep.services import Services
+    from mailrep.store.accounts import Account
 
 Reason = typer.Option(..., "--reason", help="why (mandatory, public in the listing history)")
 Actor = typer.Option("operator", "--actor", help="admin account acting (created if missing)")
+StaffDo = Callable[["Services", str, str, "Account", datetime], Any]
 
 
 @dataclass(frozen=True)
@@ -43,11 +52,36 @@ class Groups:
     delisting: typer.Typer
 
 
+def act(data_dir: Path | None, actor: str, do: Callable[[Services, Account, datetime], Any],
+        show: Callable[[Any], None] = echo_json) -> None:
+    """A staff action from the command line: `do(services, actor account, now)`, taken by the
+    local admin account `actor`; its result shown (JSON by default)."""
+    def go() -> None:
+        s = open_services(data_dir)
+        now = system_clock()
+        show(do(s, s.accounts.operator(actor, now), now))
+    run(go)
+
+
+def staff_command(doc: str, metavar: str, do: StaffDo,
+                  show: Callable[[Any], None] = echo_json) -> Callable[..., None]:
+    """A command `TARGET --reason R [--actor A]` doing `do(services, target, reason, actor, now)`."""
+    def command(target: str = typer.Argument(..., metavar=metavar), reason: str = Reason,
+                actor: str = Actor, data_dir: Path | None = DataDir) -> None:
+        act(data_dir, actor, lambda s, account, now: do(s, target, reason, account, now), show)
+    command.__doc__ = doc
+    return command
+
+
+def _reporter_line(name: str) -> Callable[[Any], None]:
+    return lambda rep: typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
+
+
 def register(app: typer.Typer) -> Groups:
-    db_app = typer.Typer(no_args_is_help=True, help="database schema")
-    reporter_app = typer.Typer(no_args_is_help=True, help="reporter accounts")
-    token_app = typer.Typer(no_args_is_help=True, help="API tokens")
-    delisting_app = typer.Typer(no_args_is_help=True, help="delisting requests")
+    db_app = group("database schema")
+    reporter_app = group("reporter accounts")
+    token_app = group("API tokens")
+    delisting_app = group("delisting requests")
     app.add_typer(db_app, name="db")
     app.add_typer(reporter_app, name="reporter")
     app.add_typer(token_app, name="token")
@@ -67,53 +101,50 @@ def register(app: typer.Typer) -> Groups:
         name: str,
         mailhosts: str = typer.Option("", "--mailhosts", help="the reporter's own relays: networks or host names"),
         trust: float = typer.Option(1.0, "--trust", help="trust weight of its reports"),
-        quota: int = typer.Option(5000, "--quota", help="reports per 24 h"),
+        quota: int = typer.Option(DAILY_QUOTA, "--quota", help="reports per 24 h"),
         kind: str = typer.Option("user", "--kind", help="user | mole | simp"),
         data_dir: Path | None = DataDir,
     ) -> None:
         """Create a reporter and print its first API token (last line)."""
         def go() -> None:
             acc, rep, secret = open_services(data_dir).accounts.add_reporter(
-                name, now(), mailhosts=mailhosts, trust_weight=trust, daily_quota=quota, kind=kind)
+                name, system_clock(), mailhosts=mailhosts, trust_weight=trust, daily_quota=quota, kind=kind)
             typer.echo(f"reporter {acc.name} (id {acc.id}) mailhosts={' '.join(rep.mailhosts) or '-'} "
                        f"submit code {rep.submit_code}")
             typer.echo(secret)
         run(go)
 
-    def _reporter_change(**change: Any) -> Callable[..., None]:
+    def _reporter_change(doc: str, **change: Any) -> Callable[..., None]:
         def command(name: str, reason: str = Reason, actor: str = Actor, data_dir: Path | None = DataDir) -> None:
-            def go() -> None:
-                accts = open_services(data_dir).accounts
-                rep = accts.set_reporter(name, reason, accts.operator(actor, now()), now(), **change)
-                typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
-            run(go)
+            act(data_dir, actor, lambda s, account, now: s.accounts.set_reporter(
+                name, reason, account, now, **change), _reporter_line(name))
+        command.__doc__ = doc
         return command
 
-    reporter_app.command("suspend", help="Suspend a reporter (its reports stop counting), with a reason.")(
-        _reporter_change(status="suspended"))
-    reporter_app.command("reactivate", help="Reactivate a suspended reporter, with a reason.")(
-        _reporter_change(status="active"))
+    reporter_app.command("suspend")(_reporter_change(
+        "Suspend a reporter (its reports stop counting), with a reason.", status="suspended"))
+    reporter_app.command("reactivate")(_reporter_change(
+        "Reactivate a suspended reporter, with a reason.", status="active"))
 
     @reporter_app.command("trust")
     def reporter_trust(name: str, weight: float, reason: str = Reason, actor: str = Actor,
                        data_dir: Path | None = DataDir) -> None:
         """Set a reporter's trust weight (0..100), with a reason."""
-        def go() -> None:
-            accts = open_services(data_dir).accounts
-            rep = accts.set_reporter(name, reason, accts.operator(actor, now()), now(), trust_weight=weight)
-            typer.echo(f"reporter {name}: status {rep.status}, trust {rep.trust_weight:g}")
-        run(go)
+        act(data_dir, actor, lambda s, account, now: s.accounts.set_reporter(
+            name, reason, account, now, trust_weight=weight), _reporter_line(name))
 
     @token_app.command("create")
     def token_create(
         name: str,
-        role: str = typer.Option(..., "--role", help="feed | reporter | deputy | admin"),
+        role: str = typer.Option(..., "--role", help=" | ".join(reversed(ROLES))),
         label: str = typer.Option("", "--label"),
         data_dir: Path | None = DataDir,
     ) -> None:
-        """Create a token for account NAME (created with --role if missing); the token is the last line."""
+        """Create a token for account NAME; it is printed on the last line.
+
+        The account is created with --role if it is missing."""
         def go() -> None:
-            secret = open_services(data_dir).accounts.create_token(name, role, now(), label=label)
+            secret = open_services(data_dir).accounts.create_token(name, role, system_clock(), label=label)
             typer.echo(f"token for {name} ({role}); it is shown only once:")
             typer.echo(secret)
         run(go)
@@ -121,59 +152,46 @@ def register(app: typer.Typer) -> Groups:
     @token_app.command("revoke")
     def token_revoke(token: str, data_dir: Path | None = DataDir) -> None:
         """Revoke a token."""
-        run(lambda: open_services(data_dir).accounts.revoke(token, now()))
+        run(lambda: open_services(data_dir).accounts.revoke(token, system_clock()))
         typer.echo("revoked")
 
-    def _staff(action: Action) -> Callable[..., None]:
-        def command(key: str, reason: str = Reason, actor: str = Actor, data_dir: Path | None = DataDir) -> None:
-            def go() -> None:
-                s = open_services(data_dir)
-                echo_json(s.blocklist.manual(action, key, reason, s.accounts.operator(actor, now()), now()))
-            run(go)
-        command.__doc__ = f"{action.value.capitalize()} KEY (an IP, or a network for list) with a reason."
-        return command
-
     for action in Action:
-        app.command(action.value)(_staff(action))
+        app.command(action.value)(staff_command(
+            f"{action.value.capitalize()} KEY (an IP, or a network for list) with a reason.", "KEY",
+            lambda s, key, reason, actor, now, action=action: s.blocklist.manual(action, key, reason, actor, now)))
 
     @app.command("explain")
     def explain_cmd(ip: str, data_dir: Path | None = DataDir) -> None:
         """How the policy scores IP now (JSON)."""
-        run(lambda: echo_json(open_services(data_dir).lookup.explain(ip, now())))
+        run(lambda: echo_json(open_services(data_dir, create=False).lookup.explain(ip, system_clock())))
 
     @app.command("lookup")
     def lookup_cmd(ip: str, data_dir: Path | None = DataDir) -> None:
         """The public status of IP (JSON, as GET /api/v1/lookup/{ip})."""
-        run(lambda: echo_json(open_services(data_dir).lookup.lookup(ip, now())))
+        run(lambda: echo_json(open_services(data_dir, create=False).lookup.lookup(ip, system_clock())))
 
     @app.command("sweep")
     def sweep_cmd(data_dir: Path | None = DataDir) -> None:
         """Expire every listing that is due."""
-        events = run(lambda: open_services(data_dir).blocklist.sweep(now()))
+        events = run(lambda: open_services(data_dir).blocklist.sweep(system_clock()))
         typer.echo(f"{len(events)} listing(s) changed")
 
     @app.command("recompute")
     def recompute_cmd(data_dir: Path | None = DataDir) -> None:
-        """Re-decide every address with evidence and every listing (after a [policy] change)."""
-        events = run(lambda: open_services(data_dir).blocklist.recompute(now()))
+        """Re-decide every address and listing (after a [policy] change)."""
+        events = run(lambda: open_services(data_dir).blocklist.recompute(system_clock()))
         typer.echo(f"{len(events)} listing(s) changed")
 
     @delisting_app.command("list")
     def delisting_list(status: str = typer.Option("pending", "--status", help="pending | approved | denied | all"),
                        data_dir: Path | None = DataDir) -> None:
         """Delisting requests (JSON)."""
-        run(lambda: echo_json(open_services(data_dir).delisting.find(status=None if status == "all" else status)))
+        run(lambda: echo_json(open_services(data_dir, create=False).delisting.find(
+            status=None if status == "all" else status)))
 
-    def _decide(approve: bool) -> Callable[..., None]:
-        def command(request_id: str, reason: str = Reason, actor: str = Actor,
-                    data_dir: Path | None = DataDir) -> None:
-            def go() -> None:
-                s = open_services(data_dir)
-                echo_json(s.delisting.decide(request_id, approve, reason, s.accounts.operator(actor, now()), now()))
-            run(go)
-        command.__doc__ = f"{'Approve (and delist)' if approve else 'Deny'} a delisting request, with a reason."
-        return command
-
-    delisting_app.command("approve")(_decide(True))
-    delisting_app.command("deny")(_decide(False))
+    for approve, doc in ((True, "Approve (and delist) a delisting request, with a reason."),
+                         (False, "Deny a delisting request, with a reason.")):
+        delisting_app.command("approve" if approve else "deny")(staff_command(
+            doc, "REQUEST_ID", lambda s, rid, reason, actor, now, approve=approve: s.delisting.decide(
+                rid, approve, reason, actor, now)))
     return Groups(db_app, reporter_app, token_app, delisting_app)

@@ -18,10 +18,8 @@ import sys
 
 import typer
 
-from mailrep.cli.common import run_async
-from mailrep.dns.command import loader, parse_zone_spec, run_workers, serve
-from mailrep.errors import BadInput, MailrepError
-from mailrep.net import parse_hostport
+from mailrep.cli.common import exits, group, run_async
+from mailrep.errors import BadInput
 
 
 def register(app: typer.Typer) -> None:
@@ -59,10 +57,15 @@ def register(app: typer.Typer) -> None:
                                          help="mirror: fetch the snapshot from this URL into --snapshot"),
         mirror_interval: float = typer.Option(30.0, "--mirror-interval", help="seconds between fetches"),
     ) -> None:
-        """Serve DNSBL zones from rbldnsd data files or a snapshot (like rbldnsd -b)."""
+        """Serve DNSBL zones from rbldnsd data files or a snapshot.
+
+        Like rbldnsd -b; the zone specs are rbldnsd's."""
+        from mailrep.dns.command import loader, parse_zone_spec, run_workers, serve
+        from mailrep.net import parse_hostport
+
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                             stream=sys.stderr)
-        try:
+        with exits("mailrep dns", code=2, os_error=2):
             fetcher = None
             if snapshot_url:  # mirror mode: download into --snapshot (default var/mirror.snap)
                 from mailrep.dns.mirror import SnapshotFetcher
@@ -90,12 +93,6 @@ def register(app: typer.Typer) -> None:
                 acl=acl, key=key, query_budget=query_budget, metrics=metrics))
             node = Node(node_cfg) if node_cfg != type(node_cfg)() else None
             per_client = max_tcp_per_client or node_cfg.max_tcp_per_client
-        except MailrepError as e:
-            typer.echo(f"mailrep dns: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        except OSError as e:
-            typer.echo(f"mailrep dns: {e}", err=True)
-            raise typer.Exit(2) from None
 
         def announce(line: str) -> None:
             # One write per line: forked workers share stdout, and print() writes the text and
@@ -117,6 +114,6 @@ def register(app: typer.Typer) -> None:
 
 
 if __name__ == "__main__":
-    _app = typer.Typer(add_completion=False)
+    _app = group("")
     register(_app)
     _app()

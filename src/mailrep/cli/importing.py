@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mailrep.cli.common import DataDir, now, open_db
-from mailrep.errors import BadInput, MailrepError, NotFound, StorageError
+from mailrep.cli.common import DataDir, exits, open_db
+from mailrep.clock import system_clock
+from mailrep.errors import BadInput, NotFound
+from mailrep.roles import Role
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -74,15 +76,15 @@ def run_import(paths: list[str], reporter: str, channel: str, data_dir: Path | N
                 mailhosts = accounts.get_reporter(conn, acc.id).mailhosts
             except NotFound:
                 mailhosts = ()
-        if channel == "user" and acc.role != "reporter":
+        if channel == "user" and acc.role != Role.REPORTER:
             raise BadInput(f"{reporter!r} is a {acc.role} account; --channel user needs a reporter")
         sources = [Source(p) for p in paths]
         total = sum(s.count() for s in sources)
         limits = IntakeLimits.from_section(settings.section("intake"))
-        service = build_intake(settings, build_services(settings, db), now, limits=limits)
+        service = build_intake(settings, build_services(settings, db), system_clock, limits=limits)
         service.start()
         importer = Importer(service, db, owner_id=acc.id, channel=channel, mailhosts=mailhosts,
-                            clock=now, workers=limits.trace_workers if total > 200 else 0)
+                            clock=system_clock, workers=limits.trace_workers if total > 200 else 0)
         progress = Progress(
             TextColumn("[bold]import[/bold]"), BarColumn(), MofNCompleteColumn(), _rate_column(),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -106,7 +108,7 @@ def reporter_show(name: str, data_dir: Path | None) -> dict[str, object]:
     from mailrep.intake.addresses import SmtpConfig, submit_address
     from mailrep.store import accounts
 
-    settings, db = open_db(data_dir)
+    settings, db = open_db(data_dir, create=False)
     try:
         with db.read() as conn:
             acc = accounts.get_account(conn, name)
@@ -133,30 +135,23 @@ def register(app: typer.Typer, *, reporter_group: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="also print the summary as JSON on stdout"),
         data_dir: Path = DataDir,
     ) -> None:
-        """Import stored mail as reports (resumable: re-running imports nothing twice)."""
+        """Import stored mail as reports.
+
+        Resumable: re-running imports nothing twice."""
         from mailrep.intake.importer import CHANNELS
 
         if channel not in CHANNELS:
             typer.echo(f"mailrep import: --channel must be one of {', '.join(CHANNELS)}", err=True)
             raise typer.Exit(2)
-        try:
+        with exits("mailrep import", os_error=1):
             code = run_import(paths, reporter, channel, data_dir, as_json)
-        except (NotFound, BadInput) as e:
-            typer.echo(f"mailrep import: {e.message}", err=True)
-            raise typer.Exit(2 if isinstance(e, BadInput) else 1) from e
-        except (StorageError, MailrepError, OSError) as e:
-            typer.echo(f"mailrep import: {e}", err=True)
-            raise typer.Exit(1) from e
         raise typer.Exit(code)
 
     @reporter_group.command("show")
     def show(name: str, as_json: bool = typer.Option(False, "--json"), data_dir: Path = DataDir) -> None:
         """A reporter's profile and secret submission address."""
-        try:
+        with exits("mailrep reporter show", code=1):
             info = reporter_show(name, data_dir)
-        except MailrepError as e:
-            typer.echo(f"mailrep reporter show: {e.message}", err=True)
-            raise typer.Exit(1) from e
         if as_json:
             print(json.dumps(info, sort_keys=True))
             return

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import typer
 
-from mailrep.cli.common import DATA_DIR_HELP, run_async
-from mailrep.errors import MailrepError
-from mailrep.net import parse_hostport
+from mailrep.cli.common import DATA_DIR_HELP, exits, run_async
 
 
 def register(app: typer.Typer) -> None:
@@ -28,26 +26,23 @@ def register(app: typer.Typer) -> None:
         dns: str = typer.Option(None, "--dns", help="DNS address host:port for the blocklist zones"),
         data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     ) -> None:
-        """Run the service: web API, intake, scheduler (and DNS when asked) in one process."""
+        """Run the service: web API, intake, scheduler, DNS.
+
+        All in one process (SMTP and DNS when asked)."""
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("mailrep").setLevel(logging.INFO)
         from mailrep.config import load_settings
+        from mailrep.net import parse_hostport
         from mailrep.run import open_database, serve
 
-        try:
+        with exits("mailrep serve", code=2):
             settings = load_settings(data_dir=data_dir)
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            db = open_database(settings)
             binds = (parse_hostport(http, 8080), parse_hostport(dns, 5300) if dns else None,
                      parse_hostport(smtp, 2525) if smtp else None)
-        except MailrepError as e:
-            typer.echo(f"mailrep serve: {e.message}", err=True)
-            raise typer.Exit(2) from e
+            db = open_database(settings)
         try:
-            run_async(serve(settings, db, http=binds[0], dns=binds[1], smtp=binds[2]))
-        except OSError as e:
-            typer.echo(f"mailrep serve: {e}", err=True)
-            raise typer.Exit(1) from e
+            with exits("mailrep serve", os_error=1):
+                run_async(serve(settings, db, http=binds[0], dns=binds[1], smtp=binds[2]))
         finally:
             db.dispose()

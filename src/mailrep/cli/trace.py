@@ -12,33 +12,21 @@ some were not, 2 for bad options. This is the one place where trace errors becom
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from mailrep.clock import system_clock
 from mailrep.errors import BadInput, MailrepError
 
 if TYPE_CHECKING:
     from mailrep.trace.trust import TrustConfig
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-# A blank line, then `From <sender> <asctime date>`, then a header line: an mbox separator.
-_MBOX_SEP = re.compile(
-    rb"(?:\r?\n)(?:\r?\n)(?=From [^\r\n ]{1,300} +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [^\r\n]{1,100}\r?\n[\x21-\x39\x3b-\x7e]{1,100}[ \t]*:)"
-)
-
-
-def split_mbox(data: bytes) -> list[bytes]:
-    """Messages of an mbox (a `From ` line after a blank line starts each); one item otherwise."""
-    if not data.startswith(b"From "):
-        return [data]
-    parts = _MBOX_SEP.split(data)
-    return [p for p in parts if p.strip()] or [data]
 
 
 def _inputs(files: list[str]) -> Iterator[tuple[str, bytes | None, str | None]]:
@@ -64,6 +52,7 @@ def _error_line(name: str, error: str) -> dict[str, Any]:
 
 
 def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime) -> int:
+    from mailrep.trace import mbox
     from mailrep.trace.explain import explain
     from mailrep.trace.trace import trace_message
 
@@ -75,7 +64,7 @@ def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datet
             _emit(out, _error_line(name, err or "unreadable"), explain_mode)
             continue
         cut = len(data) > MAX_FILE_BYTES
-        messages = split_mbox(data[:MAX_FILE_BYTES])
+        messages = mbox.split(data[:MAX_FILE_BYTES])
         for n, raw in enumerate(messages, 1):
             label = name if len(messages) == 1 else f"{name} (message {n})"
             try:
@@ -125,14 +114,16 @@ def register(app: typer.Typer) -> None:
         ),
         explain_: bool = typer.Option(False, "--explain", help="print a readable walk of the decision instead of JSON"),
     ) -> None:
-        """Trace messages to the host that injected them: one JSON object per message per line."""
+        """Trace messages to the host that injected them.
+
+        One JSON object per message per line."""
         try:
             config = config_from(mailhosts)
         except BadInput as e:
             typer.echo(f"mailrep trace: {e.message}", err=True)
             raise typer.Exit(2) from None
         try:
-            code = run(files, config, explain_mode=explain_, now=datetime.now(UTC))
+            code = run(files, config, explain_mode=explain_, now=system_clock())
         except BrokenPipeError:
             code = 0
         raise typer.Exit(code)

@@ -2,38 +2,39 @@
 
     mailrep zone export --format rbldnsd|bind ZONE [-o FILE] [--snapshot FILE | --rbldnsd SPEC]
 
-Without --snapshot or --rbldnsd the zone comes from the store, built by `services.publish`
-exactly as `mailrep serve` builds it.
+Without --snapshot or --rbldnsd the zone comes from the store (`--data-dir`), built by
+`services.publish` exactly as `mailrep serve` builds it; with no database there the command
+fails (exit 1) and creates nothing. Bad input exits 2, as does a file that cannot be written.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from mailrep.errors import BadInput, MailrepError
+from mailrep.cli.common import DataDir, exits, group
+from mailrep.clock import system_clock
+from mailrep.errors import BadInput
 
 
-def _store_snapshot() -> Any:
+def _store_snapshot(data_dir: Path | None) -> Any:
     """Every zone of the store, now (as `mailrep serve` publishes them)."""
-    from mailrep.config import load_settings
+    from mailrep.cli.common import open_db
     from mailrep.run import build_services
-    from mailrep.store.db import Database
 
-    settings = load_settings()
-    db = Database.from_settings(settings)
+    settings, db = open_db(data_dir, create=False)
     try:
         publish = build_services(settings, db).publish
-        return publish.snapshot(datetime.now(UTC), publish.change_marker())
+        return publish.snapshot(system_clock(), publish.change_marker())
     finally:
         db.dispose()
 
 
 def register(app: typer.Typer) -> None:
-    zone_app = typer.Typer(no_args_is_help=True, help="zone files for other DNS servers and mirrors")
+    zone_app = group("zone files for other DNS servers and mirrors")
 
     @zone_app.command("export")
     def export(
@@ -44,11 +45,14 @@ def register(app: typer.Typer) -> None:
         snapshot: str = typer.Option(None, "--snapshot", help="export from this snapshot file"),
         rbldnsd: list[str] = typer.Option(None, "--rbldnsd",
                                           help="export from rbldnsd data (zone:type:file[,file])"),
+        data_dir: Path | None = DataDir,
     ) -> None:
-        """Write ZONE as an rbldnsd data file or a BIND master file (default: from the store)."""
+        """Write ZONE as an rbldnsd data file or a BIND master file.
+
+        From the store by default, or from --snapshot or --rbldnsd data."""
         from mailrep.zones.export import FORMATS, bind_lines, pick, rbldnsd_lines, write_export
 
-        try:
+        with exits("mailrep zone export", os_error=2):
             if fmt not in FORMATS:
                 raise BadInput(f"unknown format {fmt!r} (use rbldnsd or bind)")
             if snapshot:
@@ -61,18 +65,12 @@ def register(app: typer.Typer) -> None:
 
                 z = pick(load_rbldnsd([parse_zone_spec(s) for s in rbldnsd]), zone)
             else:
-                z = pick(_store_snapshot(), zone)
+                z = pick(_store_snapshot(data_dir), zone)
             if output:
                 n = write_export(z, output, fmt)
                 typer.echo(f"{zone}: {n} lines written to {output} (serial {z.soa.serial})", err=True)
             else:
                 lines = rbldnsd_lines(z) if fmt == "rbldnsd" else bind_lines(z)
                 sys.stdout.write("\n".join(lines) + "\n")
-        except MailrepError as e:
-            typer.echo(f"mailrep zone export: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        except OSError as e:
-            typer.echo(f"mailrep zone export: {e}", err=True)
-            raise typer.Exit(2) from None
 
     app.add_typer(zone_app, name="zone")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from mailrep.errors import BadInput, NotFound
+from mailrep.roles import DAILY_QUOTA, Role
 from mailrep.services.blocklist import Blocklist, require_staff
 from mailrep.store import accounts, audit, evidence
 from mailrep.store.accounts import Account, Reporter
@@ -32,13 +33,13 @@ class Accounts:
     def operator(self, name: str, now: datetime) -> Account:
         """The admin account `name`, created on first use (staff actions from the command line)."""
         with self.db.transaction() as conn:
-            return accounts.ensure_account(conn, name, "admin", now)
+            return accounts.ensure_account(conn, name, Role.ADMIN, now)
 
     def create_token(self, name: str, role: str, now: datetime, *, label: str = "") -> str:
         """A new token for account `name` (created with `role` if missing); the secret, shown once."""
         with self.db.transaction() as conn:
             acc = accounts.ensure_account(conn, name, role, now)
-            if role == "reporter":
+            if role == Role.REPORTER:
                 try:
                     accounts.get_reporter(conn, acc.id)
                 except NotFound:
@@ -46,11 +47,11 @@ class Accounts:
             return accounts.create_token(conn, acc.id, now, label=label)
 
     def add_reporter(self, name: str, now: datetime, *, mailhosts: Sequence[str] | str = (),
-                     trust_weight: float = 1.0, daily_quota: int = 5000,
+                     trust_weight: float = 1.0, daily_quota: int = DAILY_QUOTA,
                      kind: str = "user") -> tuple[Account, Reporter, str]:
         """A new reporter account with its profile and a first token (account, profile, secret)."""
         with self.db.transaction() as conn:
-            acc = accounts.create_account(conn, name, "reporter", now)
+            acc = accounts.create_account(conn, name, Role.REPORTER, now)
             rep = accounts.add_reporter(conn, acc.id, mailhosts=mailhosts if isinstance(mailhosts, str)
                                         else list(mailhosts), trust_weight=trust_weight,
                                         daily_quota=daily_quota, kind=kind)

@@ -16,6 +16,11 @@ lock of this `Database`: SQLite's busy handler polls with sleeps that grow to 10
 threads taking turns on the write lock would otherwise wait out those sleeps. PostgreSQL is used when the URL says so
 (`postgresql+psycopg://...`); the schema is the same (`mailrep.store.tables`).
 
+A new SQLite file is created 0600 in a directory created 0700 (it holds trap addresses and
+reporters' data); SQLite gives its -wal and -shm files the mode of the database file.
+`Database.existing(settings)` opens a database that already holds the schema, creating
+nothing, or raises `NoDatabase` (read-only commands).
+
 Database failures leave this module as `StorageError`; a write that lost a race with another
 writer (a unique key inserted first, a PostgreSQL deadlock or serialization failure) leaves it as
 `WriteConflict`, which is safe to run again.
@@ -23,6 +28,7 @@ writer (a unique key inserted first, a PostgreSQL deadlock or serialization fail
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -34,7 +40,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from mailrep.config import Settings
-from mailrep.errors import StorageError
+from mailrep.errors import NotFound, StorageError
 from mailrep.store.encoded import serialize
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -54,14 +60,34 @@ class WriteConflict(StorageError):
     code = "write_conflict"
 
 
+class NoDatabase(NotFound):
+    """There is no mailrep database there yet."""
+
+    code = "no_database"
+
+
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (its missing directories 0700) before SQLite opens it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def _is_conflict(orig: Any) -> bool:
     return (getattr(orig, "sqlstate", None) in _PG_CONFLICTS
             or getattr(orig, "sqlite_errorcode", None) in _SQLITE_UNIQUE)
 
 
 def _sqlite_engine(url: sa.URL, **kw: Any) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        _create_private(path)
     engine = sa.create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         json_serializer=serialize, **kw,
@@ -109,6 +135,22 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         return cls(settings.db_url)
+
+    @classmethod
+    def existing(cls, settings: Settings) -> Database:
+        """The database of `settings` when it holds the schema; `NoDatabase` otherwise, with
+        nothing created (no directory, no file, no table)."""
+        url = sa.make_url(settings.db_url)
+        path = sqlite_path(url)
+        where = str(path) if path is not None else url.render_as_string(hide_password=True)
+        missing = NoDatabase(f"no database at {where}; run `mailrep db upgrade`")
+        if path is not None and not path.is_file():
+            raise missing
+        db = cls(settings.db_url)
+        if db.is_empty():
+            db.dispose()
+            raise missing
+        return db
 
     @property
     def dialect(self) -> str:
