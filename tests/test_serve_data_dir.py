@@ -75,9 +75,8 @@ def test_read_only_commands_without_a_database_create_nothing(tmp_path, where):
     assert list(work.iterdir()) == [] and not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: the test above
 def test_read_only_commands_on_an_empty_postgresql_schema(db_url, tmp_path):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the SQLite case is the test above")
     r = mailrep("lookup", "45.33.1.2", cwd=tmp_path, db_url=db_url)
     assert r.returncode == 1 and "no database at postgresql" in r.stderr, r.stderr
     engine = sa.create_engine(db_url)
