@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,11 +41,21 @@ def prepare_db(url: str, reporters: int = 1, **reporter) -> tuple[list[str], dic
         db.dispose()
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a service whose own URL must be known beforehand)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Serve:
-    def __init__(self, data_dir: Path, db_url: str | None = None, *, dns: bool = False) -> None:
+    def __init__(self, data_dir: Path, db_url: str | None = None, *, dns: bool = False,
+                 http_port: int = 0, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.db_url = db_url
         self.dns = dns
+        self.http_port = http_port
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
         self.ports: dict[str, int] = {}
@@ -54,11 +65,11 @@ class Serve:
         return f"http://127.0.0.1:{self.ports['http']}"
 
     def start(self, timeout: float = 30.0) -> Serve:
-        env = {**os.environ, "MAILREP_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "MAILREP_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("MAILREP_DATABASE_URL", None)
         if self.db_url:
             env["MAILREP_DATABASE_URL"] = self.db_url
-        args = [*MAILREP, "serve", "--http", "127.0.0.1:0"]
+        args = [*MAILREP, "serve", "--http", f"127.0.0.1:{self.http_port}"]
         if self.dns:
             args += ["--dns", "127.0.0.1:0"]
         self.ports = {}

@@ -29,7 +29,16 @@ from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService, VolumeItem
 from mailrep.policy.config import PolicyConfig
-from mailrep.services import Accounts, Blocklist, Delisting, Lookup, Publish, Services
+from mailrep.services import (
+    Accounts,
+    Blocklist,
+    Delisting,
+    Lookup,
+    Publish,
+    Reports,
+    Services,
+    Stats,
+)
 from mailrep.store.db import Database
 
 log = logging.getLogger("mailrep.serve")
@@ -56,6 +65,7 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
         db=db, config=config, blocklist=blocklist, lookup=Lookup(db, config),
         delisting=Delisting(db, blocklist), accounts=Accounts(db, blocklist),
         publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base),
+        reports=Reports(db), stats=Stats(db),
     )
 
 

@@ -2,6 +2,7 @@
 
     service = IntakeService(db, limits, clock=clock, reevaluate=blocklist.reevaluate)
     receipt = await service.submit_report(reporter, raw)      # after COMMIT, never before
+    preview = await service.preview(reporter, raw)            # what submitting would do; stores nothing
     receipt = await service.submit_trap_hit(feed_id, raw)
     n = await service.submit_volume(feed_id, [VolumeItem(...), ...])
     service.close()                                            # commits what is queued
@@ -63,6 +64,27 @@ class Receipt:
     source_ip: str | None
     url: str = ""
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What submitting a message would do, computed as `submit_report` does and stored nowhere:
+    the traced message, the reports the submitter stored in the quota window, and the id of the
+    report this message would be a duplicate of."""
+
+    prepared: Prepared
+    used: int
+    daily_quota: int
+    duplicate_of: int | None
+
+    @property
+    def over_quota(self) -> bool:
+        return self.duplicate_of is None and self.used >= self.daily_quota
+
+    @property
+    def would_count(self) -> bool:
+        """Sending it would store a new report that counts as evidence."""
+        return self.prepared.counted and self.duplicate_of is None and not self.over_quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +208,21 @@ class IntakeService:
         now = self.clock()
         p = await self._prepare(raw, who.mailhosts, now)
         return await asyncio.wrap_future(self.writer.submit(_Report(who, channel, now, p)))
+
+    async def preview(self, who: Submitter, raw: bytes) -> Preview:
+        """Trace `raw` with the submitter's mail hosts and decide, as `submit_report` would,
+        whether it would count (age), fit the quota or be a duplicate; nothing is stored."""
+        if not who.active:
+            raise NotAllowed("this reporter is suspended")
+        now = self.clock()
+        p = await self._prepare(raw, who.mailhosts, now)
+        dup = await asyncio.to_thread(self._find_duplicate, who, raw)
+        used = await asyncio.to_thread(self._used_quota, who.account_id, now)
+        return Preview(p, used, who.daily_quota, dup.id if dup else None)
+
+    def _used_quota(self, account_id: int, now: datetime) -> int:
+        with self.db.read() as conn:
+            return store.count_reports_since(conn, [account_id], now - QUOTA_WINDOW)[account_id]
 
     def submit_prepared(self, who: Submitter, p: Prepared, now: datetime, channel: str = "http") -> Future[Receipt]:
         """For bulk callers that traced themselves: the future resolves after COMMIT."""

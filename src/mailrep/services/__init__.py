@@ -5,6 +5,8 @@
     delisting   delisting requests: request, get, find, decide
     accounts    accounts, reporters, tokens, authentication
     publish     what each DNS zone holds, its change marker and serial
+    reports     a reporter's own reports (the /reports page)
+    stats       headline figures and the series of the /stats page
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -20,6 +22,8 @@ from mailrep.services.blocklist import Blocklist
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.publish import Publish
+from mailrep.services.reports import Reports
+from mailrep.services.stats import Stats
 from mailrep.store.db import Database
 
 
@@ -32,6 +36,8 @@ class Services:
     delisting: Delisting
     accounts: Accounts
     publish: Publish
+    reports: Reports
+    stats: Stats
 
 
-__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Services"]
+__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Reports", "Services", "Stats"]

@@ -119,13 +119,23 @@ def create_token(conn: Connection, account_id: int, now: datetime, label: str = 
     return secret
 
 
-def authenticate(conn: Connection, secret: str) -> Account:
+def checked_hash(secret: str) -> str:
+    """`hash_token(secret)`, or NotAuthenticated for a string that cannot be a token."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise NotAuthenticated("unknown or revoked token")
+    return hash_token(secret)
+
+
+def authenticate(conn: Connection, secret: str) -> Account:
+    return authenticate_hash(conn, checked_hash(secret))
+
+
+def authenticate_hash(conn: Connection, token_hash: str) -> Account:
+    """The active account of the unrevoked token whose `hash_token` is `token_hash`."""
     row = conn.execute(
         sa.select(accounts)
         .join(api_tokens, api_tokens.c.account_id == accounts.c.id)
-        .where(api_tokens.c.token_hash == hash_token(secret))
+        .where(api_tokens.c.token_hash == token_hash)
         .where(api_tokens.c.revoked_at.is_(None))
         .where(accounts.c.status == "active")
     ).first()

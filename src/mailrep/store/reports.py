@@ -183,3 +183,19 @@ def recent_trap_ips(conn: Connection, since: datetime) -> list[str]:
 def recent_volume_ips(conn: Connection, since: datetime) -> list[str]:
     q = sa.select(volume.c.ip).distinct().where(volume.c.received_at >= since)
     return [r[0] for r in conn.execute(q)]
+
+
+def by_reporter(conn: Connection, reporter_id: int, *, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    """A reporter's reports, newest first, without the raw message or the trace."""
+    q = (sa.select(reports.c.id, reports.c.received_at, reports.c.channel, reports.c.source_ip,
+                   reports.c.counted, reports.c.state, reports.c.flags,
+                   report_queue.c.report_id.is_not(None).label("queued"))
+         .select_from(reports.outerjoin(report_queue, report_queue.c.report_id == reports.c.id))
+         .where(reports.c.reporter_id == reporter_id)
+         .order_by(reports.c.id.desc()).offset(offset).limit(limit))
+    out = []
+    for r in conn.execute(q).mappings():
+        row = dict(r)
+        row["state"] = state_of(row["state"], bool(row.pop("queued")))
+        out.append(row)
+    return out

@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app(settings, services, intake, clock)`.
 
-JSON under /api/v1, OpenAPI at /api/v1/openapi.json and /docs. The services and the intake
+JSON under /api/v1, OpenAPI at /api/v1/openapi.json, /docs and /redoc; the HTML pages of
+`web.pages` everywhere else. The services and the intake
 service (trace pool, the one writer, the post-commit processor) are built by the composition
 root (`mailrep.run`); the intake service starts with the app's lifespan and is closed with it,
 after committing what is queued. Errors become HTTP answers in `web.errors` only.
@@ -24,7 +25,9 @@ from mailrep.web import errors
 from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports
 from mailrep.web.auth import Authenticator
 from mailrep.web.context import Context
-from mailrep.web.middleware import BodyLimit
+from mailrep.web.middleware import BodyLimit, SecurityHeaders
+from mailrep.web.pages.routes import install as install_pages
+from mailrep.web.session import Sessions, session_secret
 
 
 def create_app(settings: Settings, services: Services, intake: IntakeService, clock: Clock, *,
@@ -52,17 +55,20 @@ def create_app(settings: Settings, services: Services, intake: IntakeService, cl
         title="mailrep", version=getattr(mailrep, "__version__", "0.1.0"),
         description="E-mail reputation clearinghouse: spam reports in, listings out, every "
                     "decision explained.",
-        openapi_url=f"{API}/openapi.json", docs_url="/docs", redoc_url=None, lifespan=lifespan,
+        openapi_url=f"{API}/openapi.json", docs_url=None, redoc_url=None, lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctx = Context(
         settings=settings, db=db, services=services, clock=clock, limits=limits, intake=service,
         auth=Authenticator(db),
         delisting_limiter=TokenBucket(capacity=limits.delisting_per_hour, per_seconds=3600.0),
+        sessions=Sessions(session_secret(settings), secure=settings.site_url.startswith("https:")),
     )
     errors.install(app)
     app.add_middleware(BodyLimit, limit=limits.max_bytes)
+    app.add_middleware(SecurityHeaders)
 
     for module in (reports, feeds, public, deputy, feedback, reporter):
         app.include_router(module.router, prefix=API)
+    install_pages(app)
     return app

@@ -49,21 +49,24 @@ class Authenticator:
 
     def cached(self, secret: str) -> Caller | None:
         """The caller from the cache, or None when it must be read from the database."""
-        return self._cached(accounts.hash_token(secret))
+        return self.cached_key(accounts.hash_token(secret))
 
-    def _cached(self, key: str) -> Caller | None:
+    def cached_key(self, key: str) -> Caller | None:
         with self._lock:
             hit = self._cache.get(key)
         return hit[0] if hit and hit[1] > time.monotonic() else None
 
     def __call__(self, secret: str) -> Caller:
-        key = accounts.hash_token(secret)
-        hit = self._cached(key)
+        return self.by_hash(accounts.checked_hash(secret))
+
+    def by_hash(self, key: str) -> Caller:
+        """The caller of the token whose hash is `key` (a browser session keeps only the hash)."""
+        hit = self.cached_key(key)
         if hit is not None:
             return hit
         now = time.monotonic()
         with self.db.read() as conn:
-            account = accounts.authenticate(conn, secret)
+            account = accounts.authenticate_hash(conn, key)
             reporter = None
             if account.role == Role.REPORTER:
                 try:
@@ -76,6 +79,11 @@ class Authenticator:
                 self._cache.clear()
             self._cache[key] = (caller, now + self.ttl)
         return caller
+
+
+def token_key(secret: str) -> str:
+    """What a browser session keeps of a token: its hash (NotAuthenticated for a non-token)."""
+    return accounts.checked_hash(secret)
 
 
 BEARER_SECURITY: list[dict[str, list[str]]] = [{bearer.scheme_name: []}]

@@ -16,6 +16,7 @@ from mailrep.ratelimit import TokenBucket
 from mailrep.services import Services
 from mailrep.store.db import Database
 from mailrep.web.auth import Authenticator
+from mailrep.web.session import Sessions
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Context:
     intake: IntakeService
     auth: Authenticator
     delisting_limiter: TokenBucket
+    sessions: Sessions
     monotonic: Callable[[], float] = time.monotonic
 
 

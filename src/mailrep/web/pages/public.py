@@ -1,0 +1,90 @@
+"""The public pages: home, lookup (the TXT record's link), delisting requests, statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from mailrep.errors import BadInput
+from mailrep.net import canonical_ip
+from mailrep.web.api.public import PUBLIC_ID
+from mailrep.web.context import ctx
+from mailrep.web.pages import charts, views
+from mailrep.web.pages.render import page, signed_in
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> HTMLResponse:
+    c = ctx(request)
+    session = c.sessions.read(request)
+    return page(request, "home.html", caller=signed_in(request, session), session=session,
+                headline=c.services.stats.headline(c.clock()))
+
+
+@router.get("/lookup", response_class=HTMLResponse)
+def lookup(request: Request, ip: str | None = Query(None, max_length=200)) -> HTMLResponse:
+    c = ctx(request)
+    session = c.sessions.get(request)
+    caller = signed_in(request, session)
+    query = (ip or "").strip()
+    if not query:
+        return page(request, "lookup.html", caller=caller, session=session, view=None, query="", error=None)
+    try:
+        key = canonical_ip(query)
+    except BadInput:
+        return page(request, "lookup.html", status=400, caller=caller, session=session, view=None,
+                    query=query, error=f"{query!r} is not an IPv4 or IPv6 address.")
+    view = views.public_lookup(c.services.lookup.lookup(key, c.clock()))
+    # an anonymous visitor gets a session (its cookie) only with a form to protect
+    return page(request, "lookup.html", caller=caller, session=session if view["listed"] or not session.new else None,
+                view=view, query=key, error=None)
+
+
+@router.post("/delisting")
+def request_delisting(request: Request, csrf: str = Form(""), ip: str = Form(..., max_length=64),
+                      contact_email: str = Form(..., max_length=320),
+                      explanation: str = Form(..., max_length=5000)) -> RedirectResponse:
+    c = ctx(request)
+    c.sessions.check_csrf(request, csrf)
+    client = request.client.host if request.client else "unknown"
+    c.delisting_limiter.take(client, c.monotonic())
+    r = c.services.delisting.request(canonical_ip(ip), contact_email, explanation, c.clock(), client_addr=client)
+    return RedirectResponse(f"/delisting/{r['id']}", status_code=303)
+
+
+@router.get("/delisting/{public_id}", response_class=HTMLResponse)
+def delisting_status(request: Request, public_id: str = Path(pattern=PUBLIC_ID)) -> HTMLResponse:
+    c = ctx(request)
+    session = c.sessions.read(request)
+    return page(request, "delisting.html", caller=signed_in(request, session), session=session,
+                req=c.services.delisting.get(public_id))
+
+
+def _series(request: Request) -> dict[str, Any]:
+    c = ctx(request)
+    return c.services.stats.series(c.clock())
+
+
+@router.get("/stats.json")
+def stats_json(request: Request) -> dict[str, Any]:
+    """The figures of the /stats page."""
+    return _series(request)
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats(request: Request) -> HTMLResponse:
+    s = _series(request)
+    days = s["days"]
+    drawn = {
+        "listed": charts.line(days, [d["listed"] for d in s["listed"]], "Listings in force per day"),
+        "reports": charts.stacked_bars(days, {ch: [d[ch] for d in s["reports"]] for ch in s["channels"]},
+                                       "Reports per day by channel"),
+        "networks": charts.horizontal_bars([(n["network"], n["listed"]) for n in s["top_networks"]],
+                                           "Listed addresses per /24 network"),
+    }
+    session = ctx(request).sessions.read(request)
+    return page(request, "stats.html", caller=signed_in(request, session), session=session, s=s, charts=drawn)

@@ -1,0 +1,54 @@
+"""View-models: what a service returns, shaped for a template (and nothing more).
+
+`public_lookup` is the only place that reads `services.lookup.lookup`'s answer for the public
+page: when that answer changes shape (counts by kind, rounded ages, network listings), this
+function changes with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KIND_NAMES = {"user": "reports from people", "trap": "spamtrap hits", "mole": "reports from moles",
+              "simp": "reports from SIMPs", "fbl": "feedback-loop complaints"}
+
+TERMS = (("report_term", "reports"), ("trap_term", "spamtrap hits"), ("volume_term", "volume"))
+ITEM_FIELDS = ("kind", "age_hours", "weight", "counted", "note")  # never who reported
+
+
+def public_lookup(answer: dict[str, Any]) -> dict[str, Any]:
+    """The public lookup answer as the lookup page shows it."""
+    evidence = answer.get("evidence") or {}
+    explanation = answer.get("explanation") or {}
+    counts = [(KIND_NAMES.get(k, k), v) for k, v in evidence.items()
+              if k != "last_seen" and isinstance(v, int | float) and v]
+    reasons = [h["reason"] for h in answer.get("history") or []
+               if h.get("by") in ("deputy", "admin") and h.get("reason")]
+    return {
+        "ip": answer["ip"],
+        "listed": bool(answer.get("listed")),
+        "listing": answer.get("listing"),
+        "covered_by_network": bool(answer.get("listing")) and answer.get("listing") != answer["ip"],
+        "since": answer.get("since"),
+        "expires": answer.get("expires"),
+        "score": answer.get("score"),
+        "threshold": explanation.get("threshold"),
+        "threshold_rule": explanation.get("threshold_rule"),
+        "terms": [(name, explanation[key]) for key, name in TERMS if explanation.get(key) is not None],
+        "why": explanation.get("why") or [],
+        "pieces": [{k: item.get(k) for k in ITEM_FIELDS} for item in explanation.get("evidence") or []],
+        "counts": counts,
+        "last_seen": evidence.get("last_seen"),
+        "staff_reasons": reasons,
+        "history": answer.get("history") or [],
+    }
+
+
+def trace_view(trace: dict[str, Any]) -> dict[str, Any]:
+    """A trace (`Trace.to_dict()`) for the report preview: source, hops, flags, URLs by domain."""
+    source = trace.get("source") or {}
+    urls = [u for u in trace.get("urls") or [] if isinstance(u, dict)]
+    domains = sorted({str(u.get("domain") or u.get("host") or "") for u in urls} - {""})
+    return {"source_ip": source.get("ip"), "source_reason": source.get("reason"),
+            "hops": trace.get("hops") or [], "flags": trace.get("flags") or [], "urls": urls,
+            "domains": domains, "error": trace.get("error"), "headers": trace.get("headers") or {}}
