@@ -32,7 +32,7 @@ def _axes(days: Sequence[str], top: int, height: int = H) -> list[str]:
     plot_h = height - TOP - BOTTOM
     out = [f'<line x1="{LEFT}" y1="{height - BOTTOM}" x2="{W - RIGHT}" y2="{height - BOTTOM}" stroke="#333"/>',
            f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{height - BOTTOM}" stroke="#333"/>']
-    for frac in (0, 0.5, 1):
+    for frac in (0, 0.5, 1) if top % 2 == 0 else (0, 1):  # whole numbers only: no '0 0 1'
         y = height - BOTTOM - plot_h * frac
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{round(top * frac)}</text>')
     if days:
