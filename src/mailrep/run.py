@@ -28,8 +28,9 @@ from typing import Any
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService, VolumeItem
+from mailrep.policy.bond import BondConfig
 from mailrep.policy.config import PolicyConfig
-from mailrep.services import Accounts, Blocklist, Delisting, Lookup, Publish, Services
+from mailrep.services import Accounts, Blocklist, Bond, Delisting, Lookup, Publish, Services
 from mailrep.store.db import Database
 
 log = logging.getLogger("mailrep.serve")
@@ -57,10 +58,12 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
     """Every service over `db`; the policy from `settings`' [policy] table unless `config` is given."""
     config = config or PolicyConfig.from_section(settings.section("policy"))
     blocklist = Blocklist(db, config)
+    bond = Bond(db, BondConfig.from_section(settings.section("bond")))
     return Services(
         db=db, config=config, blocklist=blocklist, lookup=Lookup(db, config),
         delisting=Delisting(db, blocklist), accounts=Accounts(db, blocklist),
-        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base),
+        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base, allowlist=bond),
+        bond=bond,
     )
 
 

@@ -5,6 +5,7 @@
     delisting   delisting requests: request, get, find, decide
     accounts    accounts, reporters, tokens, authentication
     publish     what each DNS zone holds, its change marker and serial
+    bond        bonded senders: enrolment, deposits, debits, disputes, the allowlist
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from mailrep.policy.config import PolicyConfig
 from mailrep.services.accounts import Accounts
 from mailrep.services.blocklist import Blocklist
+from mailrep.services.bond import Bond
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.publish import Publish
@@ -32,6 +34,7 @@ class Services:
     delisting: Delisting
     accounts: Accounts
     publish: Publish
+    bond: Bond
 
 
-__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Services"]
+__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "Lookup", "Publish", "Services"]
