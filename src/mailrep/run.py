@@ -7,7 +7,7 @@
     await serve(settings, db, http=("127.0.0.1", 8080), dns=None, smtp=None)
 
 Nothing else wires subsystems together: the web app, SMTP and DNS receive what they use.
-`serve` opens the web app (uvicorn), the scheduler (expiry sweep), the SMTP door when asked, and
+`serve` opens the web app (uvicorn), the scheduler (expiry sweep, bond debits), the SMTP door when asked, and
 the DNS node when asked: the same `dns.node.Node` as `mailrep dns` (ACL, RRL, transfers, query
 counting, metrics from the `[dns]` table) whose snapshot is rebuilt from `services.publish`
 whenever the listings change. Query counts reach the store through the intake service, as
@@ -38,6 +38,7 @@ log = logging.getLogger("mailrep.serve")
 Clock = Callable[[], datetime]
 Stop = Callable[[], Awaitable[None]]
 SWEEP_EVERY_S = 60.0
+BOND_EVERY_S = 300.0  # bond debits and standing (`mailrep bond recompute` does it at once)
 DNS_POLL_S = 2.0
 
 
@@ -188,7 +189,8 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
     sweep = services.blocklist.sweep
-    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock())))]
+    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock()))),
+             asyncio.create_task(_every(BOND_EVERY_S, "bond recompute", lambda: services.bond.recompute(clock())))]
     if dns is not None:
         stops.append(await start_dns(settings, services, intake, dns, clock))
     if smtp is not None:
