@@ -4,6 +4,7 @@
     Role.FEED       feedback loops, spamtraps, volume telemetry (FEED_QUOTA: unlimited in practice)
     Role.DEPUTY     reviews delisting requests; lists, delists, exempts by hand
     Role.ADMIN      everything a deputy may, and every route of every other role
+    Role.SENDER     a bonded sender: reads its own bond, ledger and debits; disputes debits
 
 A `Role` is a str, so it compares equal to the text stored in the accounts table. Pure.
 """
@@ -18,6 +19,7 @@ class Role(StrEnum):
     DEPUTY = "deputy"
     REPORTER = "reporter"
     FEED = "feed"
+    SENDER = "sender"
 
 
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)

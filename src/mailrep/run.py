@@ -7,7 +7,7 @@
     await serve(settings, db, http=("127.0.0.1", 8080), dns=None, smtp=None)
 
 Nothing else wires subsystems together: the web app, SMTP and DNS receive what they use.
-`serve` opens the web app (uvicorn), the scheduler (expiry sweep), the SMTP door when asked, and
+`serve` opens the web app (uvicorn), the scheduler (expiry sweep, bond debits), the SMTP door when asked, and
 the DNS node when asked: the same `dns.node.Node` as `mailrep dns` (ACL, RRL, transfers, query
 counting, metrics from the `[dns]` table) whose snapshot is rebuilt from `services.publish`
 whenever the listings change. Query counts reach the store through the intake service, as
@@ -28,10 +28,12 @@ from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService, VolumeItem
+from mailrep.policy.bond import BondConfig
 from mailrep.policy.config import PolicyConfig
 from mailrep.services import (
     Accounts,
     Blocklist,
+    Bond,
     Delisting,
     Lookup,
     Publish,
@@ -45,6 +47,7 @@ log = logging.getLogger("mailrep.serve")
 
 Stop = Callable[[], Awaitable[None]]
 SWEEP_EVERY_S = 60.0
+BOND_EVERY_S = 300.0  # bond debits and standing (`mailrep bond recompute` does it at once)
 DNS_POLL_S = 2.0
 
 
@@ -61,11 +64,12 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
     """Every service over `db`; the policy from `settings`' [policy] table unless `config` is given."""
     config = config or PolicyConfig.from_section(settings.section("policy"))
     blocklist = Blocklist(db, config)
+    bond = Bond(db, BondConfig.from_section(settings.section("bond")))
     return Services(
         db=db, config=config, blocklist=blocklist, lookup=Lookup(db, config),
         delisting=Delisting(db, blocklist), accounts=Accounts(db, blocklist),
-        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base),
-        reports=Reports(db), stats=Stats(db),
+        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base, allowlist=bond),
+        reports=Reports(db), stats=Stats(db), bond=bond,
     )
 
 
@@ -191,7 +195,8 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
     sweep = services.blocklist.sweep
-    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock())))]
+    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock()))),
+             asyncio.create_task(_every(BOND_EVERY_S, "bond recompute", lambda: services.bond.recompute(clock())))]
     if dns is not None:
         stops.append(await start_dns(settings, services, intake, dns, clock))
     if smtp is not None:

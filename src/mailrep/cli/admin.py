@@ -3,7 +3,7 @@
     mailrep db upgrade
     mailrep reporter add NAME [--mailhosts "mx1.example.net 198.51.100.0/24"] [--trust 1.0]
     mailrep reporter suspend|reactivate NAME --reason "..."    mailrep reporter trust NAME 0.5 --reason "..."
-    mailrep token create --role feed|reporter|deputy|admin NAME      (token on the last line)
+    mailrep token create --role feed|reporter|deputy|admin|sender NAME   (token on the last line)
     mailrep token revoke TOKEN
     mailrep list|delist|exempt|unexempt KEY --reason "..." [--actor NAME]
     mailrep explain IP          mailrep lookup IP          (JSON)

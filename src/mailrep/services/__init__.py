@@ -7,6 +7,7 @@
     publish     what each DNS zone holds, its change marker and serial
     reports     a reporter's own reports (the /reports page)
     stats       headline figures and the series of the /stats page
+    bond        bonded senders: enrolment, deposits, debits, disputes, the allowlist
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from mailrep.policy.config import PolicyConfig
 from mailrep.services.accounts import Accounts
 from mailrep.services.blocklist import Blocklist
+from mailrep.services.bond import Bond
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.publish import Publish
@@ -38,6 +40,8 @@ class Services:
     publish: Publish
     reports: Reports
     stats: Stats
+    bond: Bond
 
 
-__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Reports", "Services", "Stats"]
+__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "Lookup", "Publish", "Reports", "Services",
+           "Stats"]

@@ -6,8 +6,11 @@
     publish.entries(now)                        (zone, key, A value, TXT template) for zones.build
     publish.listed(now)                         the `bl` zone's listings in force
 
-Today only `bl` (the listings in force) has content; `dbl`, `wl` and reputation zones join by
-adding their source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
+`bl` holds the listings in force; `wl` (when built with `allowlist=`, a `services.bond.Bond`)
+the networks of approved, funded bonded senders, A `127.0.<category>.<trust>` (DNSWL.org's
+encoding) and a TXT naming the sender and the program; its RFC 5782 test point answers
+127.0.0.2 with a TXT that says it is a test. `dbl` and reputation zones join by adding their
+source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailrep.services.bond import Bond
 from mailrep.store import listings
 from mailrep.store.db import Database
 from mailrep.zones.build import Entry, build_snapshot
@@ -24,6 +28,7 @@ from mailrep.zones.zone import Snapshot
 A_LISTED = "127.0.0.2"
 TXT_TEMPLATE = "Blocked - see {site}/lookup?ip=$"  # `$` is the queried address (rbldnsd style)
 SERIAL_MAX = 2**32 - 1
+WL_TEST_TXT = "Test point of the {program} allowlist"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +47,20 @@ def serial(marker: int) -> int:
 
 class Publish:
     def __init__(self, db: Database, *, site_url: str = "http://127.0.0.1:8080",
-                 zone_base: str = "mailrep.test", a_value: str = A_LISTED) -> None:
+                 zone_base: str = "mailrep.test", a_value: str = A_LISTED,
+                 allowlist: Bond | None = None) -> None:
         self.db = db
         self.site_url = site_url
         self.zone_base = zone_base
         self.a_value = a_value
+        self.allowlist = allowlist
 
     def change_marker(self) -> int:
-        """Grows whenever any listing changes state (the newest listing event id)."""
+        """Grows whenever any listing changes state (the newest listing event id), and with
+        every bonded sender's status change or ledger entry when there is an allowlist."""
         with self.db.read() as conn:
-            return listings.change_marker(conn)
+            marker = listings.change_marker(conn)
+        return marker + (self.allowlist.change_marker() if self.allowlist is not None else 0)
 
     def iter_listed(self, now: datetime) -> Iterator[Listed]:
         """Every listing in force at `now`, streamed (one read snapshot)."""
@@ -67,8 +76,13 @@ class Publish:
         """Every zone's entries: (zone suffix, key, A value, TXT template)."""
         for x in self.iter_listed(now):
             yield ("bl", x.key, x.a, x.txt)
+        if self.allowlist is not None:
+            for w in self.allowlist.listed(now):
+                yield ("wl", w.network, w.a, w.txt)
 
     def snapshot(self, now: datetime, marker: int) -> Snapshot:
         """The DNS snapshot of every zone at `now`, its serial taken from `marker`."""
+        test_txt = ({"wl": WL_TEST_TXT.format(program=self.allowlist.config.program)}
+                    if self.allowlist is not None else {})
         return build_snapshot(self.entries(now), base=self.zone_base, serial=serial(marker),
-                              site_url=self.site_url)
+                              site_url=self.site_url, test_txt=test_txt)

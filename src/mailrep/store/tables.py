@@ -31,6 +31,9 @@ CHANNELS = ("http", "smtp", "fbl", "import")
 REPORT_STATES = ("accepted", "processed", "parked")
 LISTING_STATES = ("listed", "unlisted", "delisted", "exempt")
 REQUEST_STATUSES = ("pending", "approved", "denied")
+SENDER_STATUSES = ("pending", "approved", "suspended", "expelled")
+SENDER_HOLDS = ("policy", "deputy")
+LEDGER_KINDS = ("deposit", "debit", "reversal")
 
 metadata = sa.MetaData(
     naming_convention={
@@ -272,4 +275,96 @@ audit_log = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False, server_default=""),
     sa.Column("detail", sa.JSON(), nullable=True),
     sa.Index("ix_audit_log_target", "target"),
+)
+
+
+# --- bonded senders (store/bond.py) ------------------------------------------------------------
+# A sender is an account with role `sender`; `balance` (minor units) is kept with every ledger
+# append and checked against the entries by `mailrep bond verify`.
+senders = sa.Table(
+    "senders", metadata,
+    sa.Column("account_id", ID, sa.ForeignKey("accounts.id"), primary_key=True, autoincrement=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("hold", sa.String(16), nullable=True),  # who suspended it: policy | deputy
+    sa.Column("category", sa.SmallInteger(), nullable=False),
+    sa.Column("trust", sa.SmallInteger(), nullable=False),
+    sa.Column("balance", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("reviewed_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    _one_of("status", SENDER_STATUSES, "status"),
+    _one_of("hold", SENDER_HOLDS, "hold"),
+    sa.CheckConstraint("trust BETWEEN 0 AND 3", name="trust"),
+)
+
+sender_networks = sa.Table(
+    "sender_networks", metadata,
+    _pk(),
+    sa.Column("sender_id", ID, sa.ForeignKey("senders.account_id"), nullable=False, index=True),
+    sa.Column("network", sa.String(64), nullable=False, unique=True),  # canonical CIDR text
+)
+
+sender_domains = sa.Table(
+    "sender_domains", metadata,
+    _pk(),
+    sa.Column("sender_id", ID, sa.ForeignKey("senders.account_id"), nullable=False, index=True),
+    sa.Column("domain", sa.String(253), nullable=False, unique=True),
+)
+
+sender_events = sa.Table(
+    "sender_events", metadata,
+    _pk(),
+    sa.Column("sender_id", ID, sa.ForeignKey("senders.account_id"), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("old_status", sa.String(16), nullable=False),
+    sa.Column("new_status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),  # policy|deputy|admin
+    sa.Index("ix_sender_events_sender_id_id", "sender_id", "id"),
+)
+
+# The ledger: append-only. One row per transaction (its idempotency key unique: a deposit's
+# reference, a debit's report, a reversal's dispute), one row per posting in `ledger_entries`,
+# numbered without gaps (`seq`, the primary key: two writers appending at once conflict) and
+# hash-chained (policy/ledger.py).
+ledger_transactions = sa.Table(
+    "ledger_transactions", metadata,
+    _pk(),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("sender_id", ID, sa.ForeignKey("senders.account_id"), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("amount", sa.BigInteger(), nullable=False),  # minor units, > 0
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("memo", sa.Text(), nullable=False, server_default=""),
+    sa.Column("reference", sa.String(200), nullable=True),  # a deposit's payment reference
+    sa.Column("report_id", ID, sa.ForeignKey("reports.id"), nullable=True),  # a debit's report
+    sa.Column("dispute_id", ID, nullable=True),  # a reversal's dispute
+    sa.Index("ix_ledger_transactions_sender_id_kind", "sender_id", "kind"),
+    _one_of("kind", LEDGER_KINDS, "kind"),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+)
+
+ledger_entries = sa.Table(
+    "ledger_entries", metadata,
+    sa.Column("seq", ID, primary_key=True, autoincrement=False),
+    sa.Column("transaction_id", ID, sa.ForeignKey("ledger_transactions.id"), nullable=False, index=True),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("amount", sa.BigInteger(), nullable=False),  # minor units; debit +, credit -
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+bond_disputes = sa.Table(
+    "bond_disputes", metadata,
+    _pk(),
+    sa.Column("sender_id", ID, sa.ForeignKey("senders.account_id"), nullable=False, index=True),
+    sa.Column("transaction_id", ID, sa.ForeignKey("ledger_transactions.id"), nullable=False, unique=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=True),
+    sa.Column("decided_by", ID, sa.ForeignKey("accounts.id"), nullable=True),
+    sa.Column("decision_reason", sa.Text(), nullable=True),
+    _one_of("status", REQUEST_STATUSES, "status"),
 )

@@ -22,7 +22,7 @@ from mailrep.links import API
 from mailrep.ratelimit import TokenBucket
 from mailrep.services import Services
 from mailrep.web import errors
-from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports
+from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports, senders
 from mailrep.web.auth import Authenticator
 from mailrep.web.context import Context
 from mailrep.web.middleware import BodyLimit, SecurityHeaders
@@ -68,7 +68,7 @@ def create_app(settings: Settings, services: Services, intake: IntakeService, cl
     app.add_middleware(BodyLimit, limit=limits.max_bytes)
     app.add_middleware(SecurityHeaders)
 
-    for module in (reports, feeds, public, deputy, feedback, reporter):
+    for module in (reports, feeds, public, deputy, feedback, reporter, senders):
         app.include_router(module.router, prefix=API)
     install_pages(app)
     return app

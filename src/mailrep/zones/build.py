@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -150,8 +150,10 @@ def build_snapshot(
     entries: Iterable[Entry], *, base: str = "mailrep.test", serial: int,
     site_url: str = "http://127.0.0.1:8080", ttl: int = DEFAULT_TTL, ns: Sequence[str] = (),
     settings: ZoneSettings | None = None, zones: Sequence[str] = ZONES,
+    test_txt: Mapping[str, str] | None = None,
 ) -> Snapshot:
-    """A new Snapshot with one zone per suffix in `zones` under `base`."""
+    """A new Snapshot with one zone per suffix in `zones` under `base`. `test_txt` gives a
+    zone's test point a TXT of its own (an allowlist's must not say "Blocked")."""
     cfg = settings or ZoneSettings(base=base, site_url=site_url, ttl=ttl, ns=tuple(ns))
     base_n = cfg.base.strip().rstrip(".").lower()
     default_txt = compile_template(cfg.txt_template.replace("{site_url}", cfg.site_url.rstrip("/")))
@@ -183,8 +185,10 @@ def build_snapshot(
     out = []
     ns_names = cfg.ns or (f"ns1.{base_n}",)
     for zone, zb in builds.items():
+        own = (test_txt or {}).get(zone)
+        point = default if own is None else Value(default.a, compile_template(own), cfg.ttl)
         for k in TEST_LISTED:
-            _add(zb, k, default)
+            _add(zb, k, point)
         for k in TEST_NEVER:
             _add(zb, "!" + k, None)
         name = f"{zone}.{base_n}"
