@@ -22,7 +22,8 @@ from pathlib import Path
 
 import typer
 
-from mailrep.cli.common import DataDir, echo_json, now, open_services, run
+from mailrep.cli.common import DataDir, echo_json, group, open_services, run
+from mailrep.clock import system_clock as now
 
 Reason = typer.Option(..., "--reason", help="why (mandatory, kept in the sender's history)")
 Actor = typer.Option("operator", "--actor", help="admin account acting (created if missing)")
@@ -45,9 +46,9 @@ def _date(text: str | None) -> datetime | None:
 
 
 def register(app: typer.Typer) -> None:
-    sender_app = typer.Typer(no_args_is_help=True, help="bonded senders: enrolment and review")
-    bond_app = typer.Typer(no_args_is_help=True, help="bonds: deposits, debits, statements, disputes")
-    dispute_app = typer.Typer(no_args_is_help=True, help="disputed debits")
+    sender_app = group("bonded senders: enrolment and review")
+    bond_app = group("bonds: deposits, debits, statements, disputes")
+    dispute_app = group("disputed debits")
     app.add_typer(sender_app, name="sender")
     app.add_typer(bond_app, name="bond")
     bond_app.add_typer(dispute_app, name="dispute")
@@ -55,8 +56,8 @@ def register(app: typer.Typer) -> None:
     @sender_app.command("add")
     def sender_add(
         name: str,
-        ips: str = typer.Option("", "--ips", help="the sender's networks: CIDR,CIDR,..."),
-        domains: str = typer.Option("", "--domains", help="its domains: D,D,..."),
+        ips: str = typer.Option("", "--ips", help="the sender's networks, comma-separated CIDRs"),
+        domains: str = typer.Option("", "--domains", help="its domains, comma-separated"),
         category: str = typer.Option("marketing", "--category", help="DNSWL category (name or number)"),
         trust: int = typer.Option(1, "--trust", help="0..3, the allowlist's last octet"),
         data_dir: Path | None = DataDir,
@@ -90,12 +91,12 @@ def register(app: typer.Typer) -> None:
     @bond_app.command("deposit")
     def deposit(name: str, amount: str, reference: str = typer.Option(..., "--reference", help="payment reference"),
                 data_dir: Path | None = DataDir) -> None:
-        """Credit a sender's bond (a retry with the same reference counts once)."""
+        """Credit a sender's bond; a retried reference counts once."""
         run(lambda: echo_json(open_services(data_dir).bond.deposit(name, amount, reference, now())))
 
     @bond_app.command("recompute")
     def recompute(data_dir: Path | None = DataDir) -> None:
-        """Debit complaints beyond each sender's allowance (never twice), then settle standing."""
+        """Debit complaints over the allowance, once each."""
         run(lambda: echo_json(open_services(data_dir).bond.recompute(now())))
 
     @bond_app.command("balance")
@@ -118,7 +119,10 @@ def register(app: typer.Typer) -> None:
 
     @bond_app.command("verify")
     def verify_cmd(data_dir: Path | None = DataDir) -> None:
-        """Recompute the hash chain and the balances; exit 1 naming each entry that was changed."""
+        """Check the hash chain and the balances.
+
+        Exit 1 naming each entry whose stored amount or hash was changed.
+        """
         from mailrep.services.statement import verify
 
         result = run(lambda: verify(open_services(data_dir).db))
@@ -140,7 +144,7 @@ def register(app: typer.Typer) -> None:
                 s = open_services(data_dir)
                 echo_json(s.bond.decide_dispute(dispute_id, approve, reason, s.accounts.operator(actor, now()), now()))
             run(go)
-        command.__doc__ = ("Approve a dispute: reverse the debit (a new ledger entry), with a reason."
+        command.__doc__ = ("Approve a dispute: the debit is reversed.\n\nThe reversal is a new ledger entry; a reason is required."
                            if approve else "Deny a dispute: the debit stands, with a reason.")
         return command
 
