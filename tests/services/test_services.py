@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailrep.config import Settings
-from mailrep.errors import BadInput, Conflict, NotAllowed, NotAuthenticated, NotFound, OverQuota
+from mailrep.errors import (
+    BadInput,
+    Conflict,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    NotListed,
+    OverQuota,
+)
 from mailrep.policy.config import PolicyConfig, parse_networks
 from mailrep.run import build_services
 from mailrep.services import Services
@@ -229,8 +237,11 @@ def test_delisting_requests(db):
         svc(db).delisting.decide(req["id"], False, "again", dep, NOW + H)
     with pytest.raises(NotFound):
         svc(db).delisting.get("nope")
-    r2 = svc(db).delisting.request(IP, "a@b.example", "please", NOW, client_addr="203.0.113.5")
-    assert svc(db).delisting.decide(r2["id"], False, "still spamming", dep, NOW)["status"] == "denied"
+    with pytest.raises(NotListed):  # delisted: nothing left to delist
+        svc(db).delisting.request(IP, "a@b.example", "please", NOW + H, client_addr="203.0.113.5")
+    svc(db).blocklist.manual("list", IP, "seen again", dep, NOW + 2 * H)
+    r2 = svc(db).delisting.request(IP, "a@b.example", "please", NOW + 2 * H, client_addr="203.0.113.5")
+    assert svc(db).delisting.decide(r2["id"], False, "still spamming", dep, NOW + 2 * H)["status"] == "denied"
     assert svc(db).delisting.find() == []
 
 
@@ -245,6 +256,7 @@ def test_delisting_request_validation(db, ip, email, text):
 
 
 def test_delisting_requests_are_rate_limited_per_client(db):
+    svc(db).blocklist.manual("list", IP, "seen in our logs", staff(db), NOW)
     for _ in range(3):
         svc(db).delisting.request(IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
     with pytest.raises(OverQuota):
