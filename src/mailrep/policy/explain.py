@@ -100,6 +100,7 @@ def explain(decision: Decision, evidence: Evidence, now: datetime, cfg: PolicyCo
                  else f"{cfg.trap_weight:g} x {a.traps} hits (below {cfg.trap_square_from})")
     own = lst.listed_at(now)
     listed = own or net is not None
+    state = "listed" if listed else str(State.UNLISTED if lst.state == State.LISTED else lst.state)
     why: list[str] = []
     if decision.never_listed:
         why.append(f"{lst.key} is never listed: {decision.never_listed}.")
@@ -124,14 +125,13 @@ def explain(decision: Decision, evidence: Evidence, now: datetime, cfg: PolicyCo
         why.append(f"Listed until {iso(expires)} unless new evidence arrives." if own else
                    f"Listed while the network listing holds (until {iso(expires)}).")
     if pending is not None:
-        now_is = "listed" if own else str(lst.state)
         then = "listed" if pending["listed"] else pending["state"]
-        verb = "leaves it" if then == now_is else "makes it"
+        verb = "leaves it" if then == state else "makes it"
         why.append(f"{pending['note'].capitalize()}: the next evaluation {verb} {then}.")
     return {
         "key": lst.key,
         "at": iso(now),
-        "state": "listed" if listed else str(State.UNLISTED if lst.state == State.LISTED else lst.state),
+        "state": state,
         "listed": listed,
         "manual": lst.manual if own or net is None else net.manual,
         "covered_by": None if net is None else _network(net, now),
