@@ -8,6 +8,7 @@
      +-- NotAllowed        known caller, wrong role or state (HTTP 403)
      +-- NotFound          no such object (HTTP 404)
      +-- Conflict          the request clashes with current state (HTTP 409)
+     |    +-- NotListed    a delisting asked for an address that is not listed
      +-- OverQuota         a rate or quota is exhausted (HTTP 429, SMTP 452 4.5.3)
      +-- StorageError      the database or disk failed (HTTP 503, SMTP 451)
 
@@ -71,6 +72,12 @@ class Conflict(MailrepError):
     """The request conflicts with the current state."""
 
     code = "conflict"
+
+
+class NotListed(Conflict):
+    """The address is not listed."""
+
+    code = "not_listed"
 
 
 class OverQuota(MailrepError):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailrep.errors import BadInput
 from mailrep.policy.config import PolicyConfig
 from mailrep.policy.score import Evidence, ReportRow, assess, freshness, threshold, trap_term
 
@@ -50,6 +51,40 @@ def test_trap_term(hits, term):
 )
 def test_threshold_grows_with_log10_volume(volume, expected):
     assert threshold(volume, CFG) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "volume, expected",
+    [(1_000_000, 14.0), (2_000_000, 20.0), (10**7, 100.0), (10**9, 10_000.0)],
+)
+def test_threshold_is_at_least_in_proportion_to_volume(volume, expected):
+    """Above ~1.5 million messages a week, one point per `messages_per_point` (100,000) messages."""
+    assert threshold(volume, CFG) == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "case, per_reporter, reporters, volume, qualifies",
+    [
+        ("9 reports from 3 reporters vs 10^7 a week", 3, 3, 10**7, False),
+        ("3 reporters, no known volume", 1, 3, 0, True),
+        ("3 reporters vs a thousand a week", 1, 3, 1_000, True),
+        ("9 reports from 3 reporters vs a million a week", 3, 3, 10**6, True),
+        ("3 reporters vs 10^7 a week", 1, 3, 10**7, False),
+        ("30 reporters vs 10^7 a week", 1, 30, 10**7, True),
+    ],
+)
+def test_reports_are_held_against_volume(case, per_reporter, reporters, volume, qualifies):
+    ev = Evidence(reports=[ReportRow(ago(0.1 * j), r) for r in range(reporters) for j in range(per_reporter)],
+                  volume=volume)
+    a = assess(ev, NOW, CFG)
+    assert a.qualifies is qualifies, (case, a.score, a.threshold)
+
+
+def test_volume_per_point_is_configurable():
+    cfg = PolicyConfig.from_section({"messages_per_point": 1_000_000})
+    assert threshold(10**7, cfg) == pytest.approx(16.0)  # the logarithm: max(16, 10)
+    with pytest.raises(BadInput):
+        PolicyConfig.from_section({"messages_per_point": 0})
 
 
 def test_threshold_is_monotone_in_volume():

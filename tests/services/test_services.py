@@ -14,12 +14,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailrep.config import Settings
-from mailrep.errors import BadInput, Conflict, NotAllowed, NotAuthenticated, NotFound, OverQuota
+from mailrep.errors import (
+    BadInput,
+    Conflict,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    NotListed,
+    OverQuota,
+)
 from mailrep.policy.config import PolicyConfig, parse_networks
 from mailrep.run import build_services
 from mailrep.services import Services
 from mailrep.services import blocklist as decisions
 from mailrep.store import accounts, audit
+from mailrep.store import reports as store_reports
 from mailrep.store.tables import reports, trap_hits, volume
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -229,8 +238,11 @@ def test_delisting_requests(db):
         svc(db).delisting.decide(req["id"], False, "again", dep, NOW + H)
     with pytest.raises(NotFound):
         svc(db).delisting.get("nope")
-    r2 = svc(db).delisting.request(IP, "a@b.example", "please", NOW, client_addr="203.0.113.5")
-    assert svc(db).delisting.decide(r2["id"], False, "still spamming", dep, NOW)["status"] == "denied"
+    with pytest.raises(NotListed):  # delisted: nothing left to delist
+        svc(db).delisting.request(IP, "a@b.example", "please", NOW + H, client_addr="203.0.113.5")
+    svc(db).blocklist.manual("list", IP, "seen again", dep, NOW + 2 * H)
+    r2 = svc(db).delisting.request(IP, "a@b.example", "please", NOW + 2 * H, client_addr="203.0.113.5")
+    assert svc(db).delisting.decide(r2["id"], False, "still spamming", dep, NOW + 2 * H)["status"] == "denied"
     assert svc(db).delisting.find() == []
 
 
@@ -245,6 +257,7 @@ def test_delisting_request_validation(db, ip, email, text):
 
 
 def test_delisting_requests_are_rate_limited_per_client(db):
+    svc(db).blocklist.manual("list", IP, "seen in our logs", staff(db), NOW)
     for _ in range(3):
         svc(db).delisting.request(IP, "a@b.example", "x", NOW, client_addr="198.51.100.1", per_day=3)
     with pytest.raises(OverQuota):
@@ -395,3 +408,45 @@ def test_a_staff_action_between_the_snapshot_and_the_write_is_not_overwritten(db
     assert calls == [[IP]]
     out = svc(db).lookup.lookup(IP, NOW + timedelta(minutes=2))
     assert out["listed"] is False and out["state"] == "delisted"
+
+
+def test_lookup_shows_evidence_not_yet_evaluated_as_pending(db):
+    """Stored but not yet evaluated reports never make lookup contradict itself: the state is
+    the stored one, the explanation agrees with it and says what is pending."""
+    report(db, reporter(db), at=NOW - H)
+    report(db, reporter(db))
+    with db.transaction() as conn:
+        ids = list(conn.execute(sa.select(reports.c.id).where(reports.c.source_ip == IP)).scalars())
+        store_reports.enqueue(conn, ids)
+    out = svc(db).lookup.lookup(IP, NOW)
+    x = out["explanation"]
+    assert (out["listed"], out["state"], x["listed"], x["state"]) == (False, "unlisted", False, "unlisted")
+    assert x["qualifies"] is True
+    assert out["pending"] == {"note": "new evidence being evaluated", "queued_reports": 2, "state": "listed",
+                              "listed": True}
+    assert x["why"][-1] == "New evidence being evaluated: the next evaluation makes it listed."
+    svc(db).blocklist.reevaluate([IP], NOW)
+    with db.transaction() as conn:
+        store_reports.dequeue(conn, ids)
+    out = svc(db).lookup.lookup(IP, NOW)
+    assert out["listed"] is True and out["pending"] is None and out["explanation"]["state"] == "listed"
+    # an overdue expiry the sweep has not reached yet: not listed, the sweep is pending
+    late = svc(db).lookup.lookup(IP, NOW + 13 * H)
+    assert (late["listed"], late["state"]) == (False, "unlisted")
+    assert late["pending"]["note"] == "re-evaluation due" and late["pending"]["state"] == "unlisted"
+
+
+def test_network_listing_covers_its_addresses_in_lookup_and_explain(db):
+    dep = staff(db)
+    svc(db).blocklist.manual("list", "45.33.1.0/24", "snowshoe range", dep, NOW)
+    for view in (svc(db).lookup.lookup(IP, NOW + H)["explanation"], svc(db).lookup.explain(IP, NOW + H)):
+        assert view["listed"] is True and view["state"] == "listed"
+        assert view["covered_by"]["key"] == "45.33.1.0/24" and view["covered_by"]["reason"] == "snowshoe range"
+        assert view["covered_by"]["history"][0]["to"] == "listed"
+        assert view["why"][0].startswith("Covered by the listing of the network 45.33.1.0/24")
+        assert not any("needs at least" in w for w in view["why"])
+    req = svc(db).delisting.request(IP, "pm@sender.example", "not us", NOW + H)
+    svc(db).delisting.decide(req["id"], True, "reassigned", dep, NOW + 2 * H)  # delists the network
+    after = svc(db).lookup.lookup("45.33.1.77", NOW + 2 * H)
+    assert after["listed"] is False and after["covered_by"] is None
+    assert svc(db).lookup.lookup(IP, NOW + 2 * H)["history"] == []

@@ -3,17 +3,20 @@
 Read from the `[policy]` table of the settings (`PolicyConfig.from_section(settings.section(
 "policy"))`); unknown keys are an error so a typo cannot silently leave a default in force.
 
-The volume term (our design; SpamCop held reports against "reputation points", one per
-blocklist query not followed by a report):
+The volume rule: reports are held against the source's mail volume, as SpamCop held them
+against its "reputation points" (one per blocklist query not followed by a report):
 
-    threshold = base_threshold + volume_slope * log10(1 + volume)
+    threshold = max(base_threshold + volume_slope * log10(1 + volume),
+                    volume / messages_per_point)
 
 `volume` is the number of messages (telemetry) or unreported queries seen from the IP over the
 evidence window (`max_age_days`). A source with no known volume needs `base_threshold` (2.0:
 two reports at their weakest, 48 h old); one sending a thousand a week needs 8 (two fresh
-reports), a million 14 (four fresh reports, or three trap hits), a billion 20. The logarithm keeps big senders listable
-by broad complaints while one more order of magnitude of mail only raises the bar by
-`volume_slope` points.
+reports), a million 14 (four fresh reports, or three trap hits). Above about 1.5 million a
+week the proportional term takes over: the score must reach one point per `messages_per_point`
+(100,000) messages, so ten million a week needs 100 and a handful of complaints (9 reports from
+3 reporters weigh at most 36) no longer lists a big sender, while broad complaints, or spamtrap
+hits (squared from 6 on), still do.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class PolicyConfig:
     # threshold and the volume term (see module docstring).
     base_threshold: float = 2.0
     volume_slope: float = 2.0
+    messages_per_point: float = 100_000.0
     # lifetime: a listing expires `expiry_hours` after the last evidence; one that rests on at
     # most `short_listing_reports` reports and no trap lasts at most `short_listing_hours`.
     expiry_hours: float = 24.0
@@ -68,8 +72,8 @@ class PolicyConfig:
             raise BadInput("policy: min_reporters must be at least 2 (one reporter never lists alone)")
         if self.trap_weight < 0 or self.trap_square_from < 1 or self.per_reporter_reports < 1:
             raise BadInput("policy: trap_weight >= 0, trap_square_from >= 1, per_reporter_reports >= 1")
-        if self.base_threshold <= 0 or self.volume_slope < 0:
-            raise BadInput("policy: base_threshold > 0 and volume_slope >= 0")
+        if self.base_threshold <= 0 or self.volume_slope < 0 or self.messages_per_point <= 0:
+            raise BadInput("policy: base_threshold > 0, volume_slope >= 0 and messages_per_point > 0")
         if not (0 < self.short_listing_hours <= self.expiry_hours) or self.manual_listing_hours <= 0:
             raise BadInput("policy: 0 < short_listing_hours <= expiry_hours, manual_listing_hours > 0")
         if self.short_listing_reports < 0 or self.explain_items < 0:

@@ -4,7 +4,7 @@
     report term     = sum of weights, each reporter contributing at most its 3 heaviest reports
     trap term       = 5 * traps  (traps < 6)   |   traps ** 2  (traps >= 6)
     score           = trap term + report term
-    threshold       = base + slope * log10(1 + volume)
+    threshold       = max(base + slope * log10(1 + volume), volume / messages_per_point)
     qualifies       = score >= threshold
                       and (trap evidence or >= 2 independent reporters)
                       and now < expiry
@@ -110,12 +110,16 @@ def trap_term(hits: int, cfg: PolicyConfig) -> float:
     return float(hits * hits) if hits >= cfg.trap_square_from else cfg.trap_weight * hits
 
 
-def volume_term(volume: int, cfg: PolicyConfig) -> float:
-    return cfg.volume_slope * math.log10(1 + max(volume, 0))
-
-
 def threshold(volume: int, cfg: PolicyConfig) -> float:
-    return cfg.base_threshold + volume_term(volume, cfg)
+    """What the score must reach: grows with log10 of the volume, and at least in proportion
+    to it (one point per `messages_per_point` messages; see `policy.config`)."""
+    v = max(volume, 0)
+    return max(cfg.base_threshold + cfg.volume_slope * math.log10(1 + v), v / cfg.messages_per_point)
+
+
+def volume_term(volume: int, cfg: PolicyConfig) -> float:
+    """How much the volume raises the threshold above `base_threshold`."""
+    return threshold(volume, cfg) - cfg.base_threshold
 
 
 def assess(

@@ -1,4 +1,11 @@
-"""Delisting requests: anyone asks, staff decide with a reason, approval delists.
+"""Delisting requests: anyone asks about a listed address, staff decide with a reason,
+approval delists.
+
+Only an address the zone publishes (listed itself, or inside a network listing in force) can be
+the subject of a request (`NotListed`, HTTP 409, otherwise). Approval delists what publishes it
+at that moment: its own listing and any network listing covering it; when nothing does any more
+(the listing expired meanwhile) the request is approved and no listing is touched, so no
+history entry is written for an address that was not listed.
 
     desk = Delisting(db, blocklist)
     desk.request(ip, contact_email, explanation, now, client_addr=...)   the public status
@@ -13,10 +20,10 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from mailrep.errors import BadInput, Conflict, OverQuota
+from mailrep.errors import BadInput, Conflict, NotListed, OverQuota
 from mailrep.net import parse_ip
 from mailrep.policy.explain import iso
-from mailrep.policy.listing import Action, State
+from mailrep.policy.listing import Action
 from mailrep.services.blocklist import Blocklist, require_staff
 from mailrep.store import audit, delisting, listings
 from mailrep.store.accounts import Account
@@ -48,6 +55,8 @@ class Delisting:
         if not text or len(text) > MAX_EXPLANATION:
             raise BadInput(f"explanation must be 1 to {MAX_EXPLANATION} characters")
         with self.db.transaction() as conn:
+            if not listings.publishing(conn, key, now):
+                raise NotListed(f"{key} is not listed: there is nothing to delist (see /api/v1/lookup/{key})")
             if client_addr and delisting.count_recent(conn, client_addr, now - timedelta(days=1)) >= per_day:
                 raise OverQuota(f"at most {per_day} delisting requests per day from one address")
             r = delisting.create(conn, ip=key, contact_email=email, explanation=text,
@@ -66,7 +75,8 @@ class Delisting:
                  "client_addr": r.client_addr} for r in rows]
 
     def decide(self, public_id: str, approve: bool, reason: str, actor: Account, now: datetime) -> dict[str, Any]:
-        """Approve (delists the address, unless it is exempt) or deny, with a mandatory reason."""
+        """Approve (delists every listing in force that publishes the address: its own and any
+        network listing covering it; nothing when none is left) or deny, with a mandatory reason."""
         why = " ".join(reason.split())
         if not why:
             raise BadInput("a reason is required")
@@ -77,10 +87,10 @@ class Delisting:
                 conn, public_id, status="approved" if approve else "denied", by=actor.id, reason=why, now=now
             ):
                 raise Conflict(f"request {public_id} is already {r.status}")
+            targets = listings.publishing(conn, r.ip, now) if approve else []
             audit.record(conn, at=now, actor_account_id=actor.id,
                          action="delisting.approve" if approve else "delisting.deny", target=r.ip, reason=why,
-                         detail={"request": public_id})
-            state = listings.get(conn, [r.ip]).get(r.ip)
-        if approve and (state is None or state.state != State.EXEMPT):
-            self.blocklist.manual(Action.DELIST, r.ip, f"delisting request {public_id} approved: {why}", actor, now)
+                         detail={"request": public_id, "delisted": targets})
+        for key in targets:
+            self.blocklist.manual(Action.DELIST, key, f"delisting request {public_id} approved: {why}", actor, now)
         return self.get(public_id)

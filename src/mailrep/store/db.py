@@ -165,7 +165,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only snapshot (no write lock on SQLite)."""
+        """A read-only snapshot: every statement sees the same committed state (a deferred
+        transaction on SQLite, no write lock; REPEATABLE READ on PostgreSQL, whose default
+        isolation would give each statement a newer snapshot)."""
         with self._begin("DEFERRED") as conn:
             yield conn
 
@@ -174,6 +176,8 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(**{_BEGIN_OPTION: mode})
+                if mode == "DEFERRED" and self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     yield conn
         except sa.exc.DBAPIError as e:

@@ -21,7 +21,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from mailrep.policy.ranges import in_networks, own_networks
 from mailrep.policy.score import Evidence, ReportRow
-from mailrep.store.tables import reporters, reports, trap_hits, volume
+from mailrep.store.tables import report_queue, reporters, reports, trap_hits, volume
 
 _CHUNK = 500
 
@@ -109,6 +109,23 @@ def counts(conn: Connection, ip: str, now: datetime, window_days: float) -> dict
         last.append(latest)
     out["last_seen"] = max(last) if last else None
     return out
+
+
+def queued(conn: Connection, ip: str) -> int:
+    """Reports about `ip` stored but not yet evaluated (their post-commit work is queued)."""
+    q = (sa.select(sa.func.count()).select_from(report_queue.join(reports, reports.c.id == report_queue.c.report_id))
+         .where(reports.c.source_ip == ip))
+    return int(conn.execute(q).scalar_one())
+
+
+def trap_detail(conn: Connection, ip: str, now: datetime, window_days: float) -> list[tuple[datetime, str | None]]:
+    """(time, trap address) of the counted trap hits of `ip` in the window, newest first: for
+    deputies only, never published."""
+    since = now - timedelta(days=window_days)
+    q = (sa.select(trap_hits.c.received_at, trap_hits.c.trap_address)
+         .where(trap_hits.c.source_ip == ip, trap_hits.c.received_at > since, trap_hits.c.counted.is_(True))
+         .order_by(trap_hits.c.received_at.desc()))
+    return [(at, addr) for at, addr in conn.execute(q)]
 
 
 def reported_by(conn: Connection, account_id: int, now: datetime, window_days: float) -> list[str]:

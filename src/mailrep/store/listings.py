@@ -60,6 +60,14 @@ def covering_networks(conn: Connection, ip: str) -> list[Listing]:
             if (net := ipaddress.ip_network(r.key)).version == addr.version and addr in net]
 
 
+def publishing(conn: Connection, ip: str, now: datetime) -> list[str]:
+    """Keys of the listings in force at `now` that put `ip` in the zone: its own, then any
+    network containing it."""
+    own = get(conn, [ip]).get(ip)
+    keys = [ip] if own is not None and own.listed_at(now) else []
+    return keys + [n.key for n in covering_networks(conn, ip) if n.listed_at(now)]
+
+
 def _values(lst: Listing, now: datetime) -> dict[str, Any]:
     return {
         "state": str(lst.state), "manual": lst.manual, "score": float(lst.score),

@@ -18,7 +18,7 @@ PUBLIC_ID = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 class DelistingRequestIn(BaseModel):
-    ip: str = Field(max_length=64, description="the listed address")
+    ip: str = Field(max_length=64, description="the listed address (409 `not_listed` when it is not listed)")
     contact_email: str = Field(max_length=320)
     explanation: str = Field(max_length=5000, description="what was wrong and what was fixed")
 
@@ -41,8 +41,10 @@ def lookup(request: Request, ip: str = Path(max_length=64)) -> dict[str, Any]:
 
 
 @router.post("/delisting-requests", status_code=201, response_model=DelistingStatus,
-             responses=error_responses(400, 422, 429),
-             summary="Ask for an address to be delisted (rate-limited per client address)")
+             responses=error_responses(400, 409, 422, 429),
+             summary="Ask for a listed address to be delisted (rate-limited per client address)",
+             description="Only an address the zone publishes (listed itself or inside a listed network) "
+                         "can be the subject of a request: any other gets 409 `not_listed`.")
 def request_delisting(request: Request, body: DelistingRequestIn) -> JSONResponse:
     c = ctx(request)
     client = request.client.host if request.client else "unknown"
