@@ -12,8 +12,10 @@ from mailrep.net import (
     BadNetwork,
     canonical,
     canonical_ip,
+    ipv6_text,
     parse_ip,
     parse_key,
+    parse_literal,
     parse_network,
 )
 
@@ -83,3 +85,29 @@ def test_not_a_network(text):
 def test_listing_keys(text, expected):
     assert canonical(text) == expected
     assert str(parse_key(text)) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[192.0.2.1]", "192.0.2.1"),
+    ("IPv6:2001:DB8::1", "2001:db8::1"),
+    ("[IPv6:fe80::1%eth0]", "fe80::1"),
+    ("2a01:4f8::5%x", "2a01:4f8::5"),
+    ("[::ffff:192.0.2.1]", "192.0.2.1"),
+    ("nope", None),
+    ("192.0.2.1\0", None),
+])
+def test_literal_as_mail_writes_it(text, expected):
+    """Trace reads headers: brackets, `IPv6:` and a zone id are dropped, then the same rule."""
+    ip = parse_literal(text)
+    assert (None if ip is None else str(ip)) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0xFFFF_C000_0201, "192.0.2.1"),
+    (1, "::1"),
+    (0x2001_0DB8 << 96 | 1, "2001:db8::1"),
+    (0xC000_0201, "::c000:201"),  # IPv4-compatible is not v4-mapped
+])
+def test_ipv6_text(value, expected):
+    assert ipv6_text(value) == expected
+    assert ipv6_text(value) == canonical_ip(str(ipaddress.IPv6Address(value)))
