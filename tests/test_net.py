@@ -12,6 +12,7 @@ from mailrep.net import (
     BadNetwork,
     canonical,
     canonical_ip,
+    client_network,
     ipv6_text,
     parse_ip,
     parse_key,
@@ -111,3 +112,14 @@ def test_literal_as_mail_writes_it(text, expected):
 def test_ipv6_text(value, expected):
     assert ipv6_text(value) == expected
     assert ipv6_text(value) == canonical_ip(str(ipaddress.IPv6Address(value)))
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("192.0.2.77", "192.0.2.0/24"),
+    ("::ffff:192.0.2.77", "192.0.2.0/24"),
+    ("2001:db8:1:2ff::9", "2001:db8:1:200::/56"),
+    ("testclient", "testclient"),
+])
+def test_client_network(host, expected):
+    assert client_network(host) == expected
+    assert client_network("192.0.2.77", v4_prefix=32) == "192.0.2.77/32"

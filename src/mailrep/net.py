@@ -7,6 +7,7 @@
     canonical("192.0.2.7/32")         -> '192.0.2.7'
     parse_literal("[IPv6:fe80::1%eth0]") -> IPv6Address('fe80::1')  (as mail headers write it)
     ipv6_text(0xffff_c000_0201)       -> '192.0.2.1'   (an IPv6 address as an integer)
+    client_network("192.0.2.7")       -> '192.0.2.0/24' (rate limits count per client network)
 
 The rules, the same for HTTP, SMTP, the CLI and the store: surrounding white space is
 ignored; an IPv4-mapped IPv6 address `::ffff:a.b.c.d` is the IPv4 address a.b.c.d (and a
@@ -133,3 +134,14 @@ def ipv4_int(text: str) -> int:
         return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
     except (OSError, ValueError) as e:  # ValueError: a NUL byte
         raise BadIP(f"{text[:60]!r} is not an IPv4 or IPv6 address") from e
+
+
+def client_network(host: str, *, v4_prefix: int = 24, v6_prefix: int = 56) -> str:
+    """The network a rate limit counts `host` in: its /24 (IPv4) or /56 (IPv6), v4-mapped as
+    IPv4. A host that is not an address (a test client's name, a Unix socket) is itself."""
+    try:
+        ip = parse_ip(host)
+    except BadIP:
+        return host
+    prefix = v4_prefix if ip.version == 4 else v6_prefix
+    return str(ipaddress.ip_network((ip, prefix), strict=False))

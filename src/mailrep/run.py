@@ -171,6 +171,7 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
     import uvicorn
 
     from mailrep.web.app import create_app
+    from mailrep.web.headlimit import head_limited
 
     services = build_services(settings, db)
     intake = build_intake(settings, services, clock)
@@ -181,7 +182,12 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
     sock.bind(http)
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
+    web = app.state.ctx.web
+    # forwarded headers only from [web] trusted_proxies; uvicorn's default trusts 127.0.0.1
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            http=head_limited(web.max_header_bytes, web.max_headers),
+                            proxy_headers=bool(web.trusted_proxies),
+                            forwarded_allow_ips=web.forwarded_allow_ips or [],
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
     sweep = services.blocklist.sweep

@@ -1,7 +1,7 @@
 """Delisting requests: anyone asks, staff decide with a reason, approval delists.
 
     desk = Delisting(db, blocklist)
-    desk.request(ip, contact_email, explanation, now, client_addr=...)   the public status
+    desk.request(ip, contact_email, explanation, now, client_addr=..., admit=...)   the public status
     desk.get(public_id)                                                  the public status
     desk.find(status="pending")                                          for staff, with contacts
     desk.decide(public_id, approve, reason, actor, now)
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,10 @@ class Delisting:
         self.blocklist = blocklist
 
     def request(self, ip: str, contact_email: str, explanation: str, now: datetime, *,
-                client_addr: str | None = None, per_day: int = REQUESTS_PER_DAY) -> dict[str, Any]:
+                client_addr: str | None = None, per_day: int = REQUESTS_PER_DAY,
+                admit: Callable[[], None] | None = None) -> dict[str, Any]:
+        """A new pending request. `admit` (a door's rate limit) is called once the request is
+        known to be valid, so an invalid one costs the client nothing; it may raise OverQuota."""
         key = str(parse_ip(ip))
         email = contact_email.strip()
         if len(email) > 320 or not _EMAIL.match(email):
@@ -47,6 +51,8 @@ class Delisting:
         text = explanation.strip()
         if not text or len(text) > MAX_EXPLANATION:
             raise BadInput(f"explanation must be 1 to {MAX_EXPLANATION} characters")
+        if admit is not None:
+            admit()
         with self.db.transaction() as conn:
             if client_addr and delisting.count_recent(conn, client_addr, now - timedelta(days=1)) >= per_day:
                 raise OverQuota(f"at most {per_day} delisting requests per day from one address")

@@ -16,6 +16,7 @@ from mailrep.ratelimit import TokenBucket
 from mailrep.services import Services
 from mailrep.store.db import Database
 from mailrep.web.auth import Authenticator
+from mailrep.web.config import WebConfig
 
 
 @dataclass
@@ -27,9 +28,17 @@ class Context:
     limits: IntakeLimits
     intake: IntakeService
     auth: Authenticator
+    web: WebConfig
     delisting_limiter: TokenBucket
+    lookup_limiter: TokenBucket | None  # None: lookups are not limited
     monotonic: Callable[[], float] = time.monotonic
 
 
 def ctx(request: Request) -> Context:
     return request.app.state.ctx
+
+
+def client_host(request: Request) -> str:
+    """The client's address: the peer, or what a `[web] trusted_proxies` proxy forwarded (the
+    server rewrites the peer only for those)."""
+    return request.client.host if request.client else "unknown"

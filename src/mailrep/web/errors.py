@@ -90,6 +90,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, errors.MailrepError):  # e.g. TooBig while FastAPI read a JSON body
+            return error_response(exc.__cause__)
         code = _HTTP_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return JSONResponse(error_body(code, detail), exc.status_code, headers=exc.headers)
