@@ -41,9 +41,9 @@ def srv(tmp_path_factory) -> Iterator[Serve]:
     data = tmp_path_factory.mktemp("serve-http")
     (data / "mailrep.toml").write_text(CONFIG)
     url = f"sqlite:///{data / 'mailrep.sqlite3'}"
-    tokens, other = prepare_db(url, reporters=1)
+    tokens, other = prepare_db(url, reporters=2)
     s = Serve(Path(data), url).start()
-    s.tokens = {"reporter": tokens[0], **other}  # type: ignore[attr-defined]
+    s.tokens = {"reporter": tokens[0], "other": tokens[1], **other}  # type: ignore[attr-defined]
     try:
         yield s
     finally:
@@ -256,6 +256,54 @@ def test_lookups_are_rate_limited_per_client_network(srv):
     with client(srv, "127.0.0.9") as c:  # another host of the same /24: the same allowance
         assert_error(c.get("/api/v1/lookup/45.13.8.1"), 429, "over_quota")
     still_serving(srv)
+
+
+# --- defect 18: the reporter's own reports; the public JSON explained ------------------------
+
+def test_reporters_page_through_their_own_reports(srv):
+    with client(srv, "127.0.0.11") as c:
+        mine = [c.post("/api/v1/reports", content=spam(f"45.13.18.{n}", n=1800 + n),
+                       headers={**auth(srv, "other"), **MAIL}).json()["id"] for n in range(1, 6)]
+        seen, url, pages = [], "/api/v1/reports?limit=2", 0
+        while url:
+            page = c.get(url.replace("http://testserver", srv.base), headers=auth(srv, "other"))
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["reports"]) <= 2
+            seen += [r["id"] for r in body["reports"]]
+            url, pages = body["next"], pages + 1
+        assert seen == sorted(mine, reverse=True) and pages == 3
+        first = c.get("/api/v1/reports", params={"limit": 1}, headers=auth(srv, "other")).json()["reports"][0]
+        assert first["source_ip"] == "45.13.18.5" and first["counted"] is True
+        assert first["state"] in ("accepted", "processed") and first["url"].endswith(f"/reports/{mine[-1]}")
+        assert c.get("/api/v1/reports", params={"state": "parked"}, headers=auth(srv, "other")).json() == \
+            {"reports": [], "next": None}
+        assert c.get("/api/v1/reports", params={"counted": "false"}, headers=auth(srv, "other")).json()["reports"] == []
+        theirs = c.get("/api/v1/reports", params={"limit": 500}, headers=auth(srv, "reporter")).json()["reports"]
+        assert not set(mine) & {r["id"] for r in theirs}  # only one's own
+        assert_error(c.get("/api/v1/reports"), 401, "not_authenticated")
+        assert_error(c.get("/api/v1/reports", headers=auth(srv, "feed")), 403, "not_allowed")
+        assert_error(c.get("/api/v1/reports", params={"state": "gone"}, headers=auth(srv, "other")), 422, "invalid")
+
+
+def test_public_json_fields_are_explained_in_the_schema(srv):
+    with client(srv, "127.0.0.12") as c:
+        schema = c.get("/api/v1/openapi.json").json()
+    models = schema["components"]["schemas"]
+    for name in ("LookupView", "EvidenceCounts", "HistoryEntry", "Explanation", "EvidenceItem", "ListingView",
+                 "ReportPage", "ReportSummary", "ReportView", "ReportReceipt"):
+        undescribed = [p for p, s in models[name]["properties"].items() if p != "id" and not s.get("description")]
+        assert not undescribed, (name, undescribed)
+    assert "anonymously" in models["EvidenceCounts"]["properties"]["mole"]["description"]
+    assert "unregistered" in models["EvidenceCounts"]["properties"]["simp"]["description"]
+    assert "R1" in models["EvidenceItem"]["properties"]["reporter"]["description"]
+    lookup = schema["paths"]["/api/v1/lookup/{ip}"]["get"]
+    (ip,) = lookup["parameters"]
+    assert ip["schema"]["pattern"] and "::ffff:a.b.c.d" in ip["description"] and "zone ids" in ip["description"].lower()
+    assert lookup["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/LookupView")
+    for model, field in (("ManualAction", "key"), ("DelistingRequestIn", "ip"), ("Volume", "ip")):
+        prop = models[model]["properties"][field]
+        assert prop["pattern"] and "IPv6" in prop["description"], (model, prop)
 
 
 # --- must show 3: hostile report bodies ---------------------------------------------------

@@ -29,7 +29,7 @@ IP_PATH: Any = Path(max_length=64, description=IP_DESCRIPTION, examples=["192.0.
 """The `{ip}` of a route: documented with the address formats, read by `mailrep.net`."""
 KEY_PATTERN = r"^[0-9A-Fa-f:.]{2,45}(/[0-9]{1,3})?$"
 KEY_DESCRIPTION = (
-    "an address (as for `ip`) or a network in CIDR form (`192.0.2.0/24`, `2001:db8::/48`) "
+    "an IPv4 or IPv6 address (read as every `ip` of the API) or a network in CIDR form (`192.0.2.0/24`, `2001:db8::/48`) "
     "with its host bits zero; a network inside `::ffff:0:0/96` is the IPv4 network. Anything "
     "else is refused with 400 `bad_ip` / `bad_network`")
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from mailrep.roles import Role
 from mailrep.web.api.common import IP_PATH, KEY_DESCRIPTION, KEY_PATTERN, error_responses
 from mailrep.web.api.public import PUBLIC_ID
+from mailrep.web.api.schemas import Explanation, ListingView
 from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
 
@@ -55,14 +56,14 @@ def deny(request: Request, body: Decision, public_id: str = Path(pattern=PUBLIC_
     return _decide(request, public_id, False, body, caller)
 
 
-@router.post("/manual-actions", responses=error_responses(400, 401, 403, 409, 422),
+@router.post("/manual-actions", response_model=ListingView, responses=error_responses(400, 401, 403, 409, 422),
              summary="List, delist, exempt or unexempt an address or network, with a reason")
 def manual_action(request: Request, body: ManualAction, caller: Caller = Depends(staff)) -> dict[str, Any]:
     c = ctx(request)
     return c.services.blocklist.manual(body.action, body.key, body.reason, caller.account, c.clock())
 
 
-@router.get("/explain/{ip}", responses=error_responses(400, 401, 403),
+@router.get("/explain/{ip}", response_model=Explanation, responses=error_responses(400, 401, 403),
             summary="The policy's calculation for an address (deputies)")
 def explain(request: Request, ip: str = IP_PATH, caller: Caller = Depends(staff)) -> dict[str, Any]:
     c = ctx(request)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from mailrep.net import canonical_ip
 from mailrep.web.api.common import IP_DESCRIPTION, IP_PATH, IP_PATTERN, error_responses
+from mailrep.web.api.schemas import LookupView
 from mailrep.web.context import client_host, ctx
 
 router = APIRouter(tags=["public"])
@@ -36,7 +37,7 @@ class DelistingStatus(BaseModel):
     url: str | None = None
 
 
-@router.get("/lookup/{ip}", responses=error_responses(400, 429),
+@router.get("/lookup/{ip}", response_model=LookupView, responses=error_responses(400, 429),
             summary="Is this address listed, since when, until when, and why (rate-limited per client network)")
 def lookup(request: Request, ip: str = IP_PATH) -> dict[str, Any]:
     c = ctx(request)
