@@ -134,6 +134,14 @@ def test_too_many_header_fields_are_431(srv):
     still_serving(srv)
 
 
+def test_a_head_over_the_limit_in_one_read_is_431(srv):
+    head = b"GET /api/v1/delisting-requests/x HTTP/1.1\r\nHost: t\r\n"
+    head += b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 400) for i in range(60)) + b"\r\n"  # ~25 KB, 62 fields
+    reply, took = raw_exchange(srv.ports["http"], head, iter(()))
+    assert took < 5.0 and reply.startswith(b"HTTP/1.1 431 "), reply[:200]
+    assert b"over 16384 bytes" in reply
+
+
 def test_heads_within_the_limits_are_served(srv):
     headers = {f"X-H{i}": "v" * 100 for i in range(80)}  # 80 fields, ~9 KB
     with client(srv, "127.0.0.251") as c:

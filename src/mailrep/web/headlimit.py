@@ -4,9 +4,9 @@ none: a 1 MB header line would be buffered whole).
 
     http = head_limited(max_bytes=16384, max_headers=100)   # uvicorn.Config(http=http, ...)
 
-Bytes are counted as they arrive, while the head is incomplete; once the count passes
-`max_bytes` (at most one read beyond it is ever held) or a header field beyond `max_headers`
-is parsed, the client gets `431 Request Header Fields Too Large` with the JSON error body of
+Bytes are counted as they arrive, while the head is incomplete, and as the parser hands over
+the URL and each field (a head that came in one read); once either count passes `max_bytes`
+(at most one read beyond it is ever held) or a header field beyond `max_headers` is parsed, the client gets `431 Request Header Fields Too Large` with the JSON error body of
 the API, and the connection is closed. The app never sees the request.
 """
 
@@ -31,6 +31,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
         self._in_head = True
+        self._parsed = 0  # bytes of the request line and header fields parsed
         self._refusal: str | None = None
 
     def data_received(self, data: bytes) -> None:
@@ -43,11 +44,21 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
+        self._parsed = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._parsed += len(url)
+        super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # a head that came in one read is measured here, as the parser hands it over
+        self._parsed += len(name) + len(value) + 4
         if len(self.headers) >= self.max_headers:
-            # an exception stops the parser; uvicorn answers it with send_400_response (below)
             self._refusal = f"more than {self.max_headers} header fields"
+        elif self._parsed > self.max_head_bytes:
+            self._refusal = f"the request line and headers are over {self.max_head_bytes} bytes"
+        if self._refusal is not None:
+            # an exception stops the parser; uvicorn answers it with send_400_response (below)
             raise ValueError(self._refusal)
         super().on_header(name, value)
 
