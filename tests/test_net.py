@@ -12,9 +12,12 @@ from mailrep.net import (
     BadNetwork,
     canonical,
     canonical_ip,
+    client_network,
+    ipv6_text,
     parse_hostport,
     parse_ip,
     parse_key,
+    parse_literal,
     parse_network,
 )
 
@@ -106,3 +109,38 @@ def test_parse_hostport(spec, default_port, default_host, want):
 def test_parse_hostport_rejects_bad_ports(spec):
     with pytest.raises(BadInput, match="bad address"):
         parse_hostport(spec, 53)
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[192.0.2.1]", "192.0.2.1"),
+    ("IPv6:2001:DB8::1", "2001:db8::1"),
+    ("[IPv6:fe80::1%eth0]", "fe80::1"),
+    ("2a01:4f8::5%x", "2a01:4f8::5"),
+    ("[::ffff:192.0.2.1]", "192.0.2.1"),
+    ("nope", None),
+    ("192.0.2.1\0", None),
+])
+def test_literal_as_mail_writes_it(text, expected):
+    """Trace reads headers: brackets, `IPv6:` and a zone id are dropped, then the same rule."""
+    ip = parse_literal(text)
+    assert (None if ip is None else str(ip)) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0xFFFF_C000_0201, "192.0.2.1"),
+    (1, "::1"),
+    (0x2001_0DB8 << 96 | 1, "2001:db8::1"),
+    (0xC000_0201, "::c000:201"),  # IPv4-compatible is not v4-mapped
+])
+def test_ipv6_text(value, expected):
+    assert ipv6_text(value) == expected
+    assert ipv6_text(value) == canonical_ip(str(ipaddress.IPv6Address(value)))
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("192.0.2.77", "192.0.2.0/24"),
+    ("::ffff:192.0.2.77", "192.0.2.0/24"),
+    ("2001:db8:1:2ff::9", "2001:db8:1:200::/56"),
+    ("testclient", "testclient"),
+])
+def test_client_network(host, expected):
+    assert client_network(host) == expected
+    assert client_network("192.0.2.77", v4_prefix=32) == "192.0.2.77/32"

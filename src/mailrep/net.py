@@ -5,6 +5,9 @@
     canonical_ip(" 2001:DB8::1 ")     -> '2001:db8::1'
     parse_key("192.0.2.0/24")         -> IPv4Network('192.0.2.0/24') (host bits must be zero)
     canonical("192.0.2.7/32")         -> '192.0.2.7'
+    parse_literal("[IPv6:fe80::1%eth0]") -> IPv6Address('fe80::1')  (as mail headers write it)
+    ipv6_text(0xffff_c000_0201)       -> '192.0.2.1'   (an IPv6 address as an integer)
+    client_network("192.0.2.7")       -> '192.0.2.0/24' (rate limits count per client network)
 
 The rules, the same for HTTP, SMTP, the CLI and the store: surrounding white space is
 ignored; an IPv4-mapped IPv6 address `::ffff:a.b.c.d` is the IPv4 address a.b.c.d (and a
@@ -55,6 +58,28 @@ def parse_ip(text: str) -> IPAddress:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def parse_literal(text: str) -> IPAddress | None:
+    """An address as mail headers write it (`[192.0.2.1]`, `IPv6:2001:db8::1`, `fe80::1%eth0`):
+    brackets, the `IPv6:` prefix and a zone id are dropped, then `parse_ip`'s rule. None when
+    it is not an address (trace reads hostile headers: no exception)."""
+    t = text.strip()
+    if t.startswith("[") and t.endswith("]"):
+        t = t[1:-1]
+    if t[:5].lower() == "ipv6:":
+        t = t[5:]
+    try:
+        return parse_ip(t.split("%", 1)[0])
+    except BadIP:
+        return None
+
+
+def ipv6_text(value: int) -> str:
+    """The canonical text of the IPv6 address `value` (0..2**128-1); v4-mapped gives IPv4."""
+    if value >> 32 == 0xFFFF:
+        return socket.inet_ntoa((value & 0xFFFFFFFF).to_bytes(4, "big"))
+    return str(ipaddress.IPv6Address(value))
 
 
 def canonical_ip(text: str) -> str:
@@ -131,3 +156,12 @@ def parse_hostport(spec: str, default_port: int, *, default_host: str = "127.0.0
     if not 0 <= port <= 65535:
         raise BadInput(f"bad address {spec!r}: port out of range")
     return host or default_host, port
+def client_network(host: str, *, v4_prefix: int = 24, v6_prefix: int = 56) -> str:
+    """The network a rate limit counts `host` in: its /24 (IPv4) or /56 (IPv6), v4-mapped as
+    IPv4. A host that is not an address (a test client's name, a Unix socket) is itself."""
+    try:
+        ip = parse_ip(host)
+    except BadIP:
+        return host
+    prefix = v4_prefix if ip.version == 4 else v6_prefix
+    return str(ipaddress.ip_network((ip, prefix), strict=False))

@@ -180,6 +180,7 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
     import uvicorn
 
     from mailrep.web.app import create_app
+    from mailrep.web.headlimit import head_limited
 
     sock = socket.socket(socket.AF_INET6 if ":" in http[0] else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -191,7 +192,12 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
     intake = build_intake(settings, services, clock)
     stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
     app = create_app(settings, services, intake, clock, on_shutdown=stops)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
+    web = app.state.ctx.web
+    # forwarded headers only from [web] trusted_proxies; uvicorn's default trusts 127.0.0.1
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            http=head_limited(web.max_header_bytes, web.max_headers),
+                            proxy_headers=bool(web.trusted_proxies),
+                            forwarded_allow_ips=web.forwarded_allow_ips or [],
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
     sweep = services.blocklist.sweep

@@ -14,19 +14,21 @@ through the intake service, as volume evidence. No per-query writes; `dns` never
 store.
 
 Only well-formed address queries count: four decimal octets (IPv4) or 32 nibbles (IPv6) in
-a counted zone; the RFC 5782 test points do not count.
+a counted zone; the RFC 5782 test points do not count. A v4-mapped IPv6 name counts for
+the IPv4 address (`net`'s rule).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Callable
 
+from mailrep.net import ipv6_text
+
 log = logging.getLogger("mailrep.dns")
 
-_TEST_POINTS = frozenset({"127.0.0.2", "127.0.0.1", "::ffff:127.0.0.2", "::ffff:127.0.0.1"})
+_TEST_POINTS = frozenset({"127.0.0.2", "127.0.0.1"})  # v4-mapped names come out as IPv4
 _OCTETS = frozenset(str(i).encode() for i in range(256))
 _NIBBLES = frozenset(b"0123456789abcdef"[i:i + 1] for i in range(16))
 
@@ -39,8 +41,7 @@ def queried_ip(sub: tuple[bytes, ...]) -> str | None:
             return b".".join(reversed(sub)).decode()
         return None
     if n == 32 and all(x.lower() in _NIBBLES for x in sub):
-        h = b"".join(reversed(sub)).decode().lower()
-        return str(ipaddress.IPv6Address(int(h, 16)))
+        return ipv6_text(int(b"".join(reversed(sub)), 16))
     return None
 
 

@@ -8,7 +8,7 @@ at that moment: its own listing and any network listing covering it; when nothin
 history entry is written for an address that was not listed.
 
     desk = Delisting(db, blocklist)
-    desk.request(ip, contact_email, explanation, now, client_addr=...)   the public status
+    desk.request(ip, contact_email, explanation, now, client_addr=..., admit=...)   the public status
     desk.get(public_id)                                                  the public status
     desk.find(status="pending")                                          for staff, with contacts
     desk.decide(public_id, approve, reason, actor, now)
@@ -17,6 +17,7 @@ history entry is written for an address that was not listed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +47,10 @@ class Delisting:
         self.blocklist = blocklist
 
     def request(self, ip: str, contact_email: str, explanation: str, now: datetime, *,
-                client_addr: str | None = None, per_day: int = REQUESTS_PER_DAY) -> dict[str, Any]:
+                client_addr: str | None = None, per_day: int = REQUESTS_PER_DAY,
+                admit: Callable[[], None] | None = None) -> dict[str, Any]:
+        """A new pending request. `admit` (a door's rate limit) is called once the request is
+        known to be valid, so an invalid one costs the client nothing; it may raise OverQuota."""
         key = str(parse_ip(ip))
         email = contact_email.strip()
         if len(email) > 320 or not _EMAIL.match(email):
@@ -54,6 +58,8 @@ class Delisting:
         text = explanation.strip()
         if not text or len(text) > MAX_EXPLANATION:
             raise BadInput(f"explanation must be 1 to {MAX_EXPLANATION} characters")
+        if admit is not None:
+            admit()
         with self.db.transaction() as conn:
             if not listings.publishing(conn, key, now):
                 raise NotListed(f"{key} is not listed: there is nothing to delist (see /api/v1/lookup/{key})")

@@ -8,7 +8,6 @@ with one indexed query.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailrep.net import parse_key
+from mailrep.net import parse_ip, parse_key, parse_network
 from mailrep.policy.listing import Event, Listing, State
 from mailrep.store.tables import listing_events, listings
 
@@ -54,10 +53,10 @@ def get(conn: Connection, keys: Sequence[str], *, lock: bool = False) -> dict[st
 
 def covering_networks(conn: Connection, ip: str) -> list[Listing]:
     """Network listings (CIDR keys) that contain `ip` (few: only staff list networks)."""
-    addr = ipaddress.ip_address(ip)
+    addr = parse_ip(ip)
     rows = conn.execute(sa.select(listings).where(listings.c.key.like("%/%")))
     return [_listing(r) for r in rows
-            if (net := ipaddress.ip_network(r.key)).version == addr.version and addr in net]
+            if (net := parse_network(r.key)).version == addr.version and addr in net]
 
 
 def publishing(conn: Connection, ip: str, now: datetime) -> list[str]:

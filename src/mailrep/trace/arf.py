@@ -22,7 +22,6 @@ by its User-Agent, else 'standard'. Quirks handled:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mailrep.errors import BadInput
+from mailrep.net import parse_literal
 from mailrep.trace import mime
 from mailrep.trace.message import Flag, Message, read_message
 
@@ -345,13 +345,8 @@ def _dmarc_text(text: str) -> Arf:
 
 def _ip(text: str) -> str | None:
     value = _COMMENT.sub("", text).strip().strip("[]<>").strip()
-    if value.lower().startswith("ipv6:"):
-        value = value[5:]
-    value = value.split()[0] if value else value
-    try:
-        return ipaddress.ip_address(value).compressed
-    except ValueError:
-        return None
+    ip = parse_literal(value.split()[0]) if value else None
+    return None if ip is None else str(ip)
 
 
 def _date(text: str, flags: list[Flag]) -> datetime | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from mailrep.errors import BadInput
+from mailrep.net import parse_literal
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -63,20 +64,8 @@ class BadNetwork(BadInput):
 @lru_cache(maxsize=65536)
 def parse_ip(text: str) -> IPAddress | None:
     """The address in `text` (brackets, `IPv6:` prefix and zone id allowed), IPv4-mapped
-    IPv6 turned into IPv4; None when it is not an address."""
-    t = text.strip()
-    if t.startswith("[") and t.endswith("]"):
-        t = t[1:-1]
-    if t[:5].lower() == "ipv6:":
-        t = t[5:]
-    t = t.split("%", 1)[0]
-    try:
-        ip = ipaddress.ip_address(t)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+    IPv6 turned into IPv4; None when it is not an address (`net.parse_literal`)."""
+    return parse_literal(text)
 
 
 @lru_cache(maxsize=65536)

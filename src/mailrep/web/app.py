@@ -24,6 +24,7 @@ from mailrep.services import Services
 from mailrep.web import errors
 from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports, senders
 from mailrep.web.auth import Authenticator
+from mailrep.web.config import WebConfig
 from mailrep.web.context import Context
 from mailrep.web.middleware import BodyLimit, SecurityHeaders
 from mailrep.web.pages.routes import install as install_pages
@@ -58,11 +59,14 @@ def create_app(settings: Settings, services: Services, intake: IntakeService, cl
         openapi_url=f"{API}/openapi.json", docs_url=None, redoc_url=None, lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    web = WebConfig.from_section(settings.section("web"))
     app.state.ctx = Context(
         settings=settings, db=db, services=services, clock=clock, limits=limits, intake=service,
-        auth=Authenticator(db),
+        auth=Authenticator(db), web=web,
         delisting_limiter=TokenBucket(capacity=limits.delisting_per_hour, per_seconds=3600.0),
         sessions=Sessions(session_secret(settings), secure=settings.site_url.startswith("https:")),
+        lookup_limiter=TokenBucket(capacity=web.lookups_per_minute, per_seconds=60.0)
+        if web.lookups_per_minute else None,
     )
     errors.install(app)
     app.add_middleware(BodyLimit, limit=limits.max_bytes)

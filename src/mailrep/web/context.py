@@ -16,6 +16,7 @@ from mailrep.ratelimit import TokenBucket
 from mailrep.services import Services
 from mailrep.store.db import Database
 from mailrep.web.auth import Authenticator
+from mailrep.web.config import WebConfig
 from mailrep.web.session import Sessions
 
 
@@ -28,10 +29,33 @@ class Context:
     limits: IntakeLimits
     intake: IntakeService
     auth: Authenticator
+    web: WebConfig
     delisting_limiter: TokenBucket
     sessions: Sessions
+    lookup_limiter: TokenBucket | None  # None: lookups are not limited
     monotonic: Callable[[], float] = time.monotonic
 
 
 def ctx(request: Request) -> Context:
     return request.app.state.ctx
+
+
+def client_host(request: Request) -> str:
+    """The client's address: the peer, or what a `[web] trusted_proxies` proxy forwarded (the
+    server rewrites the peer only for those)."""
+    return request.client.host if request.client else "unknown"
+
+
+def limit_lookup(request: Request) -> None:
+    """Take one lookup from the client network's allowance (OverQuota -> 429), if limited."""
+    c = ctx(request)
+    if c.lookup_limiter is not None:
+        c.lookup_limiter.take(c.web.client_network(client_host(request)), c.monotonic())
+
+
+def delisting_admit(request: Request) -> Callable[[], None]:
+    """What `Delisting.request(admit=...)` runs once a request is valid: one of the client's
+    delisting requests (OverQuota -> 429), so an invalid request costs nothing."""
+    c = ctx(request)
+    client = client_host(request)
+    return lambda: c.delisting_limiter.take(client, c.monotonic())

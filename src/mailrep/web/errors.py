@@ -111,6 +111,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse | HTMLResponse:
+        if isinstance(exc.__cause__, errors.MailrepError):  # e.g. TooBig while FastAPI read a JSON body
+            return error_response(exc.__cause__, request)
         code = _HTTP_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if wants_html(request):

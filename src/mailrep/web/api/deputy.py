@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from mailrep.roles import Role
-from mailrep.web.api.common import error_responses
+from mailrep.web.api.common import IP_PATH, KEY_DESCRIPTION, KEY_PATTERN, error_responses
 from mailrep.web.api.public import PUBLIC_ID
+from mailrep.web.api.schemas import Explanation, ListingView
 from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
 
@@ -23,7 +24,8 @@ class Decision(BaseModel):
 
 class ManualAction(BaseModel):
     action: Literal["list", "delist", "exempt", "unexempt"]
-    key: str = Field(max_length=64, description="an address or a CIDR network")
+    key: str = Field(max_length=64, description=KEY_DESCRIPTION, examples=["192.0.2.1", "192.0.2.0/24"],
+                     json_schema_extra={"pattern": KEY_PATTERN})
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -54,15 +56,15 @@ def deny(request: Request, body: Decision, public_id: str = Path(pattern=PUBLIC_
     return _decide(request, public_id, False, body, caller)
 
 
-@router.post("/manual-actions", responses=error_responses(400, 401, 403, 409, 422),
+@router.post("/manual-actions", response_model=ListingView, responses=error_responses(400, 401, 403, 409, 422),
              summary="List, delist, exempt or unexempt an address or network, with a reason")
 def manual_action(request: Request, body: ManualAction, caller: Caller = Depends(staff)) -> dict[str, Any]:
     c = ctx(request)
     return c.services.blocklist.manual(body.action, body.key, body.reason, caller.account, c.clock())
 
 
-@router.get("/explain/{ip}", responses=error_responses(400, 401, 403),
+@router.get("/explain/{ip}", response_model=Explanation, responses=error_responses(400, 401, 403),
             summary="The policy's calculation for an address (deputies)")
-def explain(request: Request, ip: str = Path(max_length=64), caller: Caller = Depends(staff)) -> dict[str, Any]:
+def explain(request: Request, ip: str = IP_PATH, caller: Caller = Depends(staff)) -> dict[str, Any]:
     c = ctx(request)
     return c.services.lookup.explain(ip, c.clock())

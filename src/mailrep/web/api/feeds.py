@@ -13,7 +13,7 @@ from mailrep.intake.service import VolumeItem
 from mailrep.net import canonical_ip
 from mailrep.roles import Role
 from mailrep.web.api.body import check_mail_type, read_limited
-from mailrep.web.api.common import MAIL_BODY, error_responses
+from mailrep.web.api.common import IP_DESCRIPTION, IP_PATTERN, MAIL_BODY, error_responses
 from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
 
@@ -29,18 +29,11 @@ class TrapReceipt(BaseModel):
 
 
 class Volume(BaseModel):
-    ip: str = Field(description="the sending IP (v4 or v6)", max_length=64)
+    ip: str = Field(max_length=64, description=IP_DESCRIPTION, examples=["192.0.2.1", "2001:db8::1"],
+                    json_schema_extra={"pattern": IP_PATTERN})
     count: int = Field(ge=0, le=MAX_COUNT, description="messages seen from the IP in the period")
     start: datetime
     end: datetime
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, v: str) -> str:
-        try:
-            return canonical_ip(v.strip())
-        except BadInput:
-            raise ValueError("not an IPv4 or IPv6 address") from None
 
     @field_validator("start", "end")
     @classmethod
@@ -88,8 +81,8 @@ async def post_volume(request: Request, items: list[Volume] = Body(..., max_leng
     c = ctx(request)
     if len(items) > c.limits.volume_batch_max:
         raise BadInput(f"at most {c.limits.volume_batch_max} items per batch")
-    n = await c.intake.submit_volume(
-        caller.id, [VolumeItem(v.ip, v.count, v.start, v.end) for v in items])
+    batch = [VolumeItem(canonical_ip(v.ip), v.count, v.start, v.end) for v in items]  # BadIP: 400
+    n = await c.intake.submit_volume(caller.id, batch)
     return JSONResponse(VolumeReceipt(stored=n).model_dump(), status_code=202)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mailrep import links
 from mailrep.errors import NotAllowed, NotFound
@@ -22,25 +22,45 @@ router = APIRouter(tags=["reports"])
 MAX_ID = 2**63 - 1
 
 
+STATE = ("the report's processing state: `accepted` (stored, its source not yet re-evaluated), "
+         "`processed` (its evidence has been weighed), `parked` (set aside with `error`)")
+COUNTED = "whether the report counts as evidence against its source (false: too old, no source, ...)"
+
+
 class ReportReceipt(BaseModel):
-    id: int
-    source_ip: str | None
-    url: str
-    duplicate: bool = False
+    id: int = Field(description="the report's id")
+    source_ip: str | None = Field(description="the traced source: the first relay not trusted by you "
+                                  "or your mailhosts; null when none was found")
+    url: str = Field(description="where to follow the report (`GET /api/v1/reports/{id}`)")
+    duplicate: bool = Field(False, description="true when this exact message was reported by you "
+                            "before; `id` is then the first report's")
 
 
-class ReportView(BaseModel):
+class ReportFields(BaseModel):
     id: int
-    received_at: str | None
-    channel: str
-    source_ip: str | None
-    state: str
-    counted: bool
-    truncated: bool
-    size: int
-    flags: list[dict[str, Any]]
-    error: str | None
-    trace: dict[str, Any] | None
+    received_at: str | None = Field(description="when it was stored (ISO 8601, UTC)")
+    channel: str = Field(description="how it came: `http`, `smtp` (forwarded), `import`, `fbl`, `trap`")
+    source_ip: str | None = Field(description="the traced source; null when none was found")
+    state: str = Field(description=STATE)
+    counted: bool = Field(description=COUNTED)
+    truncated: bool = Field(description="true when only the first part of the message was kept")
+    size: int = Field(description="the message size in bytes, as received")
+    flags: list[dict[str, Any]] = Field(description="what the trace noticed: `{code, detail}` each")
+    error: str | None = Field(description="why the report was parked or is unreadable; null otherwise")
+
+
+class ReportSummary(ReportFields):
+    url: str = Field(description="the report's own URL")
+
+
+class ReportView(ReportFields):
+    trace: dict[str, Any] | None = Field(description="the trace: hops newest first with the trust "
+                                         "decision for each, the source and the reason (as `mailrep trace`)")
+
+
+class ReportPage(BaseModel):
+    reports: list[ReportSummary] = Field(description="newest first")
+    next: str | None = Field(description="the URL of the next (older) page; null on the last page")
 
 
 URL_PREFIXES_MAX = 64
@@ -89,6 +109,33 @@ async def post_report(request: Request) -> JSONResponse:
     url = report_url(request, receipt.id)
     body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
+
+
+@router.get("/reports", response_model=ReportPage, responses=error_responses(401, 403, 422),
+            summary="Your own reports, newest first, a page at a time; filter by state or counted")
+def list_reports(
+    request: Request, caller: Caller = Depends(role(Role.REPORTER)),
+    state: Literal["accepted", "processed", "parked"] | None = Query(None, description=STATE),
+    counted: bool | None = Query(None, description=COUNTED),
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="the cursor: reports older than this id "
+                               "(take it from `next`)"),
+    limit: int = Query(50, ge=1, le=500, description="reports per page"),
+) -> ReportPage:
+    with ctx(request).db.read() as conn:
+        rows = store.reporter_reports(conn, caller.id, state=state, counted=counted, before_id=before,
+                                      limit=limit + 1)
+    page = rows[:limit]
+    nxt = None
+    if len(rows) > limit:
+        nxt = str(request.url.include_query_params(before=page[-1]["id"]))
+    return ReportPage(
+        reports=[ReportSummary(
+            id=r["id"], received_at=iso(r["received_at"]), channel=r["channel"], source_ip=r["source_ip"],
+            state=r["state"], counted=bool(r["counted"]), truncated=bool(r["truncated"]),
+            size=int(r["raw_size"]), flags=list(r["flags"] or []), error=r["error"],
+            url=report_url(request, r["id"])) for r in page],
+        next=nxt,
+    )
 
 
 @router.get("/reports/{report_id}", response_model=ReportView, name="get_report",

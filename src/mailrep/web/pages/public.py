@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from mailrep.errors import BadInput
 from mailrep.net import canonical_ip
 from mailrep.web.api.public import PUBLIC_ID
-from mailrep.web.context import ctx
+from mailrep.web.context import client_host, ctx, delisting_admit, limit_lookup
 from mailrep.web.pages import charts, views
 from mailrep.web.pages.render import page, signed_in
 
@@ -33,6 +33,7 @@ def lookup(request: Request, ip: str | None = Query(None, max_length=200)) -> HT
     query = (ip or "").strip()
     if not query:
         return page(request, "lookup.html", caller=caller, session=session, view=None, query="", error=None)
+    limit_lookup(request)  # the same allowance per client network as GET /api/v1/lookup
     try:
         key = canonical_ip(query)
     except BadInput:
@@ -50,9 +51,8 @@ def request_delisting(request: Request, csrf: str = Form(""), ip: str = Form(...
                       explanation: str = Form(..., max_length=5000)) -> RedirectResponse:
     c = ctx(request)
     c.sessions.check_csrf(request, csrf)
-    client = request.client.host if request.client else "unknown"
-    c.delisting_limiter.take(client, c.monotonic())
-    r = c.services.delisting.request(canonical_ip(ip), contact_email, explanation, c.clock(), client_addr=client)
+    r = c.services.delisting.request(canonical_ip(ip), contact_email, explanation, c.clock(),
+                                     client_addr=client_host(request), admit=delisting_admit(request))
     return RedirectResponse(f"/delisting/{r['id']}", status_code=303)
 
 
