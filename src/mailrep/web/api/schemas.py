@@ -5,6 +5,8 @@ field does not lose it here (describe it here too)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 ISO = "ISO 8601, UTC"
@@ -83,6 +85,23 @@ class Explanation(Model):
     why: list[str] = Field(description="the outcome in sentences")
 
 
+class PublicEvidenceItem(Model):
+    kind: str = Field(description="`trap` (a spamtrap hit; trap addresses are never shown) or the kind of "
+                                  "reporter of a report: " + KINDS)
+    age_hours: int = Field(description="the age of these items in whole hours at `at` of the explanation")
+    count: int = Field(description="how many items of this kind and age")
+    counted: bool = Field(description="whether they count toward the score")
+    note: str = Field(description="why they do not count, when they do not")
+
+
+class PublicExplanation(Explanation):
+    """The calculation as the public sees it: per-report detail (exact times, reporter
+    pseudonyms, trust, weights) is for deputies (`GET /api/v1/explain/{ip}`)."""
+
+    evidence: list[PublicEvidenceItem] = Field(  # type: ignore[assignment]
+        description="the newest evidence, counted by kind and age in whole hours")
+
+
 class LookupView(Model):
     ip: str = Field(description="the address looked up, canonical (`::ffff:a.b.c.d` is shown as a.b.c.d)")
     listed: bool = Field(description="whether the DNS zone lists it now (itself or a network covering it)")
@@ -94,7 +113,13 @@ class LookupView(Model):
     score: float = Field(description="the policy's score for the current evidence")
     evidence: EvidenceCounts = Field(description="the evidence inside the policy window, counted by kind")
     history: list[HistoryEntry] = Field(description="every state change, newest first")
-    explanation: Explanation = Field(description="the policy's calculation for the current evidence")
+    reason: str | None = Field(None, description="the staff reason of the listing in force, if any")
+    covered_by: dict[str, Any] | None = Field(None, description="the listed network covering the address "
+                                              "(its key, reason and history), when that is what lists it")
+    pending: dict[str, Any] | None = Field(None, description="new evidence not evaluated yet (it will be "
+                                           "within seconds) or a re-evaluation due, with the state it "
+                                           "would give; null when the state is current")
+    explanation: PublicExplanation = Field(description="the policy's calculation for the current evidence")
 
 
 class ListingView(Model):
