@@ -69,9 +69,9 @@ def untraceable_reason(p: Prepared) -> str | None:
 def _prepare_many(chunk: list[tuple[Any, ...]]) -> list[Prepared | MailrepError]:
     """Trace a chunk of messages (in a worker process); per-message errors are returned."""
     out: list[Prepared | MailrepError] = []
-    for raw, mailhosts, now, keep_bytes, max_age in chunk:
+    for raw, mailhosts, now, keep_bytes in chunk:
         try:
-            out.append(prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes, max_age=max_age))
+            out.append(prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes))
         except MailrepError as e:
             out.append(e)
     return out
@@ -136,7 +136,7 @@ class Importer:
                             summary.rejected[f"larger than {limits.max_bytes} bytes"] += 1
                             tick(1)
                         else:
-                            fresh.append((item.raw, self.mailhosts, now, limits.keep_bytes, limits.max_age))
+                            fresh.append((item.raw, self.mailhosts, now, limits.keep_bytes))
                     for i in range(0, len(fresh), TRACE_CHUNK):
                         chunk = fresh[i:i + TRACE_CHUNK]
                         pending.append((chunk, self._trace(pool, chunk)))

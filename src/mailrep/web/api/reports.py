@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mailrep import links
 from mailrep.errors import NotAllowed, NotFound
 from mailrep.intake.service import Submitter
+from mailrep.policy.counting import REASONS, Reason
 from mailrep.roles import Role
 from mailrep.store import reports as store
 from mailrep.web.api.body import check_mail_type, read_limited
@@ -20,13 +21,18 @@ from mailrep.web.context import ctx
 
 router = APIRouter(tags=["reports"])
 MAX_ID = 2**63 - 1
+REASON_DOC = "; ".join(f"`{r}`: {text}" for r, text in REASONS.items())
 
 
 class ReportReceipt(BaseModel):
-    id: int
-    source_ip: str | None
-    url: str
-    duplicate: bool = False
+    id: int = Field(description="the report's id (also for a duplicate: the earlier report's)")
+    source_ip: str | None = Field(description="the traced source: the first untrusted relay, or null")
+    url: str = Field(description="where to follow the report (GET /api/v1/reports/{id})")
+    duplicate: bool = Field(False, description="the same message was received from you before")
+    counted: bool = Field(description="whether this report counts as evidence against `source_ip`")
+    reason: Reason | None = Field(description="why it does not count (null when it counts): "
+                                       + REASON_DOC)
+    detail: str = Field("", description="the reason in a sentence")
 
 
 class ReportView(BaseModel):
@@ -36,6 +42,8 @@ class ReportView(BaseModel):
     source_ip: str | None
     state: str
     counted: bool
+    count_reason: Reason | None = Field(description="why it does not count (null when it counts, or "
+                                             "for reports stored before reasons were kept): " + REASON_DOC)
     truncated: bool
     size: int
     flags: list[dict[str, Any]]
@@ -71,7 +79,7 @@ def submitter(caller: Caller) -> Submitter:
     rep = caller.reporter
     if rep is None:
         raise NotAllowed("this account has no reporter profile")
-    return Submitter(caller.id, rep.mailhosts, rep.daily_quota, rep.status == "active")
+    return Submitter(caller.id, rep.mailhosts, rep.daily_quota, rep.status == "active", rep.mailhosts_confirmed)
 
 
 @router.post(
@@ -79,6 +87,8 @@ def submitter(caller: Caller) -> Submitter:
     openapi_extra={**MAIL_BODY, "security": BEARER_SECURITY},
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
     summary="Submit one spam (raw message); answered after the report is durably stored",
+    description="The receipt says whether the report counts as evidence and, when not, why (`reason`). "
+                "Over the daily quota nothing is stored: 429 with error code `over_quota`.",
 )
 async def post_report(request: Request) -> JSONResponse:
     c = ctx(request)
@@ -87,7 +97,8 @@ async def post_report(request: Request) -> JSONResponse:
     raw = await read_limited(request, c.limits.max_bytes)
     receipt = await c.intake.submit_report(who, raw, channel="http")
     url = report_url(request, receipt.id)
-    body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate)
+    body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate,
+                         counted=receipt.counted, reason=receipt.reason, detail=receipt.detail)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
 
 
@@ -102,6 +113,7 @@ def get_report(request: Request, report_id: int = Path(ge=1, le=MAX_ID),
     return ReportView(
         id=row["id"], received_at=iso(row["received_at"]), channel=row["channel"],
         source_ip=row["source_ip"], state=row["state"], counted=bool(row["counted"]),
+        count_reason=row["count_reason"],
         truncated=bool(row["truncated"]), size=int(row["raw_size"]), flags=list(row["flags"] or []),
         error=row["error"], trace=row["trace_json"],
     )
