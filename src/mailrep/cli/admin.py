@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> Groups:
             accts = services.accounts
             intake = build_intake(settings, services, now)
             try:
-                rep = accts.set_mailhosts(name, mailhosts.split(), accts.operator(actor, now()), now(),
+                rep = accts.set_mailhosts(name, mailhosts.replace("|", " ").replace(",", " ").split(), accts.operator(actor, now()), now(),
                                           redecide=intake.redecide)
             finally:
                 intake.close()

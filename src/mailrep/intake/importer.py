@@ -43,13 +43,16 @@ NO_QUOTA = 10**12
 class Summary:
     seen: int = 0
     imported: int = 0
+    counted: int = 0
+    not_counted: Counter[str] = field(default_factory=Counter)  # by reason (policy.counting)
     duplicates: int = 0
     untraceable: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seen": self.seen, "imported": self.imported, "duplicates": self.duplicates,
+        return {"seen": self.seen, "imported": self.imported, "counted": self.counted,
+                "not_counted": dict(self.not_counted), "duplicates": self.duplicates,
                 "untraceable": dict(self.untraceable), "rejected": dict(self.rejected),
                 "errors": list(self.errors)}
 
@@ -195,6 +198,10 @@ class Importer:
                 summary.duplicates += 1
             else:
                 summary.imported += 1
+                if receipt.counted:
+                    summary.counted += 1
+                else:
+                    summary.not_counted[str(receipt.reason)] += 1
                 reason = untraceable_reason(p)
                 if reason:
                     summary.untraceable[reason] += 1

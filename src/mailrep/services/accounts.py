@@ -90,7 +90,7 @@ class Accounts:
         list is taken as complete, so no source of its reports is a probable forwarder. Its
         reports inside the policy window are traced and decided again (`redecide`), and the
         addresses whose evidence changed re-evaluated."""
-        hosts = [h for item in mailhosts for h in item.replace("|", " ").replace(",", " ").split()]
+        hosts = [h.strip() for h in mailhosts if h.strip()]  # one host per entry
         if len(hosts) > MAX_MAILHOSTS:
             raise BadInput(f"at most {MAX_MAILHOSTS} mail hosts")
         if hosts:
