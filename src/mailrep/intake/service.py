@@ -71,7 +71,7 @@ class Receipt:
     url: str = ""
     duplicate: bool = False
     counted: bool = True
-    reason: str | None = None
+    reason: Reason | None = None
     detail: str = ""
 
     def with_url(self, url: str) -> Receipt:

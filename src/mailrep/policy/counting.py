@@ -73,7 +73,7 @@ class CountFacts:
 
 class Verdict(NamedTuple):
     counted: bool
-    reason: str | None = None
+    reason: Reason | None = None
     detail: str = ""
 
 
