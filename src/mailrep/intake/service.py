@@ -295,9 +295,7 @@ class IntakeService:
                 continue
             self._quota[who.account_id] = (count + 1, checked)
             p = item.p
-            others = receivers.get(p.source_ip, ()) if p.source_ip else ()
-            verdict = self.decide(CountFacts(p.source_ip, p.mail_date, who.mailhosts,
-                                             len(others) - (who.account_id in others), who.confirmed), item.at)
+            verdict = self.decide(count_facts(p, who, receivers), item.at)
             received.update((ip, who.account_id) for ip in p.receiving)
             row_of[key] = len(rows)
             pending.append((i, key, False))
@@ -340,10 +338,7 @@ class IntakeService:
         with self.db.transaction() as conn:
             receivers = store.receivers_of(conn, {ip for _, p in traced for ip in (p.source_ip, *p.receiving) if ip})
             for row, p in traced:
-                others = receivers.get(p.source_ip, ()) if p.source_ip else ()
-                verdict = self.decide(CountFacts(p.source_ip, p.mail_date, who.mailhosts,
-                                                 len(others) - (account_id in others), who.confirmed),
-                                      row["received_at"])
+                verdict = self.decide(count_facts(p, who, receivers), row["received_at"])
                 old_trace = row["trace_json"] if isinstance(row["trace_json"], dict) else {}
                 stale = [*(old_trace.get("flags") or []), *self._decision_flags(row["flags"])]
                 kept = [f for f in row["flags"] or [] if f not in stale]
@@ -407,6 +402,13 @@ class IntakeService:
             results[i] = (duplicate_receipt(ids[r], rows[r]["source_ip"]) if dup
                           else decided_receipt(ids[r], rows[r]["source_ip"], verdicts[r]))
 
+
+
+def count_facts(p: Prepared, who: Submitter, receivers: dict[str, set[int]]) -> CountFacts:
+    """What the counting rule needs about a traced report of `who`; `receivers`: the reporters
+    whose traces show each IP receiving their mail (`store.receivers_of`)."""
+    others = receivers.get(p.source_ip, set()) if p.source_ip else set()
+    return CountFacts(p.source_ip, p.mail_date, who.mailhosts, len(others - {who.account_id}), who.confirmed)
 
 
 def with_verdict(flags: list[dict[str, str]], verdict: Verdict) -> list[dict[str, str]]:
