@@ -111,10 +111,10 @@ def _prepare_chunk(args: tuple[int, int, int, int, int]) -> tuple[float, list[tu
         ip = source_ip(rng.randrange(sources))
         raw = make_message(i, ip, _corpus, _stamp)
         out.append(("r", rng.randrange(reporters),
-                    prepare(raw, now=now, keep_bytes=50 * 1024, max_age=timedelta(hours=48))))
+                    prepare(raw, now=now, keep_bytes=50 * 1024)))
         if i % TRAP_EVERY == 0:
             raw = make_message(i, ip, _corpus, _stamp, b"T")
-            out.append(("t", 0, prepare(raw, now=now, keep_bytes=50 * 1024, max_age=timedelta(hours=48))))
+            out.append(("t", 0, prepare(raw, now=now, keep_bytes=50 * 1024)))
     return time.process_time() - cpu0, out
 
 
@@ -126,12 +126,11 @@ def yardstick(n: int = 1500) -> float:
 
     corpus, stamp, now = load_corpus(), format_datetime(datetime.now(UTC)), datetime.now(UTC)
     for i in range(300):  # warm-up on other messages: imports, suffix list, regex caches
-        prepare(make_message(10**8 + i, source_ip(i), corpus, stamp), now=now, keep_bytes=50 * 1024,
-                max_age=timedelta(hours=48))
+        prepare(make_message(10**8 + i, source_ip(i), corpus, stamp), now=now, keep_bytes=50 * 1024)
     msgs = [make_message(i, source_ip(i), corpus, stamp, b"Y") for i in range(n)]
     t0 = time.process_time()
     for raw in msgs:
-        prepare(raw, now=now, keep_bytes=50 * 1024, max_age=timedelta(hours=48))
+        prepare(raw, now=now, keep_bytes=50 * 1024)
     return (time.process_time() - t0) * 1000 / n
 
 

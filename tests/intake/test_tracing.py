@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def spam(i: int) -> bytes:
 
 
 def job(raw: bytes) -> Job:
-    return Job(raw, (), NOW, 50 * 1024, timedelta(hours=48))
+    return Job(raw, (), NOW, 50 * 1024)
 
 
 class CountingPool(Executor):
@@ -68,7 +68,7 @@ def test_many_waiting_messages_share_pool_calls_and_keep_their_own_results():
     assert sum(pool.sizes) == len(raws) and batcher.calls == len(pool.sizes)
     assert len(pool.sizes) < len(raws) and max(pool.sizes) == 8  # batched, never above max_batch
     for r, p in zip(raws[:-1], got[:-1], strict=True):
-        expected = prepare(r, now=NOW, keep_bytes=50 * 1024, max_age=timedelta(hours=48))
+        expected = prepare(r, now=NOW, keep_bytes=50 * 1024)
         assert (p.sha256, p.source_ip, p.trace) == (expected.sha256, expected.source_ip, expected.trace)
     assert isinstance(got[-1], NotMail)
 

@@ -24,6 +24,7 @@ from mailrep.errors import (
     OverQuota,
 )
 from mailrep.policy.config import PolicyConfig, parse_networks
+from mailrep.policy.counting import CountFacts, decide_count
 from mailrep.run import build_services
 from mailrep.services import Services
 from mailrep.services import blocklist as decisions
@@ -332,9 +333,24 @@ def test_suspending_a_poisoner_lifts_what_it_caused(db):
 
 def test_reports_from_the_reporters_own_mailhost_never_count(db):
     own = reporter(db, mailhosts="mx.example.net 45.33.1.0/24")
-    report(db, own)  # flagged counted by intake, but the source is its own relay network
+    verdict = decide_count(CountFacts(IP, mailhosts=("mx.example.net", "45.33.1.0/24")), NOW,
+                           max_age=timedelta(hours=48))
+    assert (verdict.counted, verdict.reason) == (False, "reporter_own_network")
+    report(db, own, counted=verdict.counted, count_reason=verdict.reason)  # as the intake stores it
     report(db, reporter(db))
     assert svc(db).blocklist.reevaluate([IP], NOW) == []
+    assert svc(db).lookup.explain(IP, NOW)["reports"] == 1
+
+
+def test_public_counts_agree_with_the_scoring(db):
+    """Counts and scoring read the same rows: stored `counted`, not parked, reporter active."""
+    a, b, c = reporter(db), reporter(db), reporter(db)
+    report(db, a)
+    report(db, b, counted=False, count_reason="too_old")
+    report(db, c)
+    with db.transaction() as conn:
+        accounts.update_reporter(conn, c.id, status="suspended")
+    assert svc(db).lookup.lookup(IP, NOW)["evidence"]["user"] == 1
     assert svc(db).lookup.explain(IP, NOW)["reports"] == 1
 
 

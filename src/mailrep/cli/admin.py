@@ -2,6 +2,7 @@
 
     mailrep db upgrade
     mailrep reporter add NAME [--mailhosts "mx1.example.net 198.51.100.0/24"] [--trust 1.0]
+    mailrep reporter set NAME --mailhosts "mx1.example.net 198.51.100.0/24"   (re-decides its reports)
     mailrep reporter suspend|reactivate NAME --reason "..."    mailrep reporter trust NAME 0.5 --reason "..."
     mailrep token create --role feed|reporter|deputy|admin|sender NAME   (token on the last line)
     mailrep token revoke TOKEN
@@ -112,6 +113,33 @@ def register(app: typer.Typer) -> Groups:
             typer.echo(f"reporter {acc.name} (id {acc.id}) mailhosts={' '.join(rep.mailhosts) or '-'} "
                        f"submit code {rep.submit_code}")
             typer.echo(secret)
+        run(go)
+
+    @reporter_app.command("set")
+    def reporter_set(
+        name: str,
+        mailhosts: str = typer.Option(..., "--mailhosts", help='the reporter\'s own relays: networks or host '
+                                      'names, space-separated ("" clears them)'),
+        actor: str = Actor, data_dir: Path | None = DataDir,
+    ) -> None:
+        """Set a reporter's mail hosts, confirmed.
+
+        No source of its is then a probable forwarder; its reports of the policy window are
+        traced and decided again."""
+        def go() -> None:
+            from mailrep.run import build_intake, build_services
+
+            settings, db = open_db(data_dir)
+            services = build_services(settings, db)
+            accts = services.accounts
+            intake = build_intake(settings, services, system_clock)
+            at = system_clock()
+            hosts = mailhosts.replace("|", " ").replace(",", " ").split()
+            try:
+                rep = accts.set_mailhosts(name, hosts, accts.operator(actor, at), at, redecide=intake.redecide)
+            finally:
+                intake.close()
+            typer.echo(f"reporter {name}: mailhosts={' '.join(rep.mailhosts) or '-'} (confirmed)")
         run(go)
 
     def _reporter_change(doc: str, **change: Any) -> Callable[..., None]:

@@ -42,8 +42,10 @@ def _rate_column() -> Any:
 def print_summary(console: Console, s: Summary) -> None:
     console.print(f"imported {s.imported}, duplicates {s.duplicates}, "
                   f"untraceable {sum(s.untraceable.values())}, rejected {sum(s.rejected.values())} "
-                  f"(of {s.seen} messages)", highlight=False)
-    for title, counter in (("untraceable", s.untraceable), ("rejected", s.rejected)):
+                  f"(of {s.seen} messages); of the imported, {s.counted} count as evidence, "
+                  f"{sum(s.not_counted.values())} do not", highlight=False)
+    for title, counter in (("not counted", s.not_counted), ("untraceable", s.untraceable),
+                           ("rejected", s.rejected)):
         for reason, n in counter.most_common(10):
             console.print(f"  {title}: {n} x {reason}", highlight=False)
     for err in s.errors[:20]:

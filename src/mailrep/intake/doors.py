@@ -72,7 +72,8 @@ class StoreDoors:
                     raise NotAuthenticated("unknown submission address") from e
             if rep.status != "active" or not acc.active:
                 raise NotAuthenticated("revoked submission address")
-            return Owner(acc.id, acc.name), Submitter(acc.id, rep.mailhosts, rep.daily_quota, True)
+            return Owner(acc.id, acc.name), Submitter(acc.id, rep.mailhosts, rep.daily_quota, True,
+                                                     rep.mailhosts_confirmed)
         with self.db.transaction() as conn:
             acc = accounts.ensure_account(conn, route.key, Role.FEED, self.clock())
         if not acc.active:
@@ -109,7 +110,7 @@ class StoreDoors:
         if door is Door.TRAP:
             got = await self.service.submit_trap_hit(item.owner.account_id, item.raw,
                                                      trap_address=item.route.address)
-            return Receipt(got.id, got.source_ip, "", got.duplicate)
+            return got
         who = self._owners.get((door, item.route.key), (None, None, 0.0))[1] or Submitter(
             item.owner.account_id, (), FEED_QUOTA if door is Door.FBL else DAILY_QUOTA, True)
         channel = CHANNEL[door]
@@ -123,7 +124,7 @@ class StoreDoors:
         if not got.duplicate and who.account_id in self._used:
             n, at = self._used[who.account_id]
             self._used[who.account_id] = (n + 1, at)
-        return Receipt(got.id, got.source_ip, report_url(self.site_url, got.id), got.duplicate)
+        return got.with_url(report_url(self.site_url, got.id))
 
 
 

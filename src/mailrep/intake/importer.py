@@ -43,13 +43,16 @@ NO_QUOTA = 10**12
 class Summary:
     seen: int = 0
     imported: int = 0
+    counted: int = 0
+    not_counted: Counter[str] = field(default_factory=Counter)  # by reason (policy.counting)
     duplicates: int = 0
     untraceable: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seen": self.seen, "imported": self.imported, "duplicates": self.duplicates,
+        return {"seen": self.seen, "imported": self.imported, "counted": self.counted,
+                "not_counted": dict(self.not_counted), "duplicates": self.duplicates,
                 "untraceable": dict(self.untraceable), "rejected": dict(self.rejected),
                 "errors": list(self.errors)}
 
@@ -69,9 +72,9 @@ def untraceable_reason(p: Prepared) -> str | None:
 def _prepare_many(chunk: list[tuple[Any, ...]]) -> list[Prepared | MailrepError]:
     """Trace a chunk of messages (in a worker process); per-message errors are returned."""
     out: list[Prepared | MailrepError] = []
-    for raw, mailhosts, now, keep_bytes, max_age in chunk:
+    for raw, mailhosts, now, keep_bytes in chunk:
         try:
-            out.append(prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes, max_age=max_age))
+            out.append(prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=keep_bytes))
         except MailrepError as e:
             out.append(e)
     return out
@@ -136,7 +139,7 @@ class Importer:
                             summary.rejected[f"larger than {limits.max_bytes} bytes"] += 1
                             tick(1)
                         else:
-                            fresh.append((item.raw, self.mailhosts, now, limits.keep_bytes, limits.max_age))
+                            fresh.append((item.raw, self.mailhosts, now, limits.keep_bytes))
                     for i in range(0, len(fresh), TRACE_CHUNK):
                         chunk = fresh[i:i + TRACE_CHUNK]
                         pending.append((chunk, self._trace(pool, chunk)))
@@ -195,6 +198,10 @@ class Importer:
                 summary.duplicates += 1
             else:
                 summary.imported += 1
+                if receipt.counted:
+                    summary.counted += 1
+                else:
+                    summary.not_counted[str(receipt.reason)] += 1
                 reason = untraceable_reason(p)
                 if reason:
                     summary.untraceable[reason] += 1

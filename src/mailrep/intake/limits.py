@@ -2,7 +2,9 @@
 
     max_bytes          10 MiB   hard reject above this (enforced while reading the body)
     keep_bytes         50 KiB   stored size; the rest is cut and the cut is flagged
-    max_age_hours      48       older mail is stored but not counted (flagged)
+    max_age_hours      48       older mail is stored but not counted (reason too_old)
+    forwarder_reporters 2       a source that this many OTHER reporters' traces show receiving
+                                their mail is a probable forwarder: not counted (policy.counting)
     daily_quota        5000     per reporter per 24 h when the reporter row has none
     batch_size         500      most items one writer transaction commits
     batch_wait_ms      10       how long a batch waits for reports still being traced
@@ -31,6 +33,7 @@ class IntakeLimits:
     max_bytes: int = 10 * MiB
     keep_bytes: int = 50 * KiB
     max_age: timedelta = timedelta(hours=48)
+    forwarder_reporters: int = 2
     daily_quota: int = DAILY_QUOTA
     batch_size: int = 500
     batch_wait: float = 0.010
@@ -43,7 +46,7 @@ class IntakeLimits:
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> IntakeLimits:
         known = {
-            "max_bytes", "keep_bytes", "max_age_hours", "daily_quota", "batch_size",
+            "max_bytes", "keep_bytes", "max_age_hours", "forwarder_reporters", "daily_quota", "batch_size",
             "batch_wait_ms", "trace_workers", "trace_nice", "operator_mailhosts", "delisting_per_hour",
             "volume_batch_max",
         }
@@ -56,6 +59,7 @@ class IntakeLimits:
                 max_bytes=int(section.get("max_bytes", d.max_bytes)),
                 keep_bytes=int(section.get("keep_bytes", d.keep_bytes)),
                 max_age=timedelta(hours=float(section.get("max_age_hours", 48))),
+                forwarder_reporters=max(1, int(section.get("forwarder_reporters", d.forwarder_reporters))),
                 daily_quota=int(section.get("daily_quota", d.daily_quota)),
                 batch_size=max(1, int(section.get("batch_size", d.batch_size))),
                 batch_wait=float(section.get("batch_wait_ms", d.batch_wait * 1000)) / 1000.0,

@@ -1,9 +1,10 @@
 """Turning one raw message into what the store keeps: pure, picklable, runs in a process pool.
 
-`prepare(raw, mailhosts=..., now=..., keep_bytes=..., max_age=...)` hashes the full bytes
+`prepare(raw, mailhosts=..., now=..., keep_bytes=...)` hashes the full bytes
 (the dedupe key), traces the message with the given mail hosts, cuts the stored copy to
-`keep_bytes` (flagging the cut), decides whether the report counts (mail older than `max_age`
-by its first Received date, else its Date header, is stored but not counted) and compresses
+`keep_bytes` (flagging the cut), gathers the facts the counting rule needs (source IP, the mail's
+date: its first Received date, else its Date header; the trusted relays that received it,
+`policy.counting.receiving_hosts`) and compresses
 the stored copy (zlib format, written by ISA-L's compressor: about 3x faster than zlib's
 level 1 at the same size; any zlib reads it back). It raises `NotMail` for bytes that are not
 a message. The trace is JSON-encoded here, once (`trace_json`, stored as is), so a worker
@@ -16,19 +17,18 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from isal import isal_zlib
 
 from mailrep.errors import NotMail
+from mailrep.policy.counting import receiving_hosts
 from mailrep.store.encoded import EncodedJson
 from mailrep.trace.message import Flag, Message, read_message
 
 FLAG_TRUNCATED = "truncated"
-FLAG_TOO_OLD = "too_old"
-FLAG_NO_SOURCE = "no_source"
 FLAG_TRACE_FAILED = "trace_failed"
 
 
@@ -40,8 +40,8 @@ class Prepared:
     truncated: bool
     source_ip: str | None
     trace_json: EncodedJson
-    counted: bool
     mail_date: datetime | None
+    receiving: tuple[str, ...] = ()  # listable IPs of the trusted relays (policy.counting)
     flags: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -96,7 +96,6 @@ def _trace(message: Message, mailhosts: tuple[str, ...], now: datetime) -> dict[
 
 def prepare(
     raw: bytes, *, mailhosts: tuple[str, ...] = (), now: datetime, keep_bytes: int,
-    max_age: timedelta,
 ) -> Prepared:
     if not raw.strip():
         raise NotMail("empty message")
@@ -117,19 +116,13 @@ def prepare(
         flags.append(Flag(FLAG_TRUNCATED, f"stored the first {keep_bytes} of {len(raw)} bytes").to_dict())
     source = trace.get("source") or {}
     source_ip = source.get("ip") if isinstance(source, dict) else None
-    counted = True
     if trace.get("error"):
         flags.append(Flag(FLAG_TRACE_FAILED, str(trace["error"])[:500]).to_dict())
-    if not source_ip:
-        counted = False
-        flags.append(Flag(FLAG_NO_SOURCE, "no source IP found; not counted").to_dict())
-    when = mail_date(message.headers)
-    if when is not None and now - when > max_age:
-        counted = False
-        flags.append(Flag(FLAG_TOO_OLD, f"mail dated {when.isoformat()} is older than "
-                                        f"{max_age}; stored but not counted").to_dict())
+    hops = trace.get("hops")
     return Prepared(
         sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw_z=isal_zlib.compress(kept, 1),
-        truncated=truncated, source_ip=source_ip, trace_json=EncodedJson.of(trace), counted=counted,
-        mail_date=when, flags=flags,
+        truncated=truncated, source_ip=source_ip, trace_json=EncodedJson.of(trace),
+        mail_date=mail_date(message.headers),
+        receiving=receiving_hosts(h for h in hops if isinstance(h, dict)) if isinstance(hops, list) else (),
+        flags=flags,
     )

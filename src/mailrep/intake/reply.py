@@ -1,4 +1,5 @@
-"""The reply mail to a reporter: each report's traced source and tracking URL (SpamCop's habit).
+"""The reply mail to a reporter: each report's traced source, whether it counts (and why not:
+`policy.counting`) and its tracking URL (SpamCop's habit).
 
 Off by default; `[smtp] reply_smarthost = "host:port"` turns it on. Sending happens after the
 250 was given and never affects the stored reports; a failure is logged by the caller.
@@ -48,6 +49,7 @@ def build_reply(to: str, sender: str, pairs: Sequence[tuple[Submission, Receipt]
         if subject:
             lines.append(f"   subject: {subject}")
         lines.append(f"   traced source: {source}")
+        lines.append(f"   counted: {'yes' if rec.counted else f'no ({rec.reason}: {rec.detail})'}")
         for flag in sub.flags:
             lines.append(f"   note: {flag.detail}")
         lines.append(f"   tracking: {rec.url}")

@@ -17,11 +17,13 @@ the `Processor` (post-commit re-evaluation, see `intake.processor`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import multiprocessing
 import os
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,13 +31,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mailrep.clock import Clock
-from mailrep.errors import NotAllowed, OverQuota, TooBig
+from mailrep.errors import NotAllowed, NotMail, OverQuota, TooBig
 from mailrep.intake.limits import IntakeLimits
-from mailrep.intake.prepare import Prepared, prepare
+from mailrep.intake.prepare import FLAG_TRACE_FAILED, Prepared, prepare
 from mailrep.intake.processor import Processor, Reevaluate
 from mailrep.intake.tracing import Job, TraceBatcher, worker_init
 from mailrep.intake.writer import Writer
+from mailrep.policy.counting import REASONS, CountFacts, Reason, Verdict, decide_count
 from mailrep.roles import DAILY_QUOTA
+from mailrep.store import accounts
 from mailrep.store import reports as store
 from mailrep.store.db import Database
 
@@ -47,23 +51,41 @@ GIL_SWITCH_S = 0.0005
 
 @dataclass(frozen=True, slots=True)
 class Submitter:
-    """Who submits: an account id, its mail hosts, its quota (reporters) and whether active."""
+    """Who submits: an account id, its mail hosts, its quota (reporters), whether active and
+    whether it has confirmed its mail hosts (then no source of its is a probable forwarder)."""
 
     account_id: int
     mailhosts: tuple[str, ...] = ()
     daily_quota: int = DAILY_QUOTA
     active: bool = True
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """What the intake answers for a committed report: its id, traced source, tracking URL
-    (set by a door that hands one out) and whether it was a duplicate of an earlier one."""
+    (set by a door that hands one out), whether it was a duplicate of an earlier one, and
+    whether it counts as evidence (`policy.counting`: the reason and a sentence when not)."""
 
     id: int
     source_ip: str | None
     url: str = ""
     duplicate: bool = False
+    counted: bool = True
+    reason: Reason | None = None
+    detail: str = ""
+
+    def with_url(self, url: str) -> Receipt:
+        return dataclasses.replace(self, url=url)
+
+
+def decided_receipt(report_id: int, source_ip: str | None, verdict: Verdict) -> Receipt:
+    return Receipt(report_id, source_ip, counted=verdict.counted, reason=verdict.reason, detail=verdict.detail)
+
+
+def duplicate_receipt(report_id: int, source_ip: str | None) -> Receipt:
+    return Receipt(report_id, source_ip, duplicate=True, counted=False, reason=Reason.DUPLICATE,
+                   detail=f"already received as report {report_id}; nothing new stored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +203,11 @@ class IntakeService:
 
     def prepare_sync(self, raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> Prepared:
         self._check_size(raw)
-        return prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=self.limits.keep_bytes,
-                       max_age=self.limits.max_age)
+        return prepare(raw, mailhosts=mailhosts, now=now, keep_bytes=self.limits.keep_bytes)
 
     async def _prepare(self, raw: bytes, mailhosts: tuple[str, ...], now: datetime) -> Prepared:
         self._check_size(raw)
-        job = Job(raw, mailhosts, now, self.limits.keep_bytes, self.limits.max_age)
+        job = Job(raw, mailhosts, now, self.limits.keep_bytes)
         if self._pool() is None:
             return job.run()
         return await self._batcher.prepare(job)
@@ -252,7 +273,7 @@ class IntakeService:
         key = store.report_key(who.account_id, hashlib.sha256(raw).hexdigest())
         with self.db.read() as conn:
             found = store.find_reports(conn, [key]).get(key)
-        return Receipt(found[0], found[1], duplicate=True) if found else None
+        return duplicate_receipt(*found) if found else None
 
     # -- the writer's transaction ------------------------------------------------------------
 
@@ -275,6 +296,11 @@ class IntakeService:
             self.processor.notify(report_ids, changed_ips)
         return results
 
+    def decide(self, facts: CountFacts, now: datetime) -> Verdict:
+        """The counting rule with this intake's limits."""
+        return decide_count(facts, now, max_age=self.limits.max_age,
+                            forwarder_reporters=self.limits.forwarder_reporters)
+
     def _commit_reports(self, conn: Any, batch: Sequence[Any], results: list[Any],
                         new: list[tuple[int, str | None]]) -> None:
         idx = [i for i, it in enumerate(batch) if isinstance(it, _Report)]
@@ -283,40 +309,88 @@ class IntakeService:
         keys = {i: store.report_key(batch[i].who.account_id, batch[i].p.sha256) for i in idx}
         existing = store.find_reports(conn, list(set(keys.values())))
         self._refresh_quota(conn, {batch[i].who.account_id for i in idx}, batch[idx[0]].at)
+        receivers = store.receivers_of(conn, {ip for i in idx for ip in (batch[i].p.source_ip, *batch[i].p.receiving)
+                                              if ip})
+        received: set[tuple[str, int]] = set()
         rows: list[dict[str, Any]] = []
+        verdicts: list[Verdict] = []
         row_of: dict[str, int] = {}
         pending: list[tuple[int, str, bool]] = []
         for i in idx:
             item: _Report = batch[i]
             key = keys[i]
             if key in existing:
-                rid, ip = existing[key]
-                results[i] = Receipt(rid, ip, duplicate=True)
+                results[i] = duplicate_receipt(*existing[key])
                 continue
             if key in row_of:  # the same message twice in one batch
                 pending.append((i, key, True))
                 continue
-            count, checked = self._quota[item.who.account_id]
-            if count >= item.who.daily_quota:
-                results[i] = OverQuota(f"quota of {item.who.daily_quota} reports per 24 h reached")
+            who = item.who
+            count, checked = self._quota[who.account_id]
+            if count >= who.daily_quota:
+                results[i] = OverQuota(f"quota of {who.daily_quota} reports per 24 h reached")
                 continue
-            self._quota[item.who.account_id] = (count + 1, checked)
+            self._quota[who.account_id] = (count + 1, checked)
             p = item.p
+            verdict = self.decide(count_facts(p, who, receivers), item.at)
+            received.update((ip, who.account_id) for ip in p.receiving)
             row_of[key] = len(rows)
             pending.append((i, key, False))
+            verdicts.append(verdict)
             rows.append({
-                "reporter_id": item.who.account_id, "channel": item.channel, "received_at": item.at,
+                "reporter_id": who.account_id, "channel": item.channel, "received_at": item.at,
                 "sha256": p.sha256, "raw_z": p.raw_z, "raw_size": p.size,
                 "stored_size": min(p.size, self.limits.keep_bytes), "truncated": p.truncated,
-                "trace_json": p.trace_json, "source_ip": p.source_ip, "counted": p.counted,
-                "flags": p.flags, "state": store.ACCEPTED, "error": None, "dedupe_key": key,
+                "trace_json": p.trace_json, "source_ip": p.source_ip, "counted": verdict.counted,
+                "count_reason": verdict.reason, "flags": with_verdict(p.flags, verdict),
+                "state": store.ACCEPTED, "error": None, "dedupe_key": key,
             })
         ids = store.insert_reports(conn, rows)
         store.enqueue(conn, ids)
+        store.add_receiving_hosts(conn, received, receivers)
         new.extend((rid, row["source_ip"] if row["counted"] else None) for rid, row in zip(ids, rows, strict=True))
         for i, key, dup in pending:
             r = row_of[key]
-            results[i] = Receipt(ids[r], rows[r]["source_ip"], duplicate=dup)
+            results[i] = (duplicate_receipt(ids[r], rows[r]["source_ip"]) if dup
+                          else decided_receipt(ids[r], rows[r]["source_ip"], verdicts[r]))
+
+    def redecide(self, account_id: int, since: datetime) -> list[str]:
+        """Trace a reporter's reports received after `since` again with its current mail hosts
+        and decide again whether each counts (after its mail hosts changed: `reporter set`,
+        PUT /reporter/mailhosts); the IPs whose evidence may have changed (old and new sources).
+        Flags the doors added are kept; the trace's and the counting rule's are replaced."""
+        with self.db.read() as conn:
+            rep = accounts.get_reporter(conn, account_id)
+            rows = store.reports_of(conn, account_id, since)
+        who = Submitter(account_id, rep.mailhosts, confirmed=rep.mailhosts_confirmed)
+        traced: list[tuple[dict[str, Any], Prepared]] = []
+        for row in rows:
+            try:
+                p = self.prepare_sync(zlib.decompress(row["raw_z"]), who.mailhosts, row["received_at"])
+            except NotMail:
+                continue
+            traced.append((row, p))
+        changed = {row["source_ip"] for row in rows if row["source_ip"]}
+        updates: list[dict[str, Any]] = []
+        with self.db.transaction() as conn:
+            receivers = store.receivers_of(conn, {ip for _, p in traced for ip in (p.source_ip, *p.receiving) if ip})
+            for row, p in traced:
+                verdict = self.decide(count_facts(p, who, receivers), row["received_at"])
+                old_trace = row["trace_json"] if isinstance(row["trace_json"], dict) else {}
+                stale = [*(old_trace.get("flags") or []), *self._decision_flags(row["flags"])]
+                kept = [f for f in row["flags"] or [] if f not in stale]
+                updates.append({"id": row["id"], "source_ip": p.source_ip, "trace_json": p.trace_json,
+                                "counted": verdict.counted, "count_reason": verdict.reason,
+                                "flags": with_verdict([*kept, *p.flags], verdict)})
+                if p.source_ip:
+                    changed.add(p.source_ip)
+            store.redecide(conn, updates)
+            store.add_receiving_hosts(conn, {(ip, account_id) for _, p in traced for ip in p.receiving}, receivers)
+        return sorted(changed)
+
+    @staticmethod
+    def _decision_flags(flags: list[dict[str, str]] | None) -> list[dict[str, str]]:
+        return [f for f in flags or [] if f.get("code") in REASONS or f.get("code") == FLAG_TRACE_FAILED]
 
     def _refresh_quota(self, conn: Any, account_ids: set[int], now: datetime) -> None:
         mono = time.monotonic()
@@ -334,30 +408,48 @@ class IntakeService:
         keys = {i: store.trap_key(batch[i].feed_id, batch[i].p.sha256) for i in idx}
         existing = store.find_trap_hits(conn, list(set(keys.values())))
         rows: list[dict[str, Any]] = []
+        verdicts: list[Verdict] = []
         row_of: dict[str, int] = {}
         order: list[tuple[int, str, bool]] = []
         for i in idx:
             item: _Trap = batch[i]
             key = keys[i]
             if key in existing:
-                results[i] = Receipt(existing[key][0], existing[key][1], duplicate=True)
+                results[i] = duplicate_receipt(*existing[key])
                 continue
             if key in row_of:
                 order.append((i, key, True))
                 continue
             p = item.p
+            verdict = self.decide(CountFacts(p.source_ip, p.mail_date), item.at)
             row_of[key] = len(rows)
             order.append((i, key, False))
+            verdicts.append(verdict)
             rows.append({
                 "feed_account_id": item.feed_id, "received_at": item.at, "sha256": p.sha256,
                 "raw_z": p.raw_z, "raw_size": p.size, "source_ip": p.source_ip,
-                "trace_json": p.trace_json, "trap_address": item.trap_address, "counted": p.counted,
-                "flags": p.flags, "dedupe_key": key,
+                "trace_json": p.trace_json, "trap_address": item.trap_address, "counted": verdict.counted,
+                "flags": with_verdict(p.flags, verdict), "dedupe_key": key,
             })
-            if p.source_ip and p.counted:
+            if p.source_ip and verdict.counted:
                 changed.add(p.source_ip)
         ids = store.insert_trap_hits(conn, rows)
         for i, key, dup in order:
             r = row_of[key]
-            results[i] = Receipt(ids[r], rows[r]["source_ip"], duplicate=dup)
+            results[i] = (duplicate_receipt(ids[r], rows[r]["source_ip"]) if dup
+                          else decided_receipt(ids[r], rows[r]["source_ip"], verdicts[r]))
 
+
+
+def count_facts(p: Prepared, who: Submitter, receivers: dict[str, set[int]]) -> CountFacts:
+    """What the counting rule needs about a traced report of `who`; `receivers`: the reporters
+    whose traces show each IP receiving their mail (`store.receivers_of`)."""
+    others = receivers.get(p.source_ip, set()) if p.source_ip else set()
+    return CountFacts(p.source_ip, p.mail_date, who.mailhosts, len(others - {who.account_id}), who.confirmed)
+
+
+def with_verdict(flags: list[dict[str, str]], verdict: Verdict) -> list[dict[str, str]]:
+    """The stored flags: the trace's, plus the counting rule's reason when the report does not count."""
+    if verdict.counted or verdict.reason is None:
+        return flags
+    return [*flags, {"code": str(verdict.reason), "detail": verdict.detail}]

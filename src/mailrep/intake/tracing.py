@@ -1,7 +1,7 @@
 """Tracing in the process pool, in batches: one pool call carries every message waiting.
 
     batcher = TraceBatcher(pool_of, drop_pool, max_batch=32, in_flight=4)
-    p = await batcher.prepare(Job(raw, mailhosts, now, keep_bytes, max_age))
+    p = await batcher.prepare(Job(raw, mailhosts, now, keep_bytes))
 
 A pool call costs the event loop's process a pickle, a pipe write and a wake-up each way,
 whatever it carries; under load one call per message makes that process, not the tracing,
@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from mailrep.intake.prepare import Prepared, prepare
 
@@ -47,11 +47,9 @@ class Job:
     mailhosts: tuple[str, ...]
     now: datetime
     keep_bytes: int
-    max_age: timedelta
 
     def run(self) -> Prepared:
-        return prepare(self.raw, mailhosts=self.mailhosts, now=self.now, keep_bytes=self.keep_bytes,
-                       max_age=self.max_age)
+        return prepare(self.raw, mailhosts=self.mailhosts, now=self.now, keep_bytes=self.keep_bytes)
 
 
 def worker_init(nice: int, parent: int | None = None) -> None:

@@ -9,11 +9,9 @@ IPv6 addresses are IPv4).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from functools import lru_cache
 
-from mailrep.errors import BadInput
-from mailrep.net import IPAddress, IPNetwork, ipv4_int, parse_ip, parse_key, parse_network
+from mailrep.net import IPAddress, IPNetwork, ipv4_int, parse_key
 
 # Named special-purpose ranges, so an explanation can say which one (first match wins).
 SPECIAL: tuple[tuple[IPNetwork, str], ...] = tuple(
@@ -95,53 +93,4 @@ def _check(version: int, lo: int, hi: int, exemptions: tuple[IPNetwork, ...],
         net_or_ip = key.network_address if isinstance(key, ipaddress.IPv6Network) else key
         if not net_or_ip.is_global:
             return "not a public unicast address"
-    return None
-
-
-@lru_cache(maxsize=4096)
-def own_networks(mailhosts: str) -> tuple[IPNetwork, ...]:
-    """The networks among a reporter's declared mail hosts (host names are skipped)."""
-    nets: list[IPNetwork] = []
-    for host in mailhosts.replace(",", " ").replace("|", " ").split():
-        try:
-            nets.append(parse_network(host, strict=False))
-        except BadInput:
-            continue
-    return tuple(nets)
-
-
-def in_networks(ip: str, nets: tuple[IPNetwork, ...]) -> bool:
-    """Whether address `ip` (text) lies in one of `nets`; False for unparsable text."""
-    if not nets:
-        return False
-    try:
-        addr = parse_ip(ip)
-    except BadInput:
-        return False
-    return any(addr.version == n.version and addr in n for n in nets)
-
-
-def discount_reason(source_ip: str | None, mailhosts: Iterable[str] = ()) -> str | None:
-    """Why a report about `source_ip` must not count, or None when it counts.
-
-    Not counted: no source found, a source that is not a listable address, or one inside the
-    reporter's own mail hosts (networks or addresses; host names cannot match an address and
-    are skipped here, the tracer uses them).
-    """
-    if not source_ip:
-        return "no source IP"
-    try:
-        ip = parse_ip(source_ip)
-    except BadInput:
-        return "source is not an IP address"
-    reason = never_listed_reason(ip)
-    if reason:
-        return f"source in {reason}"
-    for host in mailhosts:
-        try:
-            net = parse_network(host, strict=False)
-        except BadInput:
-            continue
-        if net.version == ip.version and ip in net:
-            return f"source is the reporter's own mail host {net}"
     return None

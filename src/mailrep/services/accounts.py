@@ -4,21 +4,26 @@
     accounts.create_account(name, role, now)         accounts.create_token(name, role, now, label=...)
     accounts.add_reporter(name, now, mailhosts=...)   -> (account, reporter profile, first token)
     accounts.set_reporter(name, reason, actor, now, status=..., trust_weight=...)  (staff)
+    accounts.set_mailhosts(name, mailhosts, actor, now, redecide=intake.redecide)  (itself or staff)
     accounts.authenticate(secret)                     accounts.revoke(secret, now)
     accounts.operator(name, now)                      a local admin account (created if missing)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
-from mailrep.errors import BadInput, NotFound
+from mailrep.errors import BadInput, NotAllowed, NotFound
 from mailrep.roles import DAILY_QUOTA, Role
 from mailrep.services.blocklist import Blocklist, require_staff
 from mailrep.store import accounts, audit, evidence
 from mailrep.store.accounts import Account, Reporter
 from mailrep.store.db import Database
+from mailrep.trace.trust import TrustConfig
+
+MAX_MAILHOSTS = 100
+Redecide = Callable[[int, datetime], list[str]]  # (account id, since) -> IPs whose evidence changed
 
 
 class Accounts:
@@ -76,6 +81,32 @@ class Accounts:
                          reason=why, detail={"status": [before.status, rep.status],
                                              "trust_weight": [before.trust_weight, rep.trust_weight]})
             ips = evidence.reported_by(conn, acc.id, now, self.blocklist.config.max_age_days)
+        self.blocklist.reevaluate(ips, now)
+        return rep
+
+    def set_mailhosts(self, name: str | int, mailhosts: Sequence[str], actor: Account, now: datetime, *,
+                      redecide: Redecide) -> Reporter:
+        """Set a reporter's own mail hosts (the reporter itself, or staff), validated as the trace
+        configuration validates them (an empty list clears them). This also confirms them: the
+        list is taken as complete, so no source of its reports is a probable forwarder. Its
+        reports inside the policy window are traced and decided again (`redecide`), and the
+        addresses whose evidence changed re-evaluated."""
+        hosts = [h.strip() for h in mailhosts if h.strip()]  # one host per entry
+        if len(hosts) > MAX_MAILHOSTS:
+            raise BadInput(f"at most {MAX_MAILHOSTS} mail hosts")
+        if hosts:
+            TrustConfig.from_mailhosts(hosts)  # raises BadInput naming the bad entry
+        with self.db.transaction() as conn:
+            acc = accounts.get_account(conn, name)
+            if actor.id != acc.id:
+                require_staff(actor, "change another reporter's mail hosts")
+            if acc.role != "reporter":
+                raise NotAllowed(f"{acc.name} is not a reporter")
+            before = accounts.get_reporter(conn, acc.id)
+            rep = accounts.update_reporter(conn, acc.id, mailhosts=hosts, mailhosts_confirmed=True)
+            audit.record(conn, at=now, actor_account_id=actor.id, action="reporter.mailhosts", target=acc.name,
+                         reason="mail hosts set", detail={"mailhosts": [list(before.mailhosts), hosts]})
+        ips = redecide(acc.id, now - timedelta(days=self.blocklist.config.max_age_days))
         self.blocklist.reevaluate(ips, now)
         return rep
 

@@ -55,6 +55,7 @@ class Reporter:
     status: str
     kind: str
     submit_code: str | None
+    mailhosts_confirmed: bool = False  # set by `reporter set` / PUT /reporter/mailhosts
 
 
 def hash_token(secret: str) -> str:
@@ -178,6 +179,7 @@ def _reporter(row: sa.Row[Any]) -> Reporter:
         account_id=int(row.account_id), mailhosts=_split_mailhosts(row.mailhosts),
         trust_weight=float(row.trust_weight), daily_quota=int(row.daily_quota),
         status=row.status, kind=row.kind, submit_code=row.submit_code,
+        mailhosts_confirmed=bool(row.mailhosts_confirmed),
     )
 
 
@@ -221,10 +223,13 @@ def reporter_by_submit_code(conn: Connection, code: str) -> Reporter:
 def update_reporter(
     conn: Connection, account_id: int, *, mailhosts: str | tuple[str, ...] | list[str] | None = None,
     trust_weight: float | None = None, daily_quota: int | None = None, status: str | None = None,
+    mailhosts_confirmed: bool | None = None,
 ) -> Reporter:
     values: dict[str, object] = {}
     if mailhosts is not None:
         values["mailhosts"] = " ".join(_split_mailhosts(mailhosts))
+    if mailhosts_confirmed is not None:
+        values["mailhosts_confirmed"] = mailhosts_confirmed
     if trust_weight is not None:
         values["trust_weight"] = trust_weight
     if daily_quota is not None:

@@ -1,11 +1,12 @@
 """Evidence for the policy, loaded in bulk: counted reports (with their reporter's trust and
 kind), trap hits and volume, per IP, inside the policy window.
 
-A report counts when it is flagged `counted`, is not parked, its source is not inside its
-reporter's declared mail hosts (checked here again, whatever intake decided), and its reporter
-(if any) is an active reporter; anonymous reports (no reporter account) count as kind `simp` with trust 1.0
-and share one identity for the independence rule. Suspending a reporter removes its reports
-from every later evaluation.
+Whether a report counts was decided at intake (`policy.counting`, stored as `counted` with its
+reason); this module only loads by the stored flags. A report is evidence when it is flagged
+`counted`, is not parked, and its reporter (if any) is an active reporter: suspension is a fact
+joined here, not a decision, so suspending a reporter removes its reports from every later
+evaluation and from the public counts alike. Anonymous reports (no reporter account) count as
+kind `simp` with trust 1.0 and share one identity for the independence rule.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from mailrep.policy.ranges import in_networks, own_networks
 from mailrep.policy.score import Evidence, ReportRow
 from mailrep.store.tables import report_queue, reporters, reports, trap_hits, volume
 
@@ -46,6 +46,14 @@ def _epoch_pg(element: epoch_of, compiler: Any, **kw: Any) -> str:
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
 
 
+# Reports with their reporter (outer join: anonymous reports have none), and the conditions that
+# make one evidence: the stored decision, not parked, and the reporter (if any) active.
+_REPORTS_JOIN = reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id)
+_COUNTS = (reports.c.counted.is_(True), reports.c.state != "parked",
+           sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
+                  reporters.c.account_id.is_(None)))
+
+
 def _chunks(seq: Sequence[Any], n: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
@@ -60,17 +68,11 @@ def load(conn: Connection, ips: Sequence[str], now: datetime, window_days: float
     for part in _chunks(list(ips)):
         q = (
             sa.select(reports.c.source_ip, epoch_of(reports.c.received_at), reports.c.reporter_id,
-                      sa.func.coalesce(reporters.c.trust_weight, 1.0),
-                      sa.func.coalesce(reporters.c.kind, "simp"), reporters.c.mailhosts)
-            .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
-            .where(reports.c.source_ip.in_(part), reports.c.received_at > since,
-                   reports.c.counted.is_(True), reports.c.state != "parked",
-                   sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
-                          reporters.c.account_id.is_(None)))
+                      sa.func.coalesce(reporters.c.trust_weight, 1.0), sa.func.coalesce(reporters.c.kind, "simp"))
+            .select_from(_REPORTS_JOIN)
+            .where(reports.c.source_ip.in_(part), reports.c.received_at > since, *_COUNTS)
         )
-        for ip, at, reporter, trust, kind, mailhosts in conn.execute(q):
-            if mailhosts and in_networks(ip, own_networks(mailhosts)):
-                continue  # the reporter's own relay: never evidence against it
+        for ip, at, reporter, trust, kind in conn.execute(q):
             reps[ip].append(ReportRow(float(at), reporter, float(trust), kind))
         q2 = sa.select(trap_hits.c.source_ip, epoch_of(trap_hits.c.received_at)).where(
             trap_hits.c.source_ip.in_(part), trap_hits.c.received_at > since, trap_hits.c.counted.is_(True))
@@ -90,9 +92,8 @@ def counts(conn: Connection, ip: str, now: datetime, window_days: float) -> dict
     kind_col = sa.func.coalesce(reporters.c.kind, sa.literal_column("'simp'"))
     q = (
         sa.select(kind_col, sa.func.count(), sa.func.max(reports.c.received_at))
-        .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
-        .where(reports.c.source_ip == ip, reports.c.received_at > since, reports.c.counted.is_(True),
-               reports.c.state != "parked")
+        .select_from(_REPORTS_JOIN)
+        .where(reports.c.source_ip == ip, reports.c.received_at > since, *_COUNTS)
         .group_by(kind_col)
     )
     last: list[datetime] = []
@@ -153,13 +154,9 @@ def iter_all(conn: Connection, now: datetime, window_days: float,
         traps.setdefault(ip, []).append(float(at))
     q = (
         sa.select(reports.c.source_ip, epoch_of(reports.c.received_at), reports.c.reporter_id,
-                  sa.func.coalesce(reporters.c.trust_weight, 1.0),
-                  sa.func.coalesce(reporters.c.kind, "simp"), reporters.c.mailhosts)
-        .select_from(reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id))
-        .where(reports.c.received_at > since, reports.c.counted.is_(True), reports.c.state != "parked",
-               reports.c.source_ip.is_not(None),
-               sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
-                      reporters.c.account_id.is_(None)))
+                  sa.func.coalesce(reporters.c.trust_weight, 1.0), sa.func.coalesce(reporters.c.kind, "simp"))
+        .select_from(_REPORTS_JOIN)
+        .where(reports.c.received_at > since, reports.c.source_ip.is_not(None), *_COUNTS)
         .order_by(reports.c.source_ip)
         .execution_options(yield_per=10_000)
     )
@@ -170,7 +167,7 @@ def iter_all(conn: Connection, now: datetime, window_days: float,
     def close(ip: str) -> None:
         out[ip] = Evidence(tuple(rows), tuple(traps.pop(ip, ())), vols.get(ip, 0))
 
-    for ip, at, reporter, trust, kind, mailhosts in conn.execute(q):
+    for ip, at, reporter, trust, kind in conn.execute(q):
         if ip != cur_ip:
             if cur_ip is not None:
                 close(cur_ip)
@@ -178,8 +175,6 @@ def iter_all(conn: Connection, now: datetime, window_days: float,
                     yield out
                     out = {}
             cur_ip, rows = ip, []
-        if mailhosts and in_networks(ip, own_networks(mailhosts)):
-            continue
         rows.append(ReportRow(float(at), reporter, float(trust), kind))
     if cur_ip is not None:
         close(cur_ip)

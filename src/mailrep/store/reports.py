@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mailrep.store.tables import report_queue, reports, trap_hits, volume
+from mailrep.store.tables import receiving_hosts, report_queue, reports, trap_hits, volume
 
 ACCEPTED, PROCESSED, PARKED = "accepted", "processed", "parked"
 _CHUNK = 500  # bound for IN (...) lists
@@ -93,6 +93,50 @@ def insert_volume(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if rows:
         conn.execute(volume.insert(), rows)
     return len(rows)
+
+
+def receivers_of(conn: Connection, ips: Iterable[str]) -> dict[str, set[int]]:
+    """The reporters whose traces show each IP as a trusted relay receiving their mail."""
+    out: dict[str, set[int]] = {}
+    for part in _chunks(sorted(set(ips))):
+        q = sa.select(receiving_hosts.c.ip, receiving_hosts.c.reporter_id).where(receiving_hosts.c.ip.in_(part))
+        for ip, rid in conn.execute(q):
+            out.setdefault(ip, set()).add(int(rid))
+    return out
+
+
+def add_receiving_hosts(conn: Connection, pairs: Iterable[tuple[str, int]],
+                        known: dict[str, set[int]] | None = None) -> None:
+    """Record (ip, reporter id) pairs not recorded yet (`known`: what `receivers_of` returned
+    for these IPs, to spare the look-up)."""
+    new = set(pairs)
+    if not new:
+        return
+    if known is None:
+        known = receivers_of(conn, {ip for ip, _ in new})
+    rows = [{"ip": ip, "reporter_id": rid} for ip, rid in sorted(new) if rid not in known.get(ip, ())]
+    if rows:
+        conn.execute(receiving_hosts.insert(), rows)
+
+
+def reports_of(conn: Connection, account_id: int, since: datetime) -> list[dict[str, Any]]:
+    """A reporter's reports received after `since`: id, received_at, raw_z, trace_json, flags,
+    source_ip."""
+    q = (sa.select(reports.c.id, reports.c.received_at, reports.c.raw_z, reports.c.trace_json, reports.c.flags,
+                   reports.c.source_ip)
+         .where(reports.c.reporter_id == account_id, reports.c.received_at > since).order_by(reports.c.id))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def redecide(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Store new trace results and decisions: dicts of id, source_ip, trace_json, counted,
+    count_reason, flags."""
+    if rows:
+        stmt = (reports.update().where(reports.c.id == sa.bindparam("rid"))
+                .values(source_ip=sa.bindparam("source_ip"), trace_json=sa.bindparam("trace_json"),
+                        counted=sa.bindparam("counted"), count_reason=sa.bindparam("count_reason"),
+                        flags=sa.bindparam("flags")))
+        conn.execute(stmt, [{**{k: v for k, v in r.items() if k != "id"}, "rid": r["id"]} for r in rows])
 
 
 def count_reports_since(conn: Connection, reporter_ids: Iterable[int], since: datetime) -> dict[int, int]:

@@ -145,6 +145,9 @@ reporters = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Column("kind", sa.String(8), nullable=False, server_default="user"),
     sa.Column("submit_code", sa.String(64), nullable=True, unique=True),
+    # set by the reporter (or staff) through `reporter set` / PUT /reporter/mailhosts: the
+    # declared mail hosts are complete, so no source of its reports is a probable forwarder.
+    sa.Column("mailhosts_confirmed", sa.Boolean(), nullable=False, server_default=sa.false()),
     _one_of("status", REPORTER_STATUSES, "status"),
     _one_of("kind", REPORTER_KINDS, "kind"),
 )
@@ -163,6 +166,7 @@ reports = sa.Table(
     sa.Column("trace_json", sa.JSON(), nullable=True),
     sa.Column("source_ip", sa.String(45), nullable=True),
     sa.Column("counted", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("count_reason", sa.String(32), nullable=True),  # policy.counting.Reason when not counted
     sa.Column("flags", sa.JSON(), nullable=True),
     sa.Column("state", sa.String(16), nullable=False, server_default="accepted"),
     sa.Column("error", sa.Text(), nullable=True),
@@ -173,6 +177,15 @@ reports = sa.Table(
     sa.Index("ix_reports_reporter_id_received_at", "reporter_id", "received_at"),
     _one_of("channel", CHANNELS, "channel"),
     _one_of("state", REPORT_STATES, "state"),
+)
+
+# The listable IPs of the trusted relays in each reporter's traces: hosts that receive mail for
+# that reporter. A source that several OTHER reporters list here is a probable forwarder
+# (policy.counting).
+receiving_hosts = sa.Table(
+    "receiving_hosts", metadata,
+    sa.Column("ip", sa.String(45), primary_key=True),
+    sa.Column("reporter_id", ID, sa.ForeignKey("accounts.id"), primary_key=True),
 )
 
 # Reports whose post-commit work (re-evaluating their source) is still to do: written in the

@@ -56,6 +56,12 @@ class Authenticator:
             hit = self._cache.get(key)
         return hit[0] if hit and hit[1] > time.monotonic() else None
 
+    def forget(self, account_id: int) -> None:
+        """Drop the cached callers of an account (its profile changed)."""
+        with self._lock:
+            for key in [k for k, (c, _) in self._cache.items() if c.id == account_id]:
+                del self._cache[key]
+
     def __call__(self, secret: str) -> Caller:
         return self.by_hash(accounts.checked_hash(secret))
 

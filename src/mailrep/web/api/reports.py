@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from mailrep import links
 from mailrep.errors import NotAllowed, NotFound
 from mailrep.intake.service import Submitter
+from mailrep.policy.counting import REASONS, Reason
 from mailrep.roles import Role
 from mailrep.store import reports as store
 from mailrep.web.api.body import check_mail_type, read_limited
@@ -20,6 +21,7 @@ from mailrep.web.context import ctx
 
 router = APIRouter(tags=["reports"])
 MAX_ID = 2**63 - 1
+REASON_DOC = "; ".join(f"`{r}`: {text}" for r, text in REASONS.items())
 
 
 STATE = ("the report's processing state: `accepted` (stored, its source not yet re-evaluated), "
@@ -34,6 +36,10 @@ class ReportReceipt(BaseModel):
     url: str = Field(description="where to follow the report (`GET /api/v1/reports/{id}`)")
     duplicate: bool = Field(False, description="true when this exact message was reported by you "
                             "before; `id` is then the first report's")
+    counted: bool = Field(description="whether this report counts as evidence against `source_ip`")
+    reason: Reason | None = Field(description="why it does not count (null when it counts): "
+                                       + REASON_DOC)
+    detail: str = Field("", description="the reason in a sentence")
 
 
 class ReportFields(BaseModel):
@@ -43,6 +49,8 @@ class ReportFields(BaseModel):
     source_ip: str | None = Field(description="the traced source; null when none was found")
     state: str = Field(description=STATE)
     counted: bool = Field(description=COUNTED)
+    count_reason: Reason | None = Field(description="why it does not count (null when it counts, or "
+                                             "for reports stored before reasons were kept): " + REASON_DOC)
     truncated: bool = Field(description="true when only the first part of the message was kept")
     size: int = Field(description="the message size in bytes, as received")
     flags: list[dict[str, Any]] = Field(description="what the trace noticed: `{code, detail}` each")
@@ -91,7 +99,7 @@ def submitter(caller: Caller) -> Submitter:
     rep = caller.reporter
     if rep is None:
         raise NotAllowed("this account has no reporter profile")
-    return Submitter(caller.id, rep.mailhosts, rep.daily_quota, rep.status == "active")
+    return Submitter(caller.id, rep.mailhosts, rep.daily_quota, rep.status == "active", rep.mailhosts_confirmed)
 
 
 @router.post(
@@ -99,6 +107,8 @@ def submitter(caller: Caller) -> Submitter:
     openapi_extra={**MAIL_BODY, "security": BEARER_SECURITY},
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
     summary="Submit one spam (raw message); answered after the report is durably stored",
+    description="The receipt says whether the report counts as evidence and, when not, why (`reason`). "
+                "Over the daily quota nothing is stored: 429 with error code `over_quota`.",
 )
 async def post_report(request: Request) -> JSONResponse:
     c = ctx(request)
@@ -107,7 +117,8 @@ async def post_report(request: Request) -> JSONResponse:
     raw = await read_limited(request, c.limits.max_bytes)
     receipt = await c.intake.submit_report(who, raw, channel="http")
     url = report_url(request, receipt.id)
-    body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate)
+    body = ReportReceipt(id=receipt.id, source_ip=receipt.source_ip, url=url, duplicate=receipt.duplicate,
+                         counted=receipt.counted, reason=receipt.reason, detail=receipt.detail)
     return JSONResponse(body.model_dump(), status_code=202, headers={"Location": url})
 
 
@@ -149,6 +160,7 @@ def get_report(request: Request, report_id: int = Path(ge=1, le=MAX_ID),
     return ReportView(
         id=row["id"], received_at=iso(row["received_at"]), channel=row["channel"],
         source_ip=row["source_ip"], state=row["state"], counted=bool(row["counted"]),
+        count_reason=row["count_reason"],
         truncated=bool(row["truncated"]), size=int(row["raw_size"]), flags=list(row["flags"] or []),
         error=row["error"], trace=row["trace_json"],
     )

@@ -4,8 +4,8 @@ the append-only hash-chained ledger (transactions and entries), debit disputes.
 The role CHECK of `accounts` gains `sender`: SQLite rebuilds the table (batch mode), which
 env.py runs with foreign-key enforcement off and checked afterwards.
 
-Revision ID: 0004_bond
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004_bond'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
