@@ -98,6 +98,7 @@ class Preview:
     used: int
     daily_quota: int
     duplicate_of: int | None
+    verdict: Verdict  # the counting rule's answer, as the writer would decide it now
 
     @property
     def over_quota(self) -> bool:
@@ -239,7 +240,13 @@ class IntakeService:
         p = await self._prepare(raw, who.mailhosts, now)
         dup = await asyncio.to_thread(self._find_duplicate, who, raw)
         used = await asyncio.to_thread(self._used_quota, who.account_id, now)
-        return Preview(p, used, who.daily_quota, dup.id if dup else None)
+        verdict = await asyncio.to_thread(self._verdict, who, p, now)
+        return Preview(p, used, who.daily_quota, dup.id if dup else None, verdict)
+
+    def _verdict(self, who: Submitter, p: Prepared, now: datetime) -> Verdict:
+        with self.db.read() as conn:
+            receivers = store.receivers_of(conn, {ip for ip in (p.source_ip, *p.receiving) if ip})
+        return self.decide(count_facts(p, who, receivers), now)
 
     def _used_quota(self, account_id: int, now: datetime) -> int:
         with self.db.read() as conn:

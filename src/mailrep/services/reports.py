@@ -24,5 +24,5 @@ class Reports:
         if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
             raise BadInput(f"page must be >= 1 and per_page 1..{MAX_PER_PAGE}")
         with self.db.read() as conn:
-            rows = reports.by_reporter(conn, account_id, offset=(page - 1) * per_page, limit=per_page + 1)
+            rows = reports.reporter_reports(conn, account_id, offset=(page - 1) * per_page, limit=per_page + 1)
         return {"reports": rows[:per_page], "page": page, "more": len(rows) > per_page}

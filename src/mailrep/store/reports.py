@@ -245,12 +245,12 @@ def by_reporter(conn: Connection, reporter_id: int, *, offset: int = 0, limit: i
     return out
 def reporter_reports(conn: Connection, reporter_id: int, *, state: str | None = None,
                      counted: bool | None = None, before_id: int | None = None,
-                     limit: int = 50) -> list[dict[str, Any]]:
+                     offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
     """One reporter's reports, newest first (by id), without raw message or trace; `state` as a
     reader sees it (`state_of`), and the filters take that state. `before_id`: the next page."""
     queued = report_queue.c.report_id.is_not(None)
     cols = [reports.c.id, reports.c.received_at, reports.c.channel, reports.c.source_ip, reports.c.counted,
-            reports.c.truncated, reports.c.raw_size, reports.c.flags, reports.c.error, reports.c.state,
+            reports.c.count_reason, reports.c.truncated, reports.c.raw_size, reports.c.flags, reports.c.error, reports.c.state,
             queued.label("queued")]
     q = (sa.select(*cols)
          .select_from(reports.outerjoin(report_queue, report_queue.c.report_id == reports.c.id))
@@ -265,6 +265,6 @@ def reporter_reports(conn: Connection, reporter_id: int, *, state: str | None = 
         q = q.where(reports.c.state != PARKED, queued)
     elif state == PROCESSED:
         q = q.where(reports.c.state != PARKED, report_queue.c.report_id.is_(None))
-    rows = conn.execute(q.order_by(reports.c.id.desc()).limit(limit)).mappings()
+    rows = conn.execute(q.order_by(reports.c.id.desc()).offset(offset).limit(limit)).mappings()
     return [{**{k: v for k, v in r.items() if k != "queued"}, "state": state_of(r["state"], bool(r["queued"]))}
             for r in rows]

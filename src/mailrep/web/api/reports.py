@@ -142,7 +142,8 @@ def list_reports(
     return ReportPage(
         reports=[ReportSummary(
             id=r["id"], received_at=iso(r["received_at"]), channel=r["channel"], source_ip=r["source_ip"],
-            state=r["state"], counted=bool(r["counted"]), truncated=bool(r["truncated"]),
+            state=r["state"], counted=bool(r["counted"]), count_reason=r["count_reason"],
+            truncated=bool(r["truncated"]),
             size=int(r["raw_size"]), flags=list(r["flags"] or []), error=r["error"],
             url=report_url(request, r["id"])) for r in page],
         next=nxt,
