@@ -137,7 +137,7 @@ def smtp_server(settings: Settings, service: IntakeService, db: Database, *,
     config = SmtpConfig.from_section(settings.section("smtp"), default_domain=settings.zone_base)
     reply = SmarthostReply(config.reply_smarthost, sender=config.sender) if config.reply_smarthost else None
     doors = StoreDoors(service, db, config, site_url=settings.site_url, clock=clock)
-    return SmtpServer(doors, config, reply=reply)
+    return SmtpServer(doors, config, reply=reply, offload=service.offload)
 
 
 async def start_smtp(settings: Settings, service: IntakeService, db: Database, bind: tuple[str, int], *,

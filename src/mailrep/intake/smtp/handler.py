@@ -2,8 +2,8 @@
 
 The hooks are thin (STYLE 6): RCPT classifies the address and opens its door (unknown or
 revoked 550 5.1.1, a stranger at fbl@ 550 5.7.1, over quota 452 4.5.3); DATA checks the mail
-and finds the reports in it in a worker thread (a large mail never blocks the event loop that
-HTTP shares), hands them to `SmtpIntake.accept` which returns only after they are durably
+and finds the reports in it away from the event loop that HTTP shares (`reading.read_mail`,
+in the trace pool), hands them to `SmtpIntake.accept` which returns only after they are durably
 committed, then answers 250 saying how many were stored and how many refused, and why.
 Every `MailrepError` becomes an SMTP reply in exactly one place: `codes.status_for()`.
 
@@ -19,19 +19,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailrep.errors import MailrepError, TooBig
+from mailrep.errors import MailrepError
 from mailrep.intake.addresses import Door, Route, SmtpConfig, admit, classify
-from mailrep.intake.forward import MAX_SPAMS, extract, feedback_reports
 from mailrep.intake.service import Receipt
 from mailrep.intake.smtp.codes import Reply, status_for
-from mailrep.intake.smtp.content import HeaderTooBig, check_headers, check_wire
+from mailrep.intake.smtp.reading import Reading, read_mail
 from mailrep.trace.message import Flag
 
 log = logging.getLogger(__name__)
@@ -64,6 +62,8 @@ class SmtpIntake(Protocol):
 
 
 ReplyHook = Callable[[str, Sequence[tuple[Submission, Receipt]]], Awaitable[None]]
+Offload = Callable[..., Awaitable[Any]]
+"""Runs `fn(*args)` away from the event loop (`IntakeService.offload`; default: a thread)."""
 
 
 def received_header(*, helo: str, peer_ip: str, hostname: str, tls: bool, raw: bytes) -> bytes:
@@ -85,24 +85,15 @@ class _Routes:
     items: list[tuple[Route, Owner]] = field(default_factory=list)
 
 
-@dataclass
-class Built:
-    """The reports a mail carries, and the ones refused: reason -> how many."""
-
-    items: list[Submission] = field(default_factory=list)
-    refused: Counter[str] = field(default_factory=Counter)
-
-    def refused_text(self) -> str:
-        return "; ".join(f"{n} {why}" for why, n in self.refused.items())
-
-
 class SubmissionHandler:
     """aiosmtpd handler: classify at RCPT, store at DATA, answer."""
 
-    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None) -> None:
+    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None,
+                 offload: Offload = asyncio.to_thread) -> None:
         self.intake = intake
         self.config = config
         self.reply = reply
+        self.offload = offload
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @staticmethod
@@ -136,51 +127,30 @@ class SubmissionHandler:
         envelope.mailrep_routes = _Routes()  # type: ignore[attr-defined]
         return Reply.OK
 
-    def build(self, raw: bytes, routes: Sequence[tuple[Route, Owner]], session: Session) -> Built:
-        """Every report a mail carries, per recipient door (pure apart from the clock); the
-        spams over a limit are refused with the reason, the rest go on."""
-        if len(raw) > self.config.max_message_bytes:
-            raise TooBig(f"the message is {len(raw)} bytes; the limit is {self.config.max_message_bytes}")
-        check_wire(raw)
-        check_headers(raw, self.config)
-        built = Built()
-        found: list[tuple[Route, Owner, bytes, tuple[Flag, ...]]] = []
-        extraction = None
+    def build(self, raw: bytes, reading: Reading, routes: Sequence[tuple[Route, Owner]],
+              session: Session) -> list[Submission]:
+        """The submissions of a mail read by `read_mail`, per recipient door."""
+        items: list[Submission] = []
         for route, owner in routes:
             if route.door is Door.SUBMIT:
-                extraction = extraction if extraction is not None else extract(raw)
-                found.extend((route, owner, s.raw, s.flags) for s in extraction.spams)
+                items.extend(Submission(route, owner, one, flags) for one, flags in reading.spams)
             elif route.door is Door.FBL:
-                found.extend((route, owner, r, ()) for r in feedback_reports(raw))
+                items.extend(Submission(route, owner, one) for one in reading.complaints)
             else:
                 peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
                 head = received_header(helo=session.host_name or "", peer_ip=peer,
                                        hostname=self.config.banner_host, tls=session.ssl is not None,
                                        raw=raw)
-                built.items.append(Submission(route, owner, head + raw))
-        if extraction is not None and extraction.over:
-            built.refused[f"over the limit of {MAX_SPAMS} spams per mail (send them in another mail)"] += extraction.over
-        if extraction is not None and extraction.too_deep:
-            built.refused["nested deeper than the MIME nesting limit (not read)"] += 1
-        first: HeaderTooBig | None = None
-        for n, (route, owner, one, flags) in enumerate(found, 1):
-            try:
-                check_headers(one, self.config, what=f"attached message {n}")
-            except HeaderTooBig as e:
-                first = first or e
-                built.refused[e.message.replace(f"attached message {n}", "attached message")] += 1
-                continue
-            built.items.append(Submission(route, owner, one, flags))
-        if not built.items and first is not None:
-            raise first
-        return built
+                items.append(Submission(route, owner, head + raw))
+        return items
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         routes = list(self._routes(envelope).items)
         try:
-            built = await asyncio.to_thread(self.build, raw, routes, session)
-            items = built.items
+            doors = frozenset(route.door for route, _ in routes)
+            reading = await self.offload(read_mail, raw, doors, self.config)
+            items = self.build(raw, reading, routes, session)
             receipts = list(await self.intake.accept(items))
         except MailrepError as e:
             return status_for(e)
@@ -189,7 +159,7 @@ class SubmissionHandler:
             return Reply.LOCAL_ERROR
         self._send_reply(envelope, items, receipts)
         new = sum(not r.duplicate for r in receipts)
-        refused = f", {sum(built.refused.values())} refused: {built.refused_text()}" if built.refused else ""
+        refused = f", {sum(reading.refused.values())} refused: {reading.refused_text()}" if reading.refused else ""
         ids = " ".join(str(r.id) for r in receipts[:20])
         return Reply.STORED.with_text(f"{len(receipts)} report(s) stored ({new} new){refused}"
                                       + (f"; ids: {ids}" if refused and ids else f": {ids}" if ids else ""))

@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, syntax
 from mailrep.errors import BadInput, OverQuota
 from mailrep.intake.addresses import SmtpConfig
 from mailrep.intake.smtp.codes import AIOSMTPD_LINE_TOO_LONG, AIOSMTPD_TOO_BIG, Reply
-from mailrep.intake.smtp.handler import ReplyHook, SmtpIntake, SubmissionHandler
+from mailrep.intake.smtp.handler import Offload, ReplyHook, SmtpIntake, SubmissionHandler
 from mailrep.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -82,9 +82,10 @@ def tls_context(config: SmtpConfig) -> ssl.SSLContext | None:
 class SmtpServer:
     """The SMTP front door, run inside an existing event loop."""
 
-    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None) -> None:
+    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None,
+                 offload: Offload = asyncio.to_thread) -> None:
         self.config = config
-        self.handler = SubmissionHandler(intake, config, reply=reply)
+        self.handler = SubmissionHandler(intake, config, reply=reply, offload=offload)
         self.limiter = TokenBucket(capacity=config.connections, per_seconds=config.connections_per)
         self.tls = tls_context(config)
         self._server: asyncio.base_events.Server | None = None
