@@ -276,3 +276,16 @@ def test_a_mail_cut_off_in_the_middle_stores_nothing_and_the_server_keeps_servin
     time.sleep(0.5)
     assert reports_about(srv, "45.39.0.1") == []
     still_serving(srv, addr, "45.39.0.2", 2)
+
+
+def test_fbl_open_is_logged_at_start_and_anonymous_complaints_are_one_reporter(tmp_path):
+    write_config(tmp_path, {"fbl_open": True})
+    add_reporter(tmp_path, "carol")
+    ip = "45.33.7.30"
+    with Serve(tmp_path) as srv:
+        assert any("fbl_open" in line and "ANY sender" in line for line in srv.log), srv.log
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=60) as s:
+            for n in range(3):
+                assert s.sendmail(f"stranger{n}@elsewhere{n}.example", [f"fbl@{DOMAIN}"], arf(ip, 30 + n)) == {}
+        assert reports_about(srv, ip) == [("fbl", "fbl")] * 3
+        assert lookup(srv, ip)["listed"] is False
