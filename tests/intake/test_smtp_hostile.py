@@ -193,11 +193,14 @@ def test_spam_attached_after_5_mb_of_headers_gets_the_header_limit(served):
 # --- defect 16: a large mail is parsed off the event loop -------------------------------------
 
 def test_a_lookup_answers_while_eight_large_mails_are_being_parsed(served):
-    """Eight 9 MB mails whose parse ends in a refusal (no spam attached): parsed on the event
-    loop, each refusal would be written before the loop could even accept the lookup sent
-    after them; parsed off the loop, the lookup is answered while all eight are in flight."""
+    """Eight 9 MB mails whose reading takes seconds and ends in a refusal (no spam attached):
+    read on the event loop, a refusal would be written before the loop could even accept the
+    lookup sent after them; read off the loop, the lookup is answered while all eight are in
+    flight."""
     srv, addr, _ = served
-    text = b"From: r@reporter.example\r\nSubject: big\r\n\r\n" + (b"z" * 76 + b"\r\n") * (9 * 1024 * 1024 // 78)
+    part = b"--p\r\nContent-Type: text/plain\r\n\r\n" + b"z" * 60 + b"\r\n"  # ~90,000 parts: seconds to read
+    text = (b"From: r@reporter.example\r\nSubject: big\r\nContent-Type: multipart/mixed; boundary=p\r\n\r\n"
+            + part * (9 * 1024 * 1024 // len(part)) + b"--p--\r\n")
     clients = []
     for _ in range(8):
         c = Raw(srv.smtp_port)
@@ -246,6 +249,9 @@ HOSTILE = {
     "NUL bytes": (lambda: b"From: a@b.example\r\nSubject: nul\x00here\r\n\r\nbody\r\n", 554, b"5.6.0", b"NUL byte"),
     "bare LF": (lambda: b"From: a@b.example\nSubject: bare\r\n\r\nbody\r\n", 554, b"5.6.0", b"bare CR or LF"),
     "bare CR": (lambda: b"From: a@b.example\r\nSubject: bare\rcr\r\n\r\nbody\r\n", 554, b"5.6.0", b"bare CR or LF"),
+    "10,000 forward markers": (lambda: b"From: r@reporter.example\r\nSubject: fwd\r\n\r\n"
+                               + (b"---------- Forwarded message ---------\r\n" + b"q" * 700 + b"\r\n") * 10_000,
+                               554, b"5.6.0", b"AS AN ATTACHMENT"),
     "a 1 MB header line": (lambda: b"Subject: " + b"h" * 1024 * 1024 + b"\r\n\r\nbody\r\n", 500, b"5.5.2", b"1000 bytes"),
     "a 100 KB folded header field": (lambda: b"Subject: x" + b"\r\n\t" + b"\r\n\t".join([b"w" * 900] * 110)
                                      + b"\r\n\r\nbody\r\n", 552, b"5.3.4", b"max_header_line"),

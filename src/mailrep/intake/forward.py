@@ -26,6 +26,7 @@ import email.message
 import email.utils
 import quopri
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mailrep.errors import BadInput, NotMail
@@ -242,19 +243,28 @@ _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 
 
 def _unquote(block: bytes) -> bytes:
-    lines = block.splitlines(keepends=True)
-    if lines and all(line.startswith(b">") or not line.strip() for line in lines[:5]):
-        return b"".join(re.sub(rb"^> ?", b"", line) for line in lines)
+    head = block[:4096].splitlines()[:5]
+    if head and all(line.startswith(b">") or not line.strip() for line in head):
+        return re.sub(rb"(?m)^> ?", b"", block)
     return block
+
+
+MAX_MARKERS = 10
+"""Forward markers looked at in one text part: each candidate is a copy of the rest of the text,
+so a hostile mail with thousands of them would cost memory and time without end."""
+
+
+def _candidates(text: bytes) -> Iterator[tuple[bytes, str]]:
+    for k, m in enumerate(_FORWARD_MARKER.finditer(text)):
+        if k >= MAX_MARKERS:
+            break
+        yield _unquote(text[m.end():].lstrip(b"\r\n")), "after a forward marker"
+    yield text.lstrip(b"\r\n \t"), "pasted as the text body"
 
 
 def inline_forward(text: bytes) -> Extracted | None:
     """The message in a 'Forwarded message' block (or pasted at the top), or None."""
-    candidates: list[tuple[bytes, str]] = []
-    for m in _FORWARD_MARKER.finditer(text):
-        candidates.append((_unquote(text[m.end():].lstrip(b"\r\n")), "after a forward marker"))
-    candidates.append((text.lstrip(b"\r\n \t"), "pasted as the text body"))
-    for block, where in candidates:
+    for block, where in _candidates(text):
         first = block.split(b"\n", 1)[0]
         if not _HEADER_LINE.match(first) or not _looks_like_mail(block):
             continue
