@@ -22,6 +22,8 @@ ANNOUNCE = re.compile(r"^mailrep serve: (smtp|http) on (?:http://)?([\d.]+):(\d+
 
 def write_config(data_dir: Path, smtp: dict, intake: dict | None = None) -> None:
     def value(v: object) -> str:
+        if isinstance(v, dict):  # a TOML inline table
+            return "{" + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + "}"
         return json.dumps(v)
 
     lines = ['site_url = "http://mailrep.test"', "", "[smtp]"]

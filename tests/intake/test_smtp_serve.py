@@ -25,7 +25,8 @@ def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("serve")
     with Sink() as sink:
         write_config(data, {"traps": [TRAP], "max_message_bytes": 100_000, "max_recipients": 3,
-                            "reply_smarthost": f"127.0.0.1:{sink.port}", "connections": 10_000})
+                            "reply_smarthost": f"127.0.0.1:{sink.port}", "connections": 10_000,
+                            "fbl_feeds": {"feedback.example": "fbl"}})
         addr = add_reporter(data, "alice")
         tight = add_reporter(data, "tight", quota=1)
         with Serve(data) as srv:

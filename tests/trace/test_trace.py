@@ -116,7 +116,7 @@ def test_explain_walks_the_same_decision():
 
 
 def test_a_failing_step_becomes_a_flag(monkeypatch):
-    def boom(msg):
+    def boom(msg, **kwargs):
         raise RuntimeError("bug in the URL extractor")
 
     monkeypatch.setattr(trace_module, "extract_urls", boom)

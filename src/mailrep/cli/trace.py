@@ -5,8 +5,10 @@
 Each line: {"file", "source": {"ip", "reason"}, "hops": [...], "flags": [...], "urls": [...],
 "arf", "error"}; an mbox file with several messages gives one line per message with a
 1-based "message" number. Unreadable files, directories and non-mail input get a line with
-`error` set and the command goes on; the exit status is 0 when every input was traced, 1 when
-some were not, 2 for bad options. This is the one place where trace errors become output.
+`error` set and the command goes on; an input longer than MAX_FILE_BYTES (32 MiB) is read up
+to that size, its lines flagged `file_cut`, and a warning goes to stderr. The exit status is 0
+when every input was traced whole, 1 when some were not or were cut, 2 for bad options. This
+is the one place where trace errors become output.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datet
             _emit(out, _error_line(name, err or "unreadable"), explain_mode)
             continue
         cut = len(data) > MAX_FILE_BYTES
+        if cut:
+            failures += 1
+            print(f"mailrep trace: warning: {name} is longer than {MAX_FILE_BYTES} bytes (32 MiB); "
+                  "only that much was read, the messages after it were not traced", file=sys.stderr)
         messages = mbox.split(data[:MAX_FILE_BYTES])
         for n, raw in enumerate(messages, 1):
             label = name if len(messages) == 1 else f"{name} (message {n})"

@@ -4,7 +4,8 @@
 
     open(route)     submit.<code>: the reporter with that code, active, under its daily quota
                     (NotAuthenticated for unknown/revoked/suspended, OverQuota when spent);
-                    fbl / trap doors: the configured feed account, created on first use
+                    fbl / trap doors: the configured feed account, created on first use; a
+                    feed's complaints are under `[intake] feed_quota` per 24 h
     accept(items)   every item through `IntakeService` (one writer, acknowledged after COMMIT):
                     submissions as reports of channel `smtp`, complaints as channel `fbl`,
                     trap hits as trap hits with their (never published) trap address
@@ -58,7 +59,7 @@ class StoreDoors:
             hit = (owner, who, time.monotonic())
             self._owners[key] = hit
         owner, who, _ = hit
-        if route.door is Door.SUBMIT:
+        if route.door is not Door.TRAP:
             await self._check_quota(who)
         return owner
 
@@ -78,7 +79,8 @@ class StoreDoors:
             acc = accounts.ensure_account(conn, route.key, Role.FEED, self.clock())
         if not acc.active:
             raise NotAuthenticated("this feedback or trap address is disabled")
-        return Owner(acc.id, acc.name), Submitter(acc.id, (), FEED_QUOTA, True)
+        quota = self.service.limits.feed_quota if route.door is Door.FBL else FEED_QUOTA
+        return Owner(acc.id, acc.name), Submitter(acc.id, (), quota, True)
 
     async def _check_quota(self, who: Submitter) -> None:
         used = self._used.get(who.account_id)
@@ -112,7 +114,7 @@ class StoreDoors:
                                                      trap_address=item.route.address)
             return got
         who = self._owners.get((door, item.route.key), (None, None, 0.0))[1] or Submitter(
-            item.owner.account_id, (), FEED_QUOTA if door is Door.FBL else DAILY_QUOTA, True)
+            item.owner.account_id, (), self.service.limits.feed_quota if door is Door.FBL else DAILY_QUOTA, True)
         channel = CHANNEL[door]
         if item.flags:  # keep what the extraction noticed with the report
             now = self.clock()
@@ -136,7 +138,7 @@ def smtp_server(settings: Settings, service: IntakeService, db: Database, *,
     config = SmtpConfig.from_section(settings.section("smtp"), default_domain=settings.zone_base)
     reply = SmarthostReply(config.reply_smarthost, sender=config.sender) if config.reply_smarthost else None
     doors = StoreDoors(service, db, config, site_url=settings.site_url, clock=clock)
-    return SmtpServer(doors, config, reply=reply)
+    return SmtpServer(doors, config, reply=reply, offload=service.offload)
 
 
 async def start_smtp(settings: Settings, service: IntakeService, db: Database, bind: tuple[str, int], *,

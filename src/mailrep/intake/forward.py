@@ -26,7 +26,8 @@ import email.message
 import email.utils
 import quopri
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from mailrep.errors import BadInput, NotMail
 from mailrep.trace.message import Flag, Message, read_message
@@ -180,38 +181,56 @@ def _looks_like_mail(raw: bytes) -> bool:
     return bool(names & {"received", "from", "message-id", "return-path"}) and len(names) >= 2
 
 
-def _walk(msg: Message, body: bytes, depth: int, found: list[Extracted], texts: list[bytes]) -> None:
+@dataclass(slots=True)
+class Extraction:
+    """What a submission carries: the spams read (at most MAX_SPAMS), how many more were
+    attached and left unread, and whether parts nested deeper than MAX_DEPTH were skipped."""
+
+    spams: list[Extracted] = field(default_factory=list)
+    over: int = 0
+    too_deep: bool = False
+    texts: list[bytes] = field(default_factory=list)
+
+    def add(self, spam: Extracted) -> None:
+        if len(self.spams) < MAX_SPAMS:
+            self.spams.append(spam)
+        else:
+            self.over += 1
+
+
+def _walk(msg: Message, body: bytes, depth: int, found: Extraction) -> None:
     ctype, params = content_type(msg.get("Content-Type"))
-    if len(found) >= MAX_SPAMS:
-        return
-    if ctype.startswith("multipart/") and depth < MAX_DEPTH:
+    if ctype.startswith("multipart/"):
+        if depth >= MAX_DEPTH:
+            found.too_deep = True
+            return
         boundary = params.get("boundary")
         if not boundary:
             return
         for raw_part in split_multipart(body, boundary):
             part, part_body = _part(raw_part)
-            _walk(part, part_body, depth + 1, found, texts)
+            _walk(part, part_body, depth + 1, found)
         return
     if ctype in ("message/rfc822", "message/global"):
         inner, cte = decode_transfer(msg, body)
         flags = (Flag("attachment_encoded", f"the attached message was {cte}-encoded"),) if cte else ()
         if inner.strip():
-            found.append(Extracted(inner, "attachment", flags))
+            found.add(Extracted(inner, "attachment", flags))
         return
     if ctype == "text/rfc822-headers":
         inner, _ = decode_transfer(msg, body)
         if _looks_like_mail(inner + b"\n\n"):
-            found.append(Extracted(inner.rstrip(b"\r\n") + b"\n\n", "headers",
-                                   (Flag("headers_only", "only the headers of the spam were attached"),)))
+            found.add(Extracted(inner.rstrip(b"\r\n") + b"\n\n", "headers",
+                                (Flag("headers_only", "only the headers of the spam were attached"),)))
         return
     if filename(msg).lower().endswith(".eml"):
         inner, _ = decode_transfer(msg, body)
         if _looks_like_mail(inner):
-            found.append(Extracted(inner, "eml_file",
-                                   (Flag("eml_file", f"spam attached as a file ({ctype}), not as message/rfc822"),)))
+            found.add(Extracted(inner, "eml_file",
+                                (Flag("eml_file", f"spam attached as a file ({ctype}), not as message/rfc822"),)))
         return
     if ctype == "text/plain" and "attachment" not in (msg.get("Content-Disposition") or "").lower():
-        texts.append(decode_transfer(msg, body)[0])
+        found.texts.append(decode_transfer(msg, body)[0])
 
 
 # Lines that introduce a forwarded message in the body of common mail programs.
@@ -224,19 +243,28 @@ _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 
 
 def _unquote(block: bytes) -> bytes:
-    lines = block.splitlines(keepends=True)
-    if lines and all(line.startswith(b">") or not line.strip() for line in lines[:5]):
-        return b"".join(re.sub(rb"^> ?", b"", line) for line in lines)
+    head = block[:4096].splitlines()[:5]
+    if head and all(line.startswith(b">") or not line.strip() for line in head):
+        return re.sub(rb"(?m)^> ?", b"", block)
     return block
+
+
+MAX_MARKERS = 10
+"""Forward markers looked at in one text part: each candidate is a copy of the rest of the text,
+so a hostile mail with thousands of them would cost memory and time without end."""
+
+
+def _candidates(text: bytes) -> Iterator[tuple[bytes, str]]:
+    for k, m in enumerate(_FORWARD_MARKER.finditer(text)):
+        if k >= MAX_MARKERS:
+            break
+        yield _unquote(text[m.end():].lstrip(b"\r\n")), "after a forward marker"
+    yield text.lstrip(b"\r\n \t"), "pasted as the text body"
 
 
 def inline_forward(text: bytes) -> Extracted | None:
     """The message in a 'Forwarded message' block (or pasted at the top), or None."""
-    candidates: list[tuple[bytes, str]] = []
-    for m in _FORWARD_MARKER.finditer(text):
-        candidates.append((_unquote(text[m.end():].lstrip(b"\r\n")), "after a forward marker"))
-    candidates.append((text.lstrip(b"\r\n \t"), "pasted as the text body"))
-    for block, where in candidates:
+    for block, where in _candidates(text):
         first = block.split(b"\n", 1)[0]
         if not _HEADER_LINE.match(first) or not _looks_like_mail(block):
             continue
@@ -249,19 +277,28 @@ def inline_forward(text: bytes) -> Extracted | None:
     return None
 
 
-def extract_spams(raw: bytes) -> list[Extracted]:
-    """Every spam in a submission, in order. Raises `NoSpamAttached` (or `NotMail`)."""
+def extract(raw: bytes) -> Extraction:
+    """The spams in a submission, in order, and what was left unread. Raises `NoSpamAttached`
+    (naming the nesting limit when that is why nothing was found) or `NotMail`."""
     top = read_message(raw)
-    found: list[Extracted] = []
-    texts: list[bytes] = []
-    _walk(top, top.body, 0, found, texts)
-    if found:
+    found = Extraction()
+    _walk(top, top.body, 0, found)
+    if found.spams:
         return found
-    for text in texts:
+    for text in found.texts:
         got = inline_forward(text)
         if got is not None:
-            return [got]
+            found.spams.append(got)
+            return found
+    if found.too_deep:
+        raise NoSpamAttached(f"no spam found within {MAX_DEPTH} levels of MIME nesting; deeper parts are "
+                             "not read: forward each spam AS AN ATTACHMENT (message/rfc822) of the mail itself")
     raise NoSpamAttached(HOW_TO_FORWARD)
+
+
+def extract_spams(raw: bytes) -> list[Extracted]:
+    """Every spam in a submission (at most MAX_SPAMS), in order. Raises like `extract`."""
+    return extract(raw).spams
 
 
 class NoFeedbackReport(NoSpamAttached):

@@ -6,6 +6,7 @@
     forwarder_reporters 2       a source that this many OTHER reporters' traces show receiving
                                 their mail is a probable forwarder: not counted (policy.counting)
     daily_quota        5000     per reporter per 24 h when the reporter row has none
+    feed_quota         20000    complaints per feed account per 24 h (fbl@, POST /api/v1/feedback)
     batch_size         500      most items one writer transaction commits
     batch_wait_ms      10       how long a batch waits for reports still being traced
     trace_workers      2        processes tracing messages (0: trace in the calling thread)
@@ -35,6 +36,7 @@ class IntakeLimits:
     max_age: timedelta = timedelta(hours=48)
     forwarder_reporters: int = 2
     daily_quota: int = DAILY_QUOTA
+    feed_quota: int = 20000
     batch_size: int = 500
     batch_wait: float = 0.010
     trace_workers: int = 2
@@ -46,7 +48,8 @@ class IntakeLimits:
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> IntakeLimits:
         known = {
-            "max_bytes", "keep_bytes", "max_age_hours", "forwarder_reporters", "daily_quota", "batch_size",
+            "max_bytes", "keep_bytes", "max_age_hours", "forwarder_reporters", "daily_quota", "feed_quota",
+            "batch_size",
             "batch_wait_ms", "trace_workers", "trace_nice", "operator_mailhosts", "delisting_per_hour",
             "volume_batch_max",
         }
@@ -61,6 +64,7 @@ class IntakeLimits:
                 max_age=timedelta(hours=float(section.get("max_age_hours", 48))),
                 forwarder_reporters=max(1, int(section.get("forwarder_reporters", d.forwarder_reporters))),
                 daily_quota=int(section.get("daily_quota", d.daily_quota)),
+                feed_quota=int(section.get("feed_quota", d.feed_quota)),
                 batch_size=max(1, int(section.get("batch_size", d.batch_size))),
                 batch_wait=float(section.get("batch_wait_ms", d.batch_wait * 1000)) / 1000.0,
                 trace_workers=max(0, int(section.get("trace_workers", d.trace_workers))),

@@ -24,11 +24,13 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from mailrep.clock import Clock
 from mailrep.errors import NotAllowed, NotMail, OverQuota, TooBig
@@ -43,6 +45,7 @@ from mailrep.store import accounts
 from mailrep.store import reports as store
 from mailrep.store.db import Database
 
+T = TypeVar("T")
 QUOTA_WINDOW = timedelta(hours=24)
 QUOTA_RECHECK_S = 30.0
 TRACE_BATCH = 32  # most messages one trace-pool call carries
@@ -212,6 +215,18 @@ class IntakeService:
         if self._pool() is None:
             return job.run()
         return await self._batcher.prepare(job)
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` away from the event loop: in the trace pool (a process, so even C code
+        holding the GIL never stalls the loop), or in a thread when trace_workers = 0 or the
+        pool broke. `fn` and its arguments must pickle."""
+        pool = self._pool()
+        if pool is not None:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
+            except BrokenProcessPool:
+                self._drop_pool(pool)
+        return await asyncio.to_thread(fn, *args)
 
     def _check_size(self, raw: bytes) -> None:
         if len(raw) > self.limits.max_bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from mailrep.trace.arf import Arf, NotArf, looks_like_arf, parse_arf
@@ -165,7 +166,7 @@ def _trace_plain(msg: Message, flags: list[Flag], config: TrustConfig, now: date
     source, chain_flags = walk(hops, config)
     flags.extend(chain_flags)
     flags.extend(forgery_flags(hops, source, now))
-    urls = _safe(flags, "urls", extract_urls, msg, default=[])
+    urls = _safe(flags, "urls", partial(extract_urls, flags=flags), msg, default=[])  # cuts are flagged
     if source is not None:
         hop = hops[source]
         ip = _norm_ip(hop.ip) or hop.ip

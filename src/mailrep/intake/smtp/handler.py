@@ -1,14 +1,17 @@
 """The aiosmtpd handler of the SMTP intake: submission addresses, feedback loops, spamtraps.
 
 The hooks are thin (STYLE 6): RCPT classifies the address and opens its door (unknown or
-revoked 550 5.1.1, over quota 452 4.5.3); DATA finds the reports in the mail, hands them to
-`SmtpIntake.accept` which returns only after they are durably committed, then answers 250.
+revoked 550 5.1.1, a stranger at fbl@ 550 5.7.1, over quota 452 4.5.3); DATA checks the mail
+and finds the reports in it away from the event loop that HTTP shares (`reading.read_mail`,
+in the trace pool), hands them to `SmtpIntake.accept` which returns only after they are durably
+committed, then answers 250 saying how many were stored and how many refused, and why.
 Every `MailrepError` becomes an SMTP reply in exactly one place: `codes.status_for()`.
 
-Limits: message size (552 5.3.4, also for SIZE= at MAIL), recipients per message (452 4.5.3),
-new connections per client address (421 4.7.0, token bucket, in `server`); STARTTLS when a
-certificate is configured. A trap hit gets our own Received header naming the connecting
-client, so the trace engine walks from the client that handed us the mail.
+Limits: message size (552 5.3.4, also for SIZE= at MAIL), header section (552 5.3.4, see
+`content`), recipients per message (452 4.5.3), mails per connection and new connections per
+client address (421 4.7.0, in `server`); STARTTLS when a certificate is configured. A trap hit
+gets our own Received header naming the connecting client, so the trace engine walks from the
+client that handed us the mail.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailrep.errors import MailrepError, TooBig
-from mailrep.intake.addresses import Door, Route, SmtpConfig, classify
-from mailrep.intake.forward import extract_spams, feedback_reports
+from mailrep.errors import MailrepError
+from mailrep.intake.addresses import Door, Route, SmtpConfig, admit, classify
 from mailrep.intake.service import Receipt
 from mailrep.intake.smtp.codes import Reply, status_for
+from mailrep.intake.smtp.reading import Reading, read_mail
 from mailrep.trace.message import Flag
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ class SmtpIntake(Protocol):
 
 
 ReplyHook = Callable[[str, Sequence[tuple[Submission, Receipt]]], Awaitable[None]]
+Offload = Callable[..., Awaitable[Any]]
+"""Runs `fn(*args)` away from the event loop (`IntakeService.offload`; default: a thread)."""
 
 
 def received_header(*, helo: str, peer_ip: str, hostname: str, tls: bool, raw: bytes) -> bytes:
@@ -83,10 +88,12 @@ class _Routes:
 class SubmissionHandler:
     """aiosmtpd handler: classify at RCPT, store at DATA, answer."""
 
-    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None) -> None:
+    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None,
+                 offload: Offload = asyncio.to_thread) -> None:
         self.intake = intake
         self.config = config
         self.reply = reply
+        self.offload = offload
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @staticmethod
@@ -105,6 +112,7 @@ class SubmissionHandler:
         if route is None:
             return Reply.UNKNOWN
         try:
+            route = admit(route, envelope.mail_from or "", self.config)
             owner = await self.intake.open(route)
         except MailrepError as e:
             return status_for(e)
@@ -119,18 +127,15 @@ class SubmissionHandler:
         envelope.mailrep_routes = _Routes()  # type: ignore[attr-defined]
         return Reply.OK
 
-    def build(self, raw: bytes, routes: Sequence[tuple[Route, Owner]], session: Session) -> list[Submission]:
-        """Every report a mail carries, per recipient door (pure apart from the clock)."""
-        if len(raw) > self.config.max_message_bytes:
-            raise TooBig()
+    def build(self, raw: bytes, reading: Reading, routes: Sequence[tuple[Route, Owner]],
+              session: Session) -> list[Submission]:
+        """The submissions of a mail read by `read_mail`, per recipient door."""
         items: list[Submission] = []
-        spams = None
         for route, owner in routes:
             if route.door is Door.SUBMIT:
-                spams = spams if spams is not None else extract_spams(raw)
-                items.extend(Submission(route, owner, s.raw, s.flags) for s in spams)
+                items.extend(Submission(route, owner, one, flags) for one, flags in reading.spams)
             elif route.door is Door.FBL:
-                items.extend(Submission(route, owner, r) for r in feedback_reports(raw))
+                items.extend(Submission(route, owner, one) for one in reading.complaints)
             else:
                 peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
                 head = received_header(helo=session.host_name or "", peer_ip=peer,
@@ -143,7 +148,9 @@ class SubmissionHandler:
         raw = envelope.original_content or b""
         routes = list(self._routes(envelope).items)
         try:
-            items = self.build(raw, routes, session)
+            doors = frozenset(route.door for route, _ in routes)
+            reading = await self.offload(read_mail, raw, doors, self.config)
+            items = self.build(raw, reading, routes, session)
             receipts = list(await self.intake.accept(items))
         except MailrepError as e:
             return status_for(e)
@@ -152,8 +159,10 @@ class SubmissionHandler:
             return Reply.LOCAL_ERROR
         self._send_reply(envelope, items, receipts)
         new = sum(not r.duplicate for r in receipts)
+        refused = f", {sum(reading.refused.values())} refused: {reading.refused_text()}" if reading.refused else ""
         ids = " ".join(str(r.id) for r in receipts[:20])
-        return Reply.STORED.with_text(f"{len(receipts)} report(s) stored ({new} new): {ids}".rstrip(": "))
+        return Reply.STORED.with_text(f"{len(receipts)} report(s) stored ({new} new){refused}"
+                                      + (f"; ids: {ids}" if refused and ids else f": {ids}" if ids else ""))
 
     def _send_reply(self, envelope: Envelope, items: list[Submission], receipts: list[Receipt]) -> None:
         sender = (envelope.mail_from or "").strip("<>")

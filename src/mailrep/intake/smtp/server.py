@@ -14,29 +14,46 @@ import ssl
 import time
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from mailrep.errors import BadInput, OverQuota
 from mailrep.intake.addresses import SmtpConfig
-from mailrep.intake.smtp.codes import AIOSMTPD_TOO_BIG, Reply
-from mailrep.intake.smtp.handler import ReplyHook, SmtpIntake, SubmissionHandler
+from mailrep.intake.smtp.codes import AIOSMTPD_LINE_TOO_LONG, AIOSMTPD_TOO_BIG, Reply
+from mailrep.intake.smtp.handler import Offload, ReplyHook, SmtpIntake, SubmissionHandler
 from mailrep.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
 
 class IntakeSMTP(SMTP):
-    """aiosmtpd's protocol with our limits: connection rate and precise size replies."""
+    """aiosmtpd's protocol with our limits: connection rate, mails per connection, and precise
+    size and line-length replies."""
 
-    def __init__(self, handler: SubmissionHandler, *, limiter: TokenBucket, **kwargs: Any) -> None:
+    def __init__(self, handler: SubmissionHandler, *, limiter: TokenBucket, max_messages: int,
+                 **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._limiter = limiter
+        self._max_messages = max_messages
+        self._mails = 0
 
     async def push(self, status: Any) -> None:
-        # aiosmtpd words its size refusals itself; give them the enhanced code (RFC 3463 5.3.4).
+        # aiosmtpd words its size and line refusals itself; give them the enhanced code
+        # (RFC 3463) and the limit.
         if isinstance(status, str) and status.startswith(AIOSMTPD_TOO_BIG):
-            status = Reply.TOO_BIG
+            status = Reply.TOO_BIG.with_text(f"; the limit is {self.data_size_limit} bytes ([smtp] max_message_bytes)")
+        elif isinstance(status, str) and status.startswith(AIOSMTPD_LINE_TOO_LONG):
+            status = Reply.LINE_TOO_LONG
         await super().push(status)
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self._mails >= self._max_messages:
+            await self.push(Reply.TOO_MANY_MAILS)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self._mails += 1
+        await super().smtp_MAIL(arg)
 
     async def _handle_client(self) -> None:
         peer = self.session.peer if self.session is not None else None
@@ -65,16 +82,18 @@ def tls_context(config: SmtpConfig) -> ssl.SSLContext | None:
 class SmtpServer:
     """The SMTP front door, run inside an existing event loop."""
 
-    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None) -> None:
+    def __init__(self, intake: SmtpIntake, config: SmtpConfig, *, reply: ReplyHook | None = None,
+                 offload: Offload = asyncio.to_thread) -> None:
         self.config = config
-        self.handler = SubmissionHandler(intake, config, reply=reply)
+        self.handler = SubmissionHandler(intake, config, reply=reply, offload=offload)
         self.limiter = TokenBucket(capacity=config.connections, per_seconds=config.connections_per)
         self.tls = tls_context(config)
         self._server: asyncio.base_events.Server | None = None
 
     def protocol(self) -> IntakeSMTP:
         return IntakeSMTP(
-            self.handler, limiter=self.limiter, hostname=self.config.banner_host,
+            self.handler, limiter=self.limiter, max_messages=self.config.max_messages,
+            hostname=self.config.banner_host,
             data_size_limit=self.config.max_message_bytes, tls_context=self.tls,
             require_starttls=bool(self.tls and self.config.require_tls),
             ident="mailrep intake", enable_SMTPUTF8=True, decode_data=False,
@@ -85,6 +104,9 @@ class SmtpServer:
         self._server = await loop.create_server(self.protocol, host=host, port=port, reuse_address=True)
         sock = self._server.sockets[0].getsockname()
         log.info("smtp intake listening on %s:%s", sock[0], sock[1])
+        if self.config.fbl_open:
+            log.warning("smtp: fbl_open: fbl@%s files complaints from ANY sender under feed account %r",
+                        self.config.domain, self.config.fbl_account)
         return sock[0], sock[1]
 
     async def stop(self) -> None:

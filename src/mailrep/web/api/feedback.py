@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from mailrep.intake.forward import feedback_reports
 from mailrep.intake.service import Submitter
-from mailrep.roles import FEED_QUOTA, Role
+from mailrep.roles import Role
 from mailrep.web.api.body import check_mail_type, read_limited
 from mailrep.web.api.common import MAIL_BODY, error_responses
 from mailrep.web.auth import Caller, role
@@ -35,7 +35,7 @@ class FeedbackReceipt(BaseModel):
 
 @router.post(
     "/feedback", status_code=202, response_model=FeedbackReceipt, openapi_extra=MAIL_BODY,
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
     summary="An ISP feedback-loop mail (ARF); one fbl report per complaint, after commit",
 )
 async def post_feedback(request: Request, caller: Caller = Depends(role(Role.FEED))) -> JSONResponse:
@@ -43,7 +43,7 @@ async def post_feedback(request: Request, caller: Caller = Depends(role(Role.FEE
     check_mail_type(request)
     raw = await read_limited(request, c.limits.max_bytes)
     found = feedback_reports(raw)  # NoFeedbackReport / NotMail are BadInput: 400 in web.errors
-    who = Submitter(caller.id, (), FEED_QUOTA, True)
+    who = Submitter(caller.id, (), c.limits.feed_quota, True)  # [intake] feed_quota per 24 h
     receipts = [await c.intake.submit_report(who, one, channel="fbl") for one in found]
     body = FeedbackReceipt(reports=[Complaint(id=r.id, source_ip=r.source_ip, duplicate=r.duplicate)
                                     for r in receipts])
