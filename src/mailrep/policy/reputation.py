@@ -87,14 +87,15 @@ class RepConfig:
     age_full_days: int = 180
     age_max: float = 2.0
     listed_penalty: float = 3.0
+    recompute_interval: float = 60.0  # seconds between recomputes under `mailrep serve`
     high_width: float = 1.5  # interval widths for the confidence words
     medium_width: float = 4.0
 
     def __post_init__(self) -> None:
         if self.window_days < 2 or self.history_days < self.window_days:
             raise BadInput("reputation: window_days >= 2 and history_days >= window_days")
-        if self.half_life_days <= 0 or self.min_volume < 1 or self.z <= 0:
-            raise BadInput("reputation: half_life_days > 0, min_volume >= 1, z > 0")
+        if self.half_life_days <= 0 or self.min_volume < 1 or self.z <= 0 or self.recompute_interval <= 0:
+            raise BadInput("reputation: half_life_days > 0, min_volume >= 1, z > 0, recompute_interval > 0")
         if min(self.complaint_ref, self.complaint_cutoff, self.volume_ref, self.trap_ref, self.age_full_days) <= 0:
             raise BadInput("reputation: the reference rates and age_full_days must be > 0")
 

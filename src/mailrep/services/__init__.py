@@ -5,6 +5,7 @@
     delisting   delisting requests: request, get, find, decide
     accounts    accounts, reporters, tokens, authentication
     publish     what each DNS zone holds, its change marker and serial
+    reputation  sender reputation: DNS query counts, recompute, IP / network / domain views
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -20,6 +21,7 @@ from mailrep.services.blocklist import Blocklist
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.publish import Publish
+from mailrep.services.reputation import Reputation
 from mailrep.store.db import Database
 
 
@@ -32,6 +34,7 @@ class Services:
     delisting: Delisting
     accounts: Accounts
     publish: Publish
+    reputation: Reputation
 
 
-__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Services"]
+__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Reputation", "Services"]

@@ -6,7 +6,9 @@
     publish.entries(now)                        (zone, key, A value, TXT template) for zones.build
     publish.listed(now)                         the `bl` zone's listings in force
 
-Today only `bl` (the listings in force) has content; `dbl`, `wl` and reputation zones join by
+`bl` holds the listings in force; `rep` (when built with a reputation service) every IP with
+a reputation score: TXT `score=-3.4|mag_day=5.2|...` (SenderBase's `key=value|` style) and A
+127.0.4.N, N = round((score + 10) * 5); no score, no name (NXDOMAIN). `dbl` and `wl` join by
 adding their source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
 """
 
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
+from typing import Any
 
+from mailrep.policy.reputation import a_octet
+from mailrep.services.reputation import Reputation
 from mailrep.store import listings
 from mailrep.store.db import Database
-from mailrep.zones.build import Entry, build_snapshot
+from mailrep.zones.build import ZONES, Entry, build_snapshot
 from mailrep.zones.zone import Snapshot
 
 A_LISTED = "127.0.0.2"
@@ -35,6 +40,18 @@ class Listed:
     expires_at: datetime | None
 
 
+def rep_txt(row: dict[str, Any]) -> str:
+    """The rep. zone's TXT for one stored current reputation row."""
+    first = row["first_seen"]
+    fields = [f"score={row['score']:.1f}", f"confidence={row['confidence']}"]
+    fields += [f"{k}={row[k]:.2f}" for k in ("mag_day", "mag_month") if row[k] is not None]
+    fields += [f"complaints_day={row['complaints_day']}", f"trap_hits_day={row['trap_hits_day']}"]
+    if first is not None:
+        fields.append(f"first_seen={int(datetime.combine(first, time.min, UTC).timestamp())}")
+    fields += [f"listed={'Y' if row['listed'] else 'N'}", f"formula={row['formula']}"]
+    return "|".join(fields)
+
+
 def serial(marker: int) -> int:
     """SOA serial from the change marker (the newest listing event id), kept in 1..2**32-1."""
     return int(marker) % SERIAL_MAX + 1
@@ -42,16 +59,20 @@ def serial(marker: int) -> int:
 
 class Publish:
     def __init__(self, db: Database, *, site_url: str = "http://127.0.0.1:8080",
-                 zone_base: str = "mailrep.test", a_value: str = A_LISTED) -> None:
+                 zone_base: str = "mailrep.test", a_value: str = A_LISTED,
+                 reputation: Reputation | None = None) -> None:
         self.db = db
+        self.reputation = reputation
         self.site_url = site_url
         self.zone_base = zone_base
         self.a_value = a_value
 
     def change_marker(self) -> int:
-        """Grows whenever any listing changes state (the newest listing event id)."""
+        """Grows whenever any listing changes state (the newest listing event id) or a
+        reputation recompute changes a published value (the newest such run id)."""
         with self.db.read() as conn:
-            return listings.change_marker(conn)
+            marker = listings.change_marker(conn)
+        return marker + (self.reputation.change_marker() if self.reputation is not None else 0)
 
     def iter_listed(self, now: datetime) -> Iterator[Listed]:
         """Every listing in force at `now`, streamed (one read snapshot)."""
@@ -67,8 +88,12 @@ class Publish:
         """Every zone's entries: (zone suffix, key, A value, TXT template)."""
         for x in self.iter_listed(now):
             yield ("bl", x.key, x.a, x.txt)
+        if self.reputation is not None:
+            for row in self.reputation.iter_scored("ip"):
+                yield ("rep", row["key"], f"127.0.4.{a_octet(row['score'])}", rep_txt(row))
 
     def snapshot(self, now: datetime, marker: int) -> Snapshot:
         """The DNS snapshot of every zone at `now`, its serial taken from `marker`."""
         return build_snapshot(self.entries(now), base=self.zone_base, serial=serial(marker),
-                              site_url=self.site_url)
+                              site_url=self.site_url,
+                              zones=(*ZONES, "rep") if self.reputation is not None else ZONES)

@@ -21,7 +21,7 @@ from mailrep.links import API
 from mailrep.ratelimit import TokenBucket
 from mailrep.services import Services
 from mailrep.web import errors
-from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports
+from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports, reputation
 from mailrep.web.auth import Authenticator
 from mailrep.web.context import Context
 from mailrep.web.middleware import BodyLimit
@@ -63,6 +63,6 @@ def create_app(settings: Settings, services: Services, intake: IntakeService, cl
     errors.install(app)
     app.add_middleware(BodyLimit, limit=limits.max_bytes)
 
-    for module in (reports, feeds, public, deputy, feedback, reporter):
+    for module in (reports, feeds, public, deputy, feedback, reporter, reputation):
         app.include_router(module.router, prefix=API)
     return app
