@@ -7,6 +7,7 @@
                recompute, delisting                    cli/admin.py
     importing  mailrep import, mailrep reporter show  cli/importing.py
     zone       mailrep zone export                    cli/zone.py
+    reputation mailrep reputation IP|CIDR|DOMAIN      cli/reputation.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
 stays fast.
@@ -21,7 +22,7 @@ HELP = "mailrep: e-mail reputation clearinghouse"
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
-    from mailrep.cli import admin, dns, importing, serve, trace, zone
+    from mailrep.cli import admin, dns, importing, reputation, serve, trace, zone
 
     app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP)
 
@@ -35,6 +36,7 @@ def make_app() -> typer.Typer:
     groups = admin.register(app)
     importing.register(app, reporter_group=groups.reporter)
     zone.register(app)
+    reputation.register(app)
     return app
 
 
