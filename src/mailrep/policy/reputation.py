@@ -193,14 +193,33 @@ def _sum(days: Iterable[Day], today: date, window: int) -> tuple[list[Day], Wind
 
 
 def _day_window(days: Iterable[Day], now: datetime) -> Window:
-    by: dict[str, dict[date, float]] = {"v": {}, "q": {}, "c": {}, "t": {}}
+    """The last 24 h of each counter (see `last_24h`), from today's and yesterday's buckets."""
+    today = today_of(now)
+    yesterday = today - timedelta(days=1)
+    share = max(0.0, 1.0 - (now - datetime.combine(today, datetime.min.time(), now.tzinfo)).total_seconds() / 86400.0)
+    v = q = c = t = 0.0
     for d in days:
-        by["v"][d.day] = by["v"].get(d.day, 0) + d.volume
-        by["q"][d.day] = by["q"].get(d.day, 0) + d.dns_queries
-        by["c"][d.day] = by["c"].get(d.day, 0) + d.all_complaints
-        by["t"][d.day] = by["t"].get(d.day, 0) + d.trap_hits
-    v, q, c, t = (round(last_24h(by[k], now)) for k in "vqct")
-    return Window(v, q, c, t)
+        w = 1.0 if d.day == today else share if d.day == yesterday else 0.0
+        if w:
+            v += w * d.volume
+            q += w * d.dns_queries
+            c += w * d.all_complaints
+            t += w * d.trap_hits
+    return Window(round(v), round(q), round(c), round(t))
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """All observed volume, last 24 h and month: the magnitudes' denominators."""
+
+    day: float
+    month: float
+
+
+def world(totals: Iterable[Day], now: datetime, cfg: RepConfig | None = None) -> World:
+    cfg = cfg or RepConfig()
+    rows, month = _sum(totals, today_of(now), cfg.window_days)
+    return World(_day_window(rows, now).volume, month.volume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,17 +254,19 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.3g}%"
 
 
-def reputation(days: Iterable[Day], totals: Iterable[Day], now: datetime, *, first_seen: date | None = None,
-               listed: bool = False, cfg: RepConfig | None = None) -> Reputation:
-    """The reputation of one entity at `now` (see the module docstring for the formula)."""
+def reputation(days: Iterable[Day], totals: Iterable[Day] | World, now: datetime, *, first_seen: date | None = None,
+               listed: bool = False, cfg: RepConfig | None = None, explain: bool = True) -> Reputation:
+    """The reputation of one entity at `now` (see the module docstring for the formula);
+    `totals` are the world's daily sums or their `world()`; `explain=False` (bulk recompute)
+    leaves the explanation empty."""
     cfg = cfg or RepConfig()
     today = today_of(now)
     rows = list(days)
     inside, month = _sum(rows, today, cfg.window_days)
     day = _day_window(inside, now)
-    all_rows = [d for d in totals if 0 <= _age(today, d.day) < cfg.window_days]
-    mag_day = magnitude(day.volume, _day_window(all_rows, now).volume)
-    mag_month = magnitude(month.volume, sum(d.volume for d in all_rows))
+    w = totals if isinstance(totals, World) else world(totals, now, cfg)
+    mag_day = magnitude(day.volume, w.day)
+    mag_month = magnitude(month.volume, w.month)
     if first_seen is None and rows:
         first_seen = min(d.day for d in rows)
     n = max(month.volume, month.dns_queries)
@@ -263,6 +284,9 @@ def reputation(days: Iterable[Day], totals: Iterable[Day], now: datetime, *, fir
     low = _clamp(_terms(p_hi, n, trap_rate, age_days, listed, cfg).total)
     high = _clamp(_terms(p_lo, n, trap_rate, age_days, listed, cfg).total)
     score = round(min(high, max(low, 0.0)), 1)
+    if not explain:
+        return Reputation(score + 0.0, _r(low), _r(high), confidence_word(low, high, cfg), mag_day, mag_month,
+                          day, month, first_seen, listed, ())
     at = _terms(p, n, trap_rate, age_days, listed, cfg)
     src = "messages" if month.volume >= month.dns_queries else "DNS queries on bl. (standing in for volume)"
     expl = [

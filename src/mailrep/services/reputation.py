@@ -45,7 +45,12 @@ class Run:
     full: bool
 
 
-def network_of(ip: IPAddress) -> str:
+def network_of(ip: IPAddress | str) -> str:
+    """The network entity of an address (canonical text or parsed): its /24 or /48."""
+    if isinstance(ip, str):
+        if ":" not in ip:
+            return ip.rsplit(".", 1)[0] + ".0/24"
+        ip = parse_ip(ip)
     return str(ipaddress.ip_network(f"{ip}/{NET_PREFIX[ip.version]}", strict=False))
 
 
@@ -76,7 +81,7 @@ class Reputation:
         out: dict[tuple[str, str], dict[date, list[int]]] = {}
         for ip, days in raw.items():
             out[("ip", ip)] = days
-            net = out.setdefault(("net", network_of(parse_ip(ip))), {})
+            net = out.setdefault(("net", network_of(ip)), {})
             world = out.setdefault(WORLD, {})
             for d, c in days.items():
                 for agg in (net, world):
@@ -108,14 +113,15 @@ class Reputation:
             touched = set(new) | store.keys_on_days(conn, first, today)
             keys = None if everything else sorted(touched)
             old = store.current(conn, keys)
-            totals = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
+            total_days = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
             if first > win_first:
-                totals += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
+                total_days += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
                                                                                    [WORLD]) for d, *c in rows]
             listed_ips = {k for k, _, _ in listings.iter_listed(conn, now)}
             stored = {k: rows for k, rows in store.iter_window(conn, win_first, first - timedelta(days=1), keys)} \
                 if first > win_first else {}
-        listed_nets = {network_of(parse_ip(k)) for k in listed_ips if "/" not in k}
+        listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
+        totals = model.world(total_days, now, cfg)
         scope = set(new) | set(stored) | set(old) if keys is None else touched
         scope.discard(WORLD)
         changed: list[dict[str, Any]] = []
@@ -129,7 +135,8 @@ class Reputation:
             if prev is not None and prev["first_seen"] is not None:
                 seen.append(prev["first_seen"])
             listed = key in listed_ips if kind == "ip" else key in listed_nets if kind == "net" else False
-            r = model.reputation(days, totals, now, first_seen=min(seen) if seen else None, listed=listed, cfg=cfg)
+            r = model.reputation(days, totals, now, first_seen=min(seen) if seen else None, listed=listed, cfg=cfg,
+                                 explain=False)
             scores[kind_key] = r.score
             row = {"kind": kind, "key": key, "score": r.score, "confidence": r.confidence,
                    "mag_day": r.magnitude_day, "mag_month": r.magnitude_month, "volume_day": r.day.volume,
