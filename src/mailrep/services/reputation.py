@@ -32,6 +32,7 @@ from mailrep.store.db import Database
 
 NET_PREFIX = {4: 24, 6: 48}
 WORLD = ("all", "*")
+BULK_KEYS = 10_000
 PUBLISHED = ("score", "mag_day", "mag_month", "complaints_day", "first_seen", "listed")
 
 
@@ -112,14 +113,18 @@ class Reputation:
             new = self._entities(store.raw_days(conn, first, today), store.domain_days(conn, first, today))
             touched = set(new) | store.keys_on_days(conn, first, today)
             keys = None if everything else sorted(touched)
-            old = store.current(conn, keys)
+            # many keys: one scan beats thousands of (kind, key) IN (...) chunks
+            old = store.current(conn, keys if keys is not None and len(keys) <= BULK_KEYS else None)
+            if keys is not None:
+                old = {k: v for k, v in old.items() if k in touched}
             total_days = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
             if first > win_first:
                 total_days += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
                                                                                    [WORLD]) for d, *c in rows]
             listed_ips = {k for k, _, _ in listings.iter_listed(conn, now)}
-            stored = {k: rows for k, rows in store.iter_window(conn, win_first, first - timedelta(days=1), keys)} \
-                if first > win_first else {}
+            few = keys if keys is not None and len(keys) <= BULK_KEYS else None
+            stored = {k: rows for k, rows in store.iter_window(conn, win_first, first - timedelta(days=1), few)
+                      if keys is None or k in touched} if first > win_first else {}
         listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
         totals = model.world(total_days, now, cfg)
         scope = set(new) | set(stored) | set(old) if keys is None else touched
