@@ -151,11 +151,11 @@ def test_serve_bad_addresses_exit_2(tmp_path, args):
 
 def test_serve_counts_dns_queries_into_the_store(tmp_path):
     """`[dns] count_queries = true` under `mailrep serve`: the node counts the queried addresses
-    and the counts reach the store's volume table (through the intake service)."""
+    and the counts reach the store's `dns_queries` table (through the reputation service)."""
     import sqlalchemy as sa
 
     from mailrep.store.db import Database
-    from mailrep.store.tables import volume
+    from mailrep.store.tables import dns_queries
 
     dig = require("dig")
     data = tmp_path / "var"
@@ -170,8 +170,8 @@ def test_serve_counts_dns_queries_into_the_store(tmp_path):
         try:
             def counted() -> int:
                 with db.read() as conn:
-                    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(volume.c.count), 0))
-                                            .where(volume.c.ip == "45.6.0.9")).scalar_one())
+                    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(dns_queries.c.count), 0))
+                                            .where(dns_queries.c.ip == "45.6.0.9")).scalar_one())
             start = time.monotonic()
             while time.monotonic() - start < 10 and counted() < 3:
                 time.sleep(0.25)

@@ -10,8 +10,9 @@ Nothing else wires subsystems together: the web app, SMTP and DNS receive what t
 `serve` opens the web app (uvicorn), the scheduler (expiry sweep, bond debits), the SMTP door when asked, and
 the DNS node when asked: the same `dns.node.Node` as `mailrep dns` (ACL, RRL, transfers, query
 counting, metrics from the `[dns]` table) whose snapshot is rebuilt from `services.publish`
-whenever the listings change. Query counts reach the store through the intake service, as
-volume evidence. Port 0 picks a free port; the bound addresses are printed as
+whenever the listings or the published reputations change. Query counts on `bl.` reach the
+store through the reputation service (`dns_queries`, per IP and day); `[reputation]
+recompute_interval` (default 60 s) paces the reputation recompute. Port 0 picks a free port; the bound addresses are printed as
 `mailrep serve: http on http://HOST:PORT` lines.
 """
 
@@ -27,9 +28,10 @@ from typing import Any
 from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
-from mailrep.intake.service import IntakeService, VolumeItem
+from mailrep.intake.service import IntakeService
 from mailrep.policy.bond import BondConfig
 from mailrep.policy.config import PolicyConfig
+from mailrep.policy.reputation import RepConfig
 from mailrep.services import (
     Accounts,
     Blocklist,
@@ -38,6 +40,7 @@ from mailrep.services import (
     Lookup,
     Publish,
     Reports,
+    Reputation,
     Services,
     Stats,
 )
@@ -65,11 +68,13 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
     config = config or PolicyConfig.from_section(settings.section("policy"))
     blocklist = Blocklist(db, config)
     bond = Bond(db, BondConfig.from_section(settings.section("bond")))
+    reputation = Reputation(db, RepConfig.from_section(settings.section("reputation")))
     return Services(
         db=db, config=config, blocklist=blocklist, lookup=Lookup(db, config),
         delisting=Delisting(db, blocklist), accounts=Accounts(db, blocklist),
-        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base, allowlist=bond),
-        reports=Reports(db), stats=Stats(db), bond=bond,
+        publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base, allowlist=bond,
+                        reputation=reputation),
+        reports=Reports(db), stats=Stats(db), bond=bond, reputation=reputation,
     )
 
 
@@ -103,16 +108,12 @@ async def _every(seconds: float, what: str, fn: Callable[[], Any]) -> None:
             log.exception("%s failed", what)
 
 
-def volume_flush(intake: IntakeService, clock: Clock) -> Callable[[dict[str, int]], None]:
-    """The DNS node's query counts -> one volume item per queried address, stored by the intake
-    service (the period runs from the previous flush to now; the policy sums counts per IP)."""
-    since = [clock()]
+def query_flush(reputation: Reputation, clock: Clock) -> Callable[[dict[str, int]], None]:
+    """The DNS node's query counts -> today's queries per address (`dns_queries`), kept apart
+    from the mail volume; the blocklist policy adds them to the volume, reputation reads both."""
 
     def flush(counts: dict[str, int]) -> None:
-        now = clock()
-        items = [VolumeItem(ip, n, since[0], now) for ip, n in counts.items()]
-        intake.submit_volume_nowait(None, items).result()
-        since[0] = now
+        reputation.count_queries(counts, clock())
 
     return flush
 
@@ -142,7 +143,8 @@ async def start_dns(settings: Settings, services: Services, intake: IntakeServic
     marker = await asyncio.to_thread(publish.change_marker)
     snap = await asyncio.to_thread(publish.snapshot, clock(), marker)
     cfg = node_config(settings.section("dns"))
-    node = Node(cfg, volume_flush=volume_flush(intake, clock) if cfg.count_queries else None)
+    cfg.count_zones = cfg.count_zones or [f"bl.{settings.zone_base}"]  # reputation counts queries on bl.
+    node = Node(cfg, volume_flush=query_flush(services.reputation, clock) if cfg.count_queries else None)
     server = DnsServer(snap, responder=node.responder_factory(100_000))
     node.attach(server)
     await node.start(snap)
@@ -201,8 +203,11 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
     sweep = services.blocklist.sweep
+    recompute = services.reputation.recompute
+    every = services.reputation.config.recompute_interval
     tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock()))),
-             asyncio.create_task(_every(BOND_EVERY_S, "bond recompute", lambda: services.bond.recompute(clock())))]
+             asyncio.create_task(_every(BOND_EVERY_S, "bond recompute", lambda: services.bond.recompute(clock()))),
+             asyncio.create_task(_every(every, "reputation recompute", lambda: recompute(clock())))]
     if dns is not None:
         stops.append(await start_dns(settings, services, intake, dns, clock))
     if smtp is not None:

@@ -8,6 +8,7 @@
     importing  mailrep import, mailrep reporter show  cli/importing.py
     zone       mailrep zone export                    cli/zone.py
     bond       mailrep sender ..., mailrep bond ...   cli/bond.py
+    reputation mailrep reputation IP|CIDR|DOMAIN      cli/reputation.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
 stays fast (no web framework, database, SMTP or DNS library is loaded; see BENCHMARKS.md).
@@ -31,7 +32,7 @@ def _version(show: bool) -> None:
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
-    from mailrep.cli import admin, bond, dns, importing, serve, trace, zone
+    from mailrep.cli import admin, bond, dns, importing, reputation, serve, trace, zone
     from mailrep.cli.common import group
 
     app = group(HELP)
@@ -48,6 +49,7 @@ def make_app() -> typer.Typer:
     importing.register(app, reporter_group=groups.reporter)
     zone.register(app)
     bond.register(app)
+    reputation.register(app)
     return app
 
 

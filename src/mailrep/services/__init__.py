@@ -8,6 +8,7 @@
     reports     a reporter's own reports (the /reports page)
     stats       headline figures and the series of the /stats page
     bond        bonded senders: enrolment, deposits, debits, disputes, the allowlist
+    reputation  sender reputation: DNS query counts, recompute, IP / network / domain views
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -25,6 +26,7 @@ from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.publish import Publish
 from mailrep.services.reports import Reports
+from mailrep.services.reputation import Reputation
 from mailrep.services.stats import Stats
 from mailrep.store.db import Database
 
@@ -41,7 +43,8 @@ class Services:
     reports: Reports
     stats: Stats
     bond: Bond
+    reputation: Reputation
 
 
-__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "Lookup", "Publish", "Reports", "Services",
-           "Stats"]
+__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "Lookup", "Publish", "Reports", "Reputation",
+           "Services", "Stats"]

@@ -9,20 +9,25 @@
 `bl` holds the listings in force; `wl` (when built with `allowlist=`, a `services.bond.Bond`)
 the networks of approved, funded bonded senders, A `127.0.<category>.<trust>` (DNSWL.org's
 encoding) and a TXT naming the sender and the program; its RFC 5782 test point answers
-127.0.0.2 with a TXT that says it is a test. `dbl` and reputation zones join by adding their
-source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
+127.0.0.2 with a TXT that says it is a test. `rep` (when built with `reputation=`) every IP with
+a reputation score: TXT `score=-3.4|mag_day=5.2|...` (SenderBase's `key=value|` style) and A
+127.0.4.N, N = round((score + 10) * 5); no score, no name (NXDOMAIN). `dbl` joins by adding
+its source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
+from typing import Any
 
+from mailrep.policy.reputation import a_octet
 from mailrep.services.bond import Bond
+from mailrep.services.reputation import Reputation
 from mailrep.store import listings
 from mailrep.store.db import Database
-from mailrep.zones.build import Entry, build_snapshot
+from mailrep.zones.build import ZONES, Entry, build_snapshot
 from mailrep.zones.zone import Snapshot
 
 A_LISTED = "127.0.0.2"
@@ -40,6 +45,18 @@ class Listed:
     expires_at: datetime | None
 
 
+def rep_txt(row: dict[str, Any]) -> str:
+    """The rep. zone's TXT for one stored current reputation row."""
+    first = row["first_seen"]
+    fields = [f"score={row['score']:.1f}", f"confidence={row['confidence']}"]
+    fields += [f"{k}={row[k]:.2f}" for k in ("mag_day", "mag_month") if row[k] is not None]
+    fields += [f"complaints_day={row['complaints_day']}", f"trap_hits_day={row['trap_hits_day']}"]
+    if first is not None:
+        fields.append(f"first_seen={int(datetime.combine(first, time.min, UTC).timestamp())}")
+    fields += [f"listed={'Y' if row['listed'] else 'N'}", f"formula={row['formula']}"]
+    return "|".join(fields)
+
+
 def serial(marker: int) -> int:
     """SOA serial from the change marker (the newest listing event id), kept in 1..2**32-1."""
     return int(marker) % SERIAL_MAX + 1
@@ -48,19 +65,25 @@ def serial(marker: int) -> int:
 class Publish:
     def __init__(self, db: Database, *, site_url: str = "http://127.0.0.1:8080",
                  zone_base: str = "mailrep.test", a_value: str = A_LISTED,
-                 allowlist: Bond | None = None) -> None:
+                 allowlist: Bond | None = None, reputation: Reputation | None = None) -> None:
         self.db = db
+        self.reputation = reputation
         self.site_url = site_url
         self.zone_base = zone_base
         self.a_value = a_value
         self.allowlist = allowlist
 
     def change_marker(self) -> int:
-        """Grows whenever any listing changes state (the newest listing event id), and with
-        every bonded sender's status change or ledger entry when there is an allowlist."""
+        """Grows whenever any listing changes state (the newest listing event id), with every
+        bonded sender's status change or ledger entry when there is an allowlist, and with each
+        reputation recompute that changes a published value (the newest such run id)."""
         with self.db.read() as conn:
             marker = listings.change_marker(conn)
-        return marker + (self.allowlist.change_marker() if self.allowlist is not None else 0)
+        if self.allowlist is not None:
+            marker += self.allowlist.change_marker()
+        if self.reputation is not None:
+            marker += self.reputation.change_marker()
+        return marker
 
     def iter_listed(self, now: datetime) -> Iterator[Listed]:
         """Every listing in force at `now`, streamed (one read snapshot)."""
@@ -79,10 +102,14 @@ class Publish:
         if self.allowlist is not None:
             for w in self.allowlist.listed(now):
                 yield ("wl", w.network, w.a, w.txt)
+        if self.reputation is not None:
+            for row in self.reputation.iter_scored("ip"):
+                yield ("rep", row["key"], f"127.0.4.{a_octet(row['score'])}", rep_txt(row))
 
     def snapshot(self, now: datetime, marker: int) -> Snapshot:
         """The DNS snapshot of every zone at `now`, its serial taken from `marker`."""
         test_txt = ({"wl": WL_TEST_TXT.format(program=self.allowlist.config.program)}
                     if self.allowlist is not None else {})
         return build_snapshot(self.entries(now), base=self.zone_base, serial=serial(marker),
-                              site_url=self.site_url, test_txt=test_txt)
+                              site_url=self.site_url, test_txt=test_txt,
+                              zones=(*ZONES, "rep") if self.reputation is not None else ZONES)

@@ -1,5 +1,7 @@
 """Evidence for the policy, loaded in bulk: counted reports (with their reporter's trust and
-kind), trap hits and volume, per IP, inside the policy window.
+kind), trap hits and volume, per IP, inside the policy window. Volume is the mail telemetry
+plus the queries counted about the IP on bl. (`dns_queries`, per day: the days from the
+window's first day on).
 
 Whether a report counts was decided at intake (`policy.counting`, stored as `counted` with its
 reason); this module only loads by the stored flags. A report is evidence when it is flagged
@@ -21,6 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from mailrep.policy.score import Evidence, ReportRow
+from mailrep.store.reputation import dns_queries_since
 from mailrep.store.tables import report_queue, reporters, reports, trap_hits, volume
 
 _CHUNK = 500
@@ -82,6 +85,8 @@ def load(conn: Connection, ips: Sequence[str], now: datetime, window_days: float
               .where(volume.c.ip.in_(part), volume.c.period_end > since).group_by(volume.c.ip))
         for ip, total in conn.execute(q3):
             vols[ip] = int(total or 0)
+        for ip, n in dns_queries_since(conn, list(part), since.date()).items():
+            vols[ip] += n
     return {ip: Evidence(tuple(reps[ip]), tuple(traps[ip]), vols[ip]) for ip in ips}
 
 
@@ -148,6 +153,8 @@ def iter_all(conn: Connection, now: datetime, window_days: float,
             sa.select(volume.c.ip, sa.func.sum(volume.c.count)).where(volume.c.period_end > since)
             .group_by(volume.c.ip))
     }
+    for ip, n in dns_queries_since(conn, None, since.date()).items():
+        vols[ip] = vols.get(ip, 0) + n
     traps: dict[str, list[float]] = {}
     for ip, at in conn.execute(sa.select(trap_hits.c.source_ip, epoch_of(trap_hits.c.received_at)).where(
             trap_hits.c.received_at > since, trap_hits.c.counted.is_(True), trap_hits.c.source_ip.is_not(None))):

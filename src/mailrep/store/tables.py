@@ -381,3 +381,66 @@ bond_disputes = sa.Table(
     sa.Column("decision_reason", sa.Text(), nullable=True),
     _one_of("status", REQUEST_STATUSES, "status"),
 )
+
+
+# --- reputation (issue 15) -------------------------------------------------------------------
+# Queries about each IP on bl. per UTC day, counted by the DNS node and added up on each flush
+# (kept apart from the mail volume telemetry in `volume`).
+dns_queries = sa.Table(
+    "dns_queries", metadata,
+    sa.Column("ip", sa.String(45), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+    sa.Index("ix_dns_queries_day", "day"),
+)
+
+REP_KINDS = ("ip", "net", "domain", "all")  # `all`: the observed world (key "*"), for magnitudes
+
+# One row per entity per UTC day (kept `history_days`); rebuilt from the raw evidence by the
+# reputation recompute (delete the day's rows, insert them again: idempotent).
+rep_daily = sa.Table(
+    "rep_daily", metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("volume", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("dns_queries", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("complaints", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("fbl", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("trap_hits", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("score", sa.Float(), nullable=True),  # the score as of the day's last recompute
+    sa.Index("ix_rep_daily_day", "day"),
+    _one_of("kind", REP_KINDS, "kind"),
+)
+
+# The current reputation of every entity ever seen (what the rep. zone publishes); first_seen
+# outlives the daily history.
+rep_current = sa.Table(
+    "rep_current", metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("score", sa.Float(), nullable=True),
+    sa.Column("confidence", sa.String(8), nullable=False),
+    sa.Column("mag_day", sa.Float(), nullable=True),
+    sa.Column("mag_month", sa.Float(), nullable=True),
+    sa.Column("volume_day", sa.BigInteger(), nullable=False),
+    sa.Column("complaints_day", sa.Integer(), nullable=False),
+    sa.Column("trap_hits_day", sa.Integer(), nullable=False),
+    sa.Column("dns_queries_day", sa.BigInteger(), nullable=False),
+    sa.Column("first_seen", sa.Date(), nullable=True),
+    sa.Column("listed", sa.Boolean(), nullable=False),
+    sa.Column("formula", sa.SmallInteger(), nullable=False),
+    _one_of("kind", REP_KINDS, "kind"),
+)
+
+# One row per recompute; the newest id is the rep. zone's change marker.
+rep_runs = sa.Table(
+    "rep_runs", metadata,
+    _pk(),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("first_day", sa.Date(), nullable=False),
+    sa.Column("last_day", sa.Date(), nullable=False),
+    sa.Column("scored", sa.Integer(), nullable=False),
+    sa.Column("changed", sa.Integer(), nullable=False),
+    sa.Column("full", sa.Boolean(), nullable=False),
+)

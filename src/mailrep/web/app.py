@@ -22,7 +22,7 @@ from mailrep.links import API
 from mailrep.ratelimit import TokenBucket
 from mailrep.services import Services
 from mailrep.web import errors
-from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports, senders
+from mailrep.web.api import deputy, feedback, feeds, public, reporter, reports, reputation, senders
 from mailrep.web.auth import Authenticator
 from mailrep.web.config import WebConfig
 from mailrep.web.context import Context
@@ -72,7 +72,7 @@ def create_app(settings: Settings, services: Services, intake: IntakeService, cl
     app.add_middleware(BodyLimit, limit=limits.max_bytes)
     app.add_middleware(SecurityHeaders)
 
-    for module in (reports, feeds, public, deputy, feedback, reporter, senders):
+    for module in (reports, feeds, public, deputy, feedback, reporter, reputation, senders):
         app.include_router(module.router, prefix=API)
     install_pages(app)
     return app

@@ -1,0 +1,261 @@
+"""SQL for sender reputation: DNS query counts, daily rows per entity, current scores, runs.
+
+    add_dns_queries(conn, day, {"192.0.2.1": 30})    adds to the day's counts (upsert)
+    raw_days(conn, first, last)                       the raw evidence per IP and day
+    domain_days(conn, first, last)                    complaints per registered domain and day
+    replace_days(conn, first, last, rows)             the recompute's rewrite of those days
+    iter_window(conn, since, keys=None)               daily rows, grouped by entity
+    current(conn, keys=None) / upsert_current(conn, rows)
+    add_run(...) / last_run(conn) / change_marker(conn)
+
+A "day" is a UTC date. Volume telemetry counts on the day its period ends; reports and trap
+hits on the day they were received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from mailrep.store.tables import (
+    dns_queries,
+    rep_current,
+    rep_daily,
+    rep_runs,
+    reporters,
+    reports,
+    trap_hits,
+    volume,
+)
+
+_CHUNK = 500
+# raw evidence per IP and day, in this order (the `rep_daily` counter columns)
+COUNTERS = ("volume", "dns_queries", "complaints", "fbl", "trap_hits")
+Counts = list[int]  # one value per COUNTERS entry
+CURRENT_COLS = tuple(c.name for c in rep_current.columns)
+
+
+class day_of(FunctionElement[str]):
+    """The UTC date ('YYYY-MM-DD') of a stored (naive UTC) time, computed by the database."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "day_of"
+
+
+@compiles(day_of, "sqlite")
+def _day_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(day_of, "postgresql")
+def _day_pg(element: day_of, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD')"
+
+
+def _start(d: date) -> datetime:
+    return datetime.combine(d, time.min, UTC)
+
+
+def _upsert(conn: Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def add_dns_queries(conn: Connection, day: date, counts: dict[str, int]) -> int:
+    """Add `counts` (queries per IP) to the day's stored counts."""
+    if not counts:
+        return 0
+    ins = _upsert(conn, dns_queries)
+    stmt = ins.on_conflict_do_update(index_elements=["ip", "day"],
+                                     set_={"count": dns_queries.c.count + ins.excluded["count"]})
+    conn.execute(stmt, [{"ip": ip, "day": day, "count": n} for ip, n in counts.items()])
+    return len(counts)
+
+
+def dns_queries_since(conn: Connection, ips: Sequence[str] | None, since: date) -> dict[str, int]:
+    """Queries per IP counted on `since` and later (every queried IP when `ips` is None)."""
+    q = (sa.select(dns_queries.c.ip, sa.func.sum(dns_queries.c.count))
+         .where(dns_queries.c.day >= since).group_by(dns_queries.c.ip))
+    if ips is None:
+        return {ip: int(n) for ip, n in conn.execute(q)}
+    out: dict[str, int] = {}
+    for i in range(0, len(ips), _CHUNK):
+        out.update((ip, int(n)) for ip, n in conn.execute(q.where(dns_queries.c.ip.in_(ips[i:i + _CHUNK]))))
+    return out
+
+
+def late_volume_days(conn: Connection, received_since: datetime, before: date) -> set[date]:
+    """Days before `before` that telemetry received since `received_since` counts on."""
+    q = (sa.select(day_of(volume.c.period_end)).distinct()
+         .where(volume.c.received_at > received_since, volume.c.period_end < _start(before)))
+    return {date.fromisoformat(d) for d in conn.execute(q).scalars()}
+
+
+def _counted_reports() -> Any:
+    return (reports.outerjoin(reporters, reporters.c.account_id == reports.c.reporter_id),
+            sa.and_(reports.c.counted.is_(True), reports.c.state != "parked", reports.c.source_ip.is_not(None),
+                    sa.or_(reports.c.reporter_id.is_(None), reporters.c.status == "active",
+                           reporters.c.account_id.is_(None))))
+
+
+def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, Counts]]:
+    """The raw evidence per IP and day for the days `first`..`last` (COUNTERS order)."""
+    lo, hi = _start(first), _start(last + timedelta(days=1))
+    out: dict[str, dict[date, Counts]] = {}
+    days: dict[str, date] = {}
+
+    def add(ip: str, d: Any, col: int, n: Any) -> None:
+        day = d if isinstance(d, date) else days.get(d) or days.setdefault(d, date.fromisoformat(d))
+        row = out.setdefault(ip, {}).get(day)
+        if row is None:
+            row = out[ip][day] = [0, 0, 0, 0, 0]
+        row[col] += int(n)
+
+    vday = day_of(volume.c.period_end)
+    for ip, d, n in conn.execute(sa.select(volume.c.ip, vday, sa.func.sum(volume.c.count))
+                                 .where(volume.c.period_end >= lo, volume.c.period_end < hi).group_by(volume.c.ip, vday)):
+        add(ip, d, 0, n)
+    for ip, d, n in conn.execute(sa.select(dns_queries.c.ip, dns_queries.c.day, dns_queries.c.count)
+                                 .where(dns_queries.c.day >= first, dns_queries.c.day <= last)):
+        add(ip, d, 1, n)
+    src, counted = _counted_reports()
+    rday = day_of(reports.c.received_at)
+    fbl = reports.c.channel == "fbl"
+    q = (sa.select(reports.c.source_ip, rday, fbl, sa.func.count()).select_from(src)
+         .where(counted, reports.c.received_at >= lo, reports.c.received_at < hi)
+         .group_by(reports.c.source_ip, rday, fbl))
+    for ip, d, is_fbl, n in conn.execute(q):
+        add(ip, d, 3 if is_fbl else 2, n)
+    tday = day_of(trap_hits.c.received_at)
+    q = (sa.select(trap_hits.c.source_ip, tday, sa.func.count())
+         .where(trap_hits.c.counted.is_(True), trap_hits.c.source_ip.is_not(None),
+                trap_hits.c.received_at >= lo, trap_hits.c.received_at < hi)
+         .group_by(trap_hits.c.source_ip, tday))
+    for ip, d, n in conn.execute(q):
+        add(ip, d, 4, n)
+    return out
+
+
+def domain_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, Counts]]:
+    """Complaints per registered domain and day: the domains of the URLs each counted report
+    advertises (from its stored trace), once per report."""
+    lo, hi = _start(first), _start(last + timedelta(days=1))
+    src, counted = _counted_reports()
+    q = (sa.select(reports.c.received_at, reports.c.channel, reports.c.trace_json).select_from(src)
+         .where(counted, reports.c.received_at >= lo, reports.c.received_at < hi))
+    out: dict[str, dict[date, Counts]] = {}
+    for at, channel, trace in conn.execute(q):
+        urls = (trace or {}).get("urls") or []
+        for dom in {u.get("domain") for u in urls if isinstance(u, dict) and u.get("domain")}:
+            row = out.setdefault(str(dom).lower(), {}).setdefault(at.date(), [0, 0, 0, 0, 0])
+            row[3 if channel == "fbl" else 2] += 1
+    return out
+
+
+def keys_on_days(conn: Connection, first: date, last: date) -> set[tuple[str, str]]:
+    q = sa.select(rep_daily.c.kind, rep_daily.c.key).distinct().where(rep_daily.c.day >= first, rep_daily.c.day <= last)
+    return {(k, key) for k, key in conn.execute(q)}
+
+
+def replace_days(conn: Connection, first: date, last: date, rows: Iterable[dict[str, Any]]) -> int:
+    """Delete every daily row of the days `first`..`last`, then insert `rows` (idempotent)."""
+    conn.execute(rep_daily.delete().where(rep_daily.c.day >= first, rep_daily.c.day <= last))
+    batch: list[dict[str, Any]] = []
+    n = 0
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= 50_000:
+            conn.execute(rep_daily.insert(), batch)
+            n += len(batch)
+            batch = []
+    if batch:
+        conn.execute(rep_daily.insert(), batch)
+        n += len(batch)
+    return n
+
+
+def prune(conn: Connection, before: date) -> int:
+    return conn.execute(rep_daily.delete().where(rep_daily.c.day < before)).rowcount or 0
+
+
+DailyRow = tuple[date, int, int, int, int, int, float | None]  # day, COUNTERS..., score
+
+
+def iter_window(conn: Connection, first: date, last: date, keys: Sequence[tuple[str, str]] | None = None,
+                ) -> Iterator[tuple[tuple[str, str], list[DailyRow]]]:
+    """Daily rows of days `first`..`last`, one (entity, rows) at a time (every entity when
+    `keys` is None)."""
+    cols = (rep_daily.c.kind, rep_daily.c.key, rep_daily.c.day, rep_daily.c.volume, rep_daily.c.dns_queries,
+            rep_daily.c.complaints, rep_daily.c.fbl, rep_daily.c.trap_hits, rep_daily.c.score)
+    base = sa.select(*cols).where(rep_daily.c.day >= first, rep_daily.c.day <= last)
+    if keys is None:
+        queries = [base.order_by(rep_daily.c.kind, rep_daily.c.key, rep_daily.c.day)
+                   .execution_options(yield_per=20_000)]
+    else:
+        queries = [base.where(sa.tuple_(rep_daily.c.kind, rep_daily.c.key).in_(keys[i:i + _CHUNK]))
+                   .order_by(rep_daily.c.kind, rep_daily.c.key, rep_daily.c.day) for i in range(0, len(keys), _CHUNK)]
+    for q in queries:
+        cur: tuple[str, str] | None = None
+        rows: list[DailyRow] = []
+        for kind, key, *rest in conn.execute(q):
+            if (kind, key) != cur:
+                if cur is not None:
+                    yield cur, rows
+                cur, rows = (kind, key), []
+            rows.append(tuple(rest))  # type: ignore[arg-type]
+        if cur is not None:
+            yield cur, rows
+
+
+def current(conn: Connection, keys: Sequence[tuple[str, str]] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """Stored current rows by (kind, key) (all of them when `keys` is None)."""
+    q = sa.select(rep_current)
+    if keys is None:
+        return {(r["kind"], r["key"]): dict(r) for r in conn.execute(q).mappings()}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in range(0, len(keys), _CHUNK):
+        part = q.where(sa.tuple_(rep_current.c.kind, rep_current.c.key).in_(keys[i:i + _CHUNK]))
+        out.update(((r["kind"], r["key"]), dict(r)) for r in conn.execute(part).mappings())
+    return out
+
+
+def upsert_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), 50_000):
+        ins = _upsert(conn, rep_current)
+        stmt = ins.on_conflict_do_update(index_elements=["kind", "key"],
+                                         set_={c: ins.excluded[c] for c in CURRENT_COLS if c not in ("kind", "key")})
+        conn.execute(stmt, list(rows[i:i + 50_000]))
+
+
+def iter_scored(conn: Connection, kind: str) -> Iterator[dict[str, Any]]:
+    """Current rows of `kind` that have a score (what the rep. zone publishes)."""
+    q = (sa.select(rep_current).where(rep_current.c.kind == kind, rep_current.c.score.is_not(None))
+         .execution_options(yield_per=20_000))
+    for r in conn.execute(q).mappings():
+        yield dict(r)
+
+
+def add_run(conn: Connection, at: datetime, first: date, last: date, scored: int, changed: int, full: bool) -> int:
+    return int(conn.execute(rep_runs.insert().values(at=at, first_day=first, last_day=last, scored=scored,
+                                                     changed=changed, full=full)).inserted_primary_key[0])
+
+
+def last_run(conn: Connection) -> dict[str, Any] | None:
+    r = conn.execute(sa.select(rep_runs).order_by(rep_runs.c.id.desc()).limit(1)).mappings().first()
+    return dict(r) if r is not None else None
+
+
+def change_marker(conn: Connection) -> int:
+    """The newest run that changed a published value (0 before any)."""
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(rep_runs.c.id), 0))
+                            .where(rep_runs.c.changed > 0)).scalar_one())
