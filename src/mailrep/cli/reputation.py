@@ -13,7 +13,8 @@ from typing import Any
 
 import typer
 
-from mailrep.cli.common import DataDir, echo_json, now, open_services, run
+from mailrep.cli.common import DataDir, echo_json, open_services, run
+from mailrep.clock import system_clock as now
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_DAYS = 90
@@ -63,7 +64,9 @@ def register(app: typer.Typer) -> None:
         recompute: bool = typer.Option(False, "--recompute", help="recompute the reputations first"),
         data_dir: Path | None = DataDir,
     ) -> None:
-        """Reputation of an IP, a network or a domain: score, confidence, magnitudes, history."""
+        """Reputation of an IP, a network or a domain.
+
+        Score, confidence, magnitudes and a 90-day history."""
         def go() -> None:
             rep = open_services(data_dir).reputation
             at = now()
