@@ -635,12 +635,18 @@ static PyObject *serve(PyObject *Py_UNUSED(mod), PyObject *args)
         }
         Py_DECREF(state);
         unsigned sent = 0;
+        int interrupted = 0;
         while (sent < out) {
-            int got;
+            int got, serr;
             Py_BEGIN_ALLOW_THREADS
             got = sendmmsg(fd, smsg + sent, out - sent, 0);
+            serr = errno;
             Py_END_ALLOW_THREADS
-            /* an error belongs to the first unsent message: drop it (as sendto would) and go on */
+            /* A signal (e.g. SIGHUP for a reload, delivered to this thread) before anything was
+             * sent: send again, or that reply would be lost. Any other error belongs to the first
+             * unsent message: drop it (as sendto would) and go on. */
+            if (got < 0 && serr == EINTR && interrupted++ < 100)
+                continue;
             sent += got > 0 ? (unsigned)got : 1;
         }
     }

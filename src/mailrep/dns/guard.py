@@ -45,6 +45,7 @@ from mailrep.dns.udpbatch import (
     SLOT,
     BatchLoop,
     _Mmsghdr,
+    send_all,
 )
 
 AF_INET_LE = socket.AF_INET.to_bytes(2, "little")
@@ -207,10 +208,7 @@ class GuardedBatchLoop(BatchLoop):
                 s64[out * w64 + _NAME64] = name_addr[i]
                 s32[out * w32 + _NAMELEN32] = namelen
                 out += 1
-            sent = 0
-            while sent < out:
-                got = sendmmsg(fd, sptr + sent * mmsize, out - sent, 0)
-                sent += got if got > 0 else 1
+            send_all(sendmmsg, fd, sptr, mmsize, out)
 
 
 def run_guarded(server: Any, sock: socket.socket, guard: Guard) -> None:

@@ -167,8 +167,17 @@ class BatchLoop:
                     s64[name_at[out]] = name_addr[i]
                     dirty = True
                 out += 1
-            sent = 0
-            while sent < out:
-                got = sendmmsg(fd, sptr + sent * mmsize, out - sent, 0)
-                # an error belongs to the first unsent message: drop it (as sendto would) and go on
-                sent += got if got > 0 else 1
+            send_all(sendmmsg, fd, sptr, mmsize, out)
+
+
+def send_all(sendmmsg: Any, fd: int, sptr: int, mmsize: int, out: int) -> None:
+    """sendmmsg the `out` replies at `sptr`. A signal before anything was sent (EINTR: SIGHUP for
+    a reload lands on this thread) sends again, or that reply would be lost; any other error
+    belongs to the first unsent message: drop it (as sendto would) and go on."""
+    sent = interrupted = 0
+    while sent < out:
+        got = sendmmsg(fd, sptr + sent * mmsize, out - sent, 0)
+        if got < 0 and ctypes.get_errno() == errno.EINTR and interrupted < 100:
+            interrupted += 1
+            continue
+        sent += got if got > 0 else 1
