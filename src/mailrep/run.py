@@ -22,6 +22,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from mailrep.clock import Clock, system_clock
@@ -29,10 +30,12 @@ from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.service import IntakeService, VolumeItem
 from mailrep.policy.config import PolicyConfig
+from mailrep.policy.domains import DomainConfig
 from mailrep.services import (
     Accounts,
     Blocklist,
     Delisting,
+    DomainBlocklist,
     Lookup,
     Publish,
     Reports,
@@ -66,6 +69,7 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
         delisting=Delisting(db, blocklist), accounts=Accounts(db, blocklist),
         publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base),
         reports=Reports(db), stats=Stats(db),
+        dbl=DomainBlocklist(db, DomainConfig.from_section(settings.section("dbl"))),
     )
 
 
@@ -73,7 +77,18 @@ def build_intake(settings: Settings, services: Services, clock: Clock, *,
                  limits: IntakeLimits | None = None) -> IntakeService:
     """The intake service; its post-commit work re-evaluates through the blocklist."""
     limits = limits or IntakeLimits.from_section(settings.section("intake"))
-    return IntakeService(services.db, limits, clock=clock, reevaluate=services.blocklist.reevaluate)
+    return IntakeService(services.db, limits, clock=clock, reevaluate=after_reports(services))
+
+
+def after_reports(services: Services) -> Callable[[list[str], datetime], None]:
+    """The intake processor's post-commit work: re-decide the reports' sources, then scan the
+    new reports' URL domains for the domain blocklist."""
+
+    def run(ips: list[str], now: datetime) -> None:
+        services.blocklist.reevaluate(ips, now)
+        services.dbl.scan(now)
+
+    return run
 
 
 def build_app(settings: Settings, db: Database, clock: Clock = system_clock, *,
@@ -190,8 +205,9 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http="auto",
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
-    sweep = services.blocklist.sweep
-    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock())))]
+    sweep, dbl_scan = services.blocklist.sweep, services.dbl.scan
+    tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock()))),
+             asyncio.create_task(_every(SWEEP_EVERY_S, "dbl scan and sweep", lambda: dbl_scan(clock())))]
     if dns is not None:
         stops.append(await start_dns(settings, services, intake, dns, clock))
     if smtp is not None:

@@ -6,8 +6,9 @@
     publish.entries(now)                        (zone, key, A value, TXT template) for zones.build
     publish.listed(now)                         the `bl` zone's listings in force
 
-Today only `bl` (the listings in force) has content; `dbl`, `wl` and reputation zones join by
-adding their source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
+`bl` holds the listings in force (A 127.0.0.2), `dbl` the domain listings in force (A 127.0.1.2,
+TXT `<site>/lookup?domain=<name>`); `wl` and reputation zones join by adding their source to
+`entries`. `mailrep serve` and `mailrep zone export` both build here.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailrep.store import listings
+from mailrep.store import domains, listings
 from mailrep.store.db import Database
 from mailrep.zones.build import Entry, build_snapshot
 from mailrep.zones.zone import Snapshot
 
 A_LISTED = "127.0.0.2"
 TXT_TEMPLATE = "Blocked - see {site}/lookup?ip=$"  # `$` is the queried address (rbldnsd style)
+A_DOMAIN = "127.0.1.2"
+DOMAIN_TXT_TEMPLATE = "Blocked - see {site}/lookup?domain=$"  # `$` is the queried domain
 SERIAL_MAX = 2**32 - 1
 
 
@@ -49,9 +52,10 @@ class Publish:
         self.a_value = a_value
 
     def change_marker(self) -> int:
-        """Grows whenever any listing changes state (the newest listing event id)."""
+        """Grows whenever any listing changes state (the newest listing event id plus the
+        newest domain listing event id)."""
         with self.db.read() as conn:
-            return listings.change_marker(conn)
+            return listings.change_marker(conn) + domains.change_marker(conn)
 
     def iter_listed(self, now: datetime) -> Iterator[Listed]:
         """Every listing in force at `now`, streamed (one read snapshot)."""
@@ -67,6 +71,10 @@ class Publish:
         """Every zone's entries: (zone suffix, key, A value, TXT template)."""
         for x in self.iter_listed(now):
             yield ("bl", x.key, x.a, x.txt)
+        txt = DOMAIN_TXT_TEMPLATE.format(site=self.site_url.rstrip("/"))
+        with self.db.read() as conn:
+            for domain, _expires in domains.iter_listed(conn, now):
+                yield ("dbl", domain, A_DOMAIN, txt)
 
     def snapshot(self, now: datetime, marker: int) -> Snapshot:
         """The DNS snapshot of every zone at `now`, its serial taken from `marker`."""
