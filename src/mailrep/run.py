@@ -8,6 +8,7 @@
 
 Nothing else wires subsystems together: the web app, SMTP and DNS receive what they use.
 `serve` opens the web app (uvicorn), the scheduler (expiry sweep), the SMTP door when asked, and
+the Postfix policy service when asked (`policyd`, answering from the same snapshot), and
 the DNS node when asked: the same `dns.node.Node` as `mailrep dns` (ACL, RRL, transfers, query
 counting, metrics from the `[dns]` table) whose snapshot is rebuilt from `services.publish`
 whenever the listings change. Query counts reach the store through the intake service, as
@@ -21,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +129,57 @@ def volume_flush(intake: IntakeService, clock: Clock) -> Callable[[dict[str, int
     return flush
 
 
+ScoreSource = Callable[[datetime], Mapping[str, float]]  # ip -> reputation score (issue 15)
+
+
+def no_scores(now: datetime) -> Mapping[str, float]:
+    """The score source until reputation scores exist: no address has a score."""
+    return {}
+
+
+async def start_policy(settings: Settings, services: Services, intake: IntakeService, bind: tuple[str, int],
+                       clock: Clock, scores: ScoreSource = no_scores) -> Stop:
+    """Start the Postfix policy service (configured by `[policyd]`) on `bind`: it answers from
+    the `bl` zone of `publish`'s snapshot and `scores`, both refreshed in the background, and
+    counts one message of volume per client request, flushed like the DNS query counts."""
+    from mailrep.dns.querycount import QueryCounter
+    from mailrep.policyd.server import PolicyServer
+    from mailrep.policyd.verdict import PolicydConfig, View
+
+    cfg = PolicydConfig.from_section(settings.section("policyd"), site_url=settings.site_url)
+    publish = services.publish
+    bl = f"bl.{settings.zone_base}"
+    marker = await asyncio.to_thread(publish.change_marker)
+    snap = await asyncio.to_thread(publish.snapshot, clock(), marker)
+    counter = QueryCounter(volume_flush(intake, clock), interval=cfg.flush_seconds, address=str)
+    server = PolicyServer(View(snap, bl, await asyncio.to_thread(scores, clock())), cfg, counter=counter)
+    host, port = await server.start(*bind)
+    _announce(f"policy on {host}:{port}")
+
+    async def refresh() -> None:
+        nonlocal marker, snap
+        while True:
+            await asyncio.sleep(DNS_POLL_S)
+            try:
+                now_marker = await asyncio.to_thread(publish.change_marker)
+                if now_marker != marker:
+                    snap = await asyncio.to_thread(publish.snapshot, clock(), now_marker)
+                    marker = now_marker
+                server.swap(View(snap, bl, await asyncio.to_thread(scores, clock())))
+            except Exception:
+                log.exception("policy view rebuild failed; still answering from the previous one")
+
+    task = asyncio.create_task(refresh())
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await server.stop()
+
+    return stop
+
+
 async def _dns_refresh(server: Any, publish: Publish, clock: Clock, marker: int) -> None:
     """Poll the listings' change marker; rebuild and swap the snapshot when it moved."""
     while True:
@@ -185,7 +237,8 @@ def _server_class() -> type:
 
 
 async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
-                dns: tuple[str, int] | None, smtp: tuple[str, int] | None, clock: Clock = system_clock) -> None:
+                dns: tuple[str, int] | None, smtp: tuple[str, int] | None, clock: Clock = system_clock,
+                policy: tuple[str, int] | None = None) -> None:
     """Everything in one asyncio loop until SIGTERM/SIGINT: no new requests, queued reports
     committed, then return."""
     import uvicorn
@@ -214,6 +267,8 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
         from mailrep.intake.doors import start_smtp
 
         stops.append(await start_smtp(settings, intake, db, smtp, clock=clock))
+    if policy is not None:
+        stops.append(await start_policy(settings, services, intake, policy, clock))
     _announce(f"http on http://{'[' + host + ']' if ':' in host else host}:{port} "
               f"(database {db.dialect})")
     try:
