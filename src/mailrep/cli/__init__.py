@@ -7,6 +7,8 @@
                recompute, delisting                    cli/admin.py
     importing  mailrep import, mailrep reporter show  cli/importing.py
     zone       mailrep zone export                    cli/zone.py
+    ship       mailrep ship postfix|exim LOG...        cli/ship.py
+    clientcfg  mailrep client-config postfix|...       cli/clientcfg.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
 stays fast (no web framework, database, SMTP or DNS library is loaded; see BENCHMARKS.md).
@@ -30,7 +32,7 @@ def _version(show: bool) -> None:
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
-    from mailrep.cli import admin, dns, importing, serve, trace, zone
+    from mailrep.cli import admin, clientcfg, dns, importing, serve, ship, trace, zone
     from mailrep.cli.common import group
 
     app = group(HELP)
@@ -46,6 +48,8 @@ def make_app() -> typer.Typer:
     groups = admin.register(app)
     importing.register(app, reporter_group=groups.reporter)
     zone.register(app)
+    ship.register(app)
+    clientcfg.register(app)
     return app
 
 
