@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(False, "--follow", help="keep reading until interrupted"),
         every: float = typer.Option(10.0, "--every", help="seconds between reads with --follow"),
     ) -> None:
-        """Ship a Postfix or Exim log's accepted mail to mailrep as volume."""
+        """Ship the accepted mail of Postfix or Exim logs as volume."""
         import httpx
 
         from mailrep.errors import BadInput
