@@ -83,11 +83,15 @@ def build_intake(settings: Settings, services: Services, clock: Clock, *,
 
 def after_reports(services: Services) -> Callable[[list[str], datetime], None]:
     """The intake processor's post-commit work: re-decide the reports' sources, then scan the
-    new reports' URL domains for the domain blocklist."""
+    new reports' URL domains for the domain blocklist. A failed scan is logged, not raised (it
+    must not park the reports): the scan is incremental and the periodic one catches up."""
 
     def run(ips: list[str], now: datetime) -> None:
         services.blocklist.reevaluate(ips, now)
-        services.dbl.scan(now)
+        try:
+            services.dbl.scan(now)
+        except Exception:
+            log.exception("dbl scan failed; the periodic scan will retry")
 
     return run
 
