@@ -17,7 +17,7 @@ from mailrep.store import accounts
 from mailrep.store.db import Database
 
 MAILREP = [sys.executable, "-c", "from mailrep.cli import main; main()"]
-ANNOUNCE = re.compile(r"^mailrep serve: (http|dns) on (?:http://)?\[?([\w.:]+?)\]?:(\d+)")
+ANNOUNCE = re.compile(r"^mailrep serve: (http|dns|policy) on (?:http://)?\[?([\w.:]+?)\]?:(\d+)")
 
 
 def prepare_db(url: str, reporters: int = 1, **reporter) -> tuple[list[str], dict[str, str]]:
@@ -50,10 +50,11 @@ def free_port() -> int:
 
 class Serve:
     def __init__(self, data_dir: Path, db_url: str | None = None, *, dns: bool = False,
-                 http_port: int = 0, env: dict[str, str] | None = None) -> None:
+                 http_port: int = 0, env: dict[str, str] | None = None, policy: bool = False) -> None:
         self.data_dir = data_dir
         self.db_url = db_url
         self.dns = dns
+        self.policy = policy
         self.http_port = http_port
         self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
@@ -72,10 +73,12 @@ class Serve:
         args = [*MAILREP, "serve", "--http", f"127.0.0.1:{self.http_port}"]
         if self.dns:
             args += ["--dns", "127.0.0.1:0"]
+        if self.policy:
+            args += ["--policy", "127.0.0.1:0"]
         self.ports = {}
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         ready = threading.Event()
-        want = {"http", "dns"} if self.dns else {"http"}
+        want = {"http"} | ({"dns"} if self.dns else set()) | ({"policy"} if self.policy else set())
 
         def pump() -> None:
             assert self.proc is not None and self.proc.stdout is not None

@@ -20,7 +20,8 @@ publish what services hand them. The rules:
 | trace          | anything but PURE_STDLIB, PURE_THIRD_PARTY, errors, net, roles, clock |
 | policy         | the same, and trace (pure types flowing downstream)               |
 |                | (clock: types only, i.e. only under `if TYPE_CHECKING:`)          |
-| dns, zones     | store, services, web, intake, cli, run                            |
+| dns, zones, policyd | store, services, web, intake, cli, run                       |
+| ship           | store, services, web, intake, dns, zones, cli, run                |
 | store          | services, web, intake, dns, cli, run, zones                       |
 | services       | web, cli, run, dns                                                |
 | all but cli, run | run                                                             |
@@ -42,6 +43,8 @@ TOP = "mailrep"
 FORBIDDEN: dict[str, frozenset[str]] = {
     "dns": frozenset({"store", "services", "web", "intake", "cli", "run"}),
     "zones": frozenset({"store", "services", "web", "intake", "cli", "run"}),
+    "policyd": frozenset({"store", "services", "web", "intake", "cli", "run"}),
+    "ship": frozenset({"store", "services", "web", "intake", "dns", "zones", "cli", "run"}),
     "store": frozenset({"services", "web", "intake", "dns", "cli", "run", "zones"}),
     "services": frozenset({"web", "cli", "run", "dns"}),
 }

@@ -7,7 +7,8 @@
     await serve(settings, db, http=("127.0.0.1", 8080), dns=None, smtp=None)
 
 Nothing else wires subsystems together: the web app, SMTP and DNS receive what they use.
-`serve` opens the web app (uvicorn), the scheduler (expiry sweep, bond debits), the SMTP door when asked, and
+`serve` opens the web app (uvicorn), the scheduler (expiry sweep, bond debits, reputation, dbl scan), the SMTP door when asked, and
+the Postfix policy service when asked (`policyd`, answering from the same snapshot), and
 the DNS node when asked: the same `dns.node.Node` as `mailrep dns` (ACL, RRL, transfers, query
 counting, metrics from the `[dns]` table) whose snapshot is rebuilt from `services.publish`
 whenever the listings or the published reputations change. Query counts on `bl.` reach the
@@ -22,21 +23,24 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from mailrep.clock import Clock, system_clock
 from mailrep.config import Settings
 from mailrep.intake.limits import IntakeLimits
-from mailrep.intake.service import IntakeService
+from mailrep.intake.service import IntakeService, VolumeItem
 from mailrep.policy.bond import BondConfig
 from mailrep.policy.config import PolicyConfig
+from mailrep.policy.domains import DomainConfig
 from mailrep.policy.reputation import RepConfig
 from mailrep.services import (
     Accounts,
     Blocklist,
     Bond,
     Delisting,
+    DomainBlocklist,
     Lookup,
     Publish,
     Reports,
@@ -75,6 +79,7 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
         publish=Publish(db, site_url=settings.site_url, zone_base=settings.zone_base, allowlist=bond,
                         reputation=reputation),
         reports=Reports(db), stats=Stats(db), bond=bond, reputation=reputation,
+        dbl=DomainBlocklist(db, DomainConfig.from_section(settings.section("dbl"))),
     )
 
 
@@ -82,7 +87,22 @@ def build_intake(settings: Settings, services: Services, clock: Clock, *,
                  limits: IntakeLimits | None = None) -> IntakeService:
     """The intake service; its post-commit work re-evaluates through the blocklist."""
     limits = limits or IntakeLimits.from_section(settings.section("intake"))
-    return IntakeService(services.db, limits, clock=clock, reevaluate=services.blocklist.reevaluate)
+    return IntakeService(services.db, limits, clock=clock, reevaluate=after_reports(services))
+
+
+def after_reports(services: Services) -> Callable[[list[str], datetime], None]:
+    """The intake processor's post-commit work: re-decide the reports' sources, then scan the
+    new reports' URL domains for the domain blocklist. A failed scan is logged, not raised (it
+    must not park the reports): the scan is incremental and the periodic one catches up."""
+
+    def run(ips: list[str], now: datetime) -> None:
+        services.blocklist.reevaluate(ips, now)
+        try:
+            services.dbl.scan(now)
+        except Exception:
+            log.exception("dbl scan failed; the periodic scan will retry")
+
+    return run
 
 
 def build_app(settings: Settings, db: Database, clock: Clock = system_clock, *,
@@ -116,6 +136,71 @@ def query_flush(reputation: Reputation, clock: Clock) -> Callable[[dict[str, int
         reputation.count_queries(counts, clock())
 
     return flush
+
+
+def volume_flush(intake: IntakeService, clock: Clock) -> Callable[[dict[str, int]], None]:
+    """The policy service's message counts -> one volume item per client address, stored by the
+    intake service (the period runs from the previous flush to now; the policy sums per IP)."""
+    since = [clock()]
+
+    def flush(counts: dict[str, int]) -> None:
+        now = clock()
+        items = [VolumeItem(ip, n, since[0], now) for ip, n in counts.items()]
+        intake.submit_volume_nowait(None, items).result()
+        since[0] = now
+
+    return flush
+
+
+ScoreSource = Callable[[datetime], Mapping[str, float]]  # ip -> reputation score
+
+
+def no_scores(now: datetime) -> Mapping[str, float]:
+    """The score source until reputation scores exist: no address has a score."""
+    return {}
+
+
+async def start_policy(settings: Settings, services: Services, intake: IntakeService, bind: tuple[str, int],
+                       clock: Clock, scores: ScoreSource = no_scores) -> Stop:
+    """Start the Postfix policy service (configured by `[policyd]`) on `bind`: it answers from
+    the `bl` zone of `publish`'s snapshot and `scores`, both refreshed in the background, and
+    counts one message of volume per client request, flushed like the DNS query counts."""
+    from mailrep.dns.querycount import QueryCounter
+    from mailrep.policyd.server import PolicyServer
+    from mailrep.policyd.verdict import PolicydConfig, View
+
+    cfg = PolicydConfig.from_section(settings.section("policyd"), site_url=settings.site_url)
+    publish = services.publish
+    bl = f"bl.{settings.zone_base}"
+    marker = await asyncio.to_thread(publish.change_marker)
+    snap = await asyncio.to_thread(publish.snapshot, clock(), marker)
+    counter = QueryCounter(volume_flush(intake, clock), interval=cfg.flush_seconds, address=str)
+    server = PolicyServer(View(snap, bl, await asyncio.to_thread(scores, clock())), cfg, counter=counter)
+    host, port = await server.start(*bind)
+    _announce(f"policy on {host}:{port}")
+
+    async def refresh() -> None:
+        nonlocal marker, snap
+        while True:
+            await asyncio.sleep(DNS_POLL_S)
+            try:
+                now_marker = await asyncio.to_thread(publish.change_marker)
+                if now_marker != marker:
+                    snap = await asyncio.to_thread(publish.snapshot, clock(), now_marker)
+                    marker = now_marker
+                server.swap(View(snap, bl, await asyncio.to_thread(scores, clock())))
+            except Exception:
+                log.exception("policy view rebuild failed; still answering from the previous one")
+
+    task = asyncio.create_task(refresh())
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await server.stop()
+
+    return stop
 
 
 async def _dns_refresh(server: Any, publish: Publish, clock: Clock, marker: int) -> None:
@@ -176,7 +261,8 @@ def _server_class() -> type:
 
 
 async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
-                dns: tuple[str, int] | None, smtp: tuple[str, int] | None, clock: Clock = system_clock) -> None:
+                dns: tuple[str, int] | None, smtp: tuple[str, int] | None, clock: Clock = system_clock,
+                policy: tuple[str, int] | None = None) -> None:
     """Everything in one asyncio loop until SIGTERM/SIGINT: no new requests, queued reports
     committed, then return."""
     import uvicorn
@@ -202,10 +288,11 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
                             forwarded_allow_ips=web.forwarded_allow_ips or [],
                             timeout_graceful_shutdown=20, backlog=2048)
     server = _server_class()(config)
-    sweep = services.blocklist.sweep
+    sweep, dbl_scan = services.blocklist.sweep, services.dbl.scan
     recompute = services.reputation.recompute
     every = services.reputation.config.recompute_interval
     tasks = [asyncio.create_task(_every(SWEEP_EVERY_S, "expiry sweep", lambda: sweep(clock()))),
+             asyncio.create_task(_every(SWEEP_EVERY_S, "dbl scan and sweep", lambda: dbl_scan(clock()))),
              asyncio.create_task(_every(BOND_EVERY_S, "bond recompute", lambda: services.bond.recompute(clock()))),
              asyncio.create_task(_every(every, "reputation recompute", lambda: recompute(clock())))]
     if dns is not None:
@@ -214,6 +301,9 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
         from mailrep.intake.doors import start_smtp
 
         stops.append(await start_smtp(settings, intake, db, smtp, clock=clock))
+    if policy is not None:
+        stops.append(await start_policy(settings, services, intake, policy, clock,
+                                        scores=services.reputation.scores))
     _announce(f"http on http://{'[' + host + ']' if ':' in host else host}:{port} "
               f"(database {db.dialect})")
     try:

@@ -9,6 +9,8 @@
     zone       mailrep zone export                    cli/zone.py
     bond       mailrep sender ..., mailrep bond ...   cli/bond.py
     reputation mailrep reputation IP|CIDR|DOMAIN      cli/reputation.py
+    ship       mailrep ship postfix|exim LOG...        cli/ship.py
+    clientcfg  mailrep client-config postfix|...       cli/clientcfg.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
 stays fast (no web framework, database, SMTP or DNS library is loaded; see BENCHMARKS.md).
@@ -32,7 +34,18 @@ def _version(show: bool) -> None:
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
-    from mailrep.cli import admin, bond, dns, importing, reputation, serve, trace, zone
+    from mailrep.cli import (
+        admin,
+        bond,
+        clientcfg,
+        dns,
+        importing,
+        reputation,
+        serve,
+        ship,
+        trace,
+        zone,
+    )
     from mailrep.cli.common import group
 
     app = group(HELP)
@@ -50,6 +63,8 @@ def make_app() -> typer.Typer:
     zone.register(app)
     bond.register(app)
     reputation.register(app)
+    ship.register(app)
+    clientcfg.register(app)
     return app
 
 

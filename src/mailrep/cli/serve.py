@@ -1,6 +1,7 @@
 """`mailrep serve`: everything that exists, in one process (wired by `mailrep.run`).
 
-    mailrep serve [--http 127.0.0.1:8080] [--smtp 127.0.0.1:2525] [--dns 127.0.0.1:5300] [--data-dir DIR]
+    mailrep serve [--http 127.0.0.1:8080] [--smtp 127.0.0.1:2525] [--dns 127.0.0.1:5300]
+                  [--policy 127.0.0.1:9998] [--data-dir DIR]
 
 Opens the database (SQLite under the data dir unless MAILREP_DATABASE_URL says otherwise),
 upgrades it if it is empty, then runs `mailrep.run.serve` in one asyncio loop. SIGTERM / SIGINT
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
         http: str = typer.Option("127.0.0.1:8080", "--http", help="web/API address host:port (port 0: any)"),
         smtp: str = typer.Option(None, "--smtp", help="SMTP intake address host:port (submission, fbl, spamtraps)"),
         dns: str = typer.Option(None, "--dns", help="DNS address host:port for the blocklist zones"),
+        policy: str = typer.Option(None, "--policy", help="Postfix policy service address host:port"),
         data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     ) -> None:
         """Run the service: web API, intake, scheduler, DNS.
@@ -39,10 +41,11 @@ def register(app: typer.Typer) -> None:
         with exits("mailrep serve", code=2):
             settings = load_settings(data_dir=data_dir)
             binds = (parse_hostport(http, 8080), parse_hostport(dns, 5300) if dns else None,
-                     parse_hostport(smtp, 2525) if smtp else None)
+                     parse_hostport(smtp, 2525) if smtp else None,
+                     parse_hostport(policy, 9998) if policy else None)
             db = open_database(settings)
         try:
             with exits("mailrep serve", os_error=1):
-                run_async(serve(settings, db, http=binds[0], dns=binds[1], smtp=binds[2]))
+                run_async(serve(settings, db, http=binds[0], dns=binds[1], smtp=binds[2], policy=binds[3]))
         finally:
             db.dispose()

@@ -15,14 +15,17 @@ store.
 
 Only well-formed address queries count: four decimal octets (IPv4) or 32 nibbles (IPv6) in
 a counted zone; the RFC 5782 test points do not count. A v4-mapped IPv6 name counts for
-the IPv4 address (`net`'s rule).
+the IPv4 address (`net`'s rule). Other doors count with the same
+machinery by passing `address` (the key -> address text, or None): the policy service counts
+client addresses (`QueryCounter(flush, address=str)`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from mailrep.net import ipv6_text
 
@@ -47,18 +50,19 @@ def queried_ip(sub: tuple[bytes, ...]) -> str | None:
 
 class QueryCounter:
     def __init__(self, flush: Callable[[dict[str, int]], None], *, interval: float = 60.0,
-                 max_keys: int = 500_000) -> None:
+                 max_keys: int = 500_000, address: Callable[[Any], str | None] = queried_ip) -> None:
         self.flush_cb = flush
+        self.address = address
         self.interval = interval
         self.max_keys = max_keys
-        self.counts: dict[tuple[bytes, ...], int] = {}
+        self.counts: dict[Hashable, int] = {}
         self.flushed = 0  # batches handed over
         self.failed = 0
-        self.pending: list[dict[tuple[bytes, ...], int]] = []  # full tables waiting for the flusher
+        self.pending: list[dict[Hashable, int]] = []  # full tables waiting for the flusher
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def count(self, sub: tuple[bytes, ...]) -> None:
+    def count(self, sub: Hashable) -> None:
         counts = self.counts
         counts[sub] = counts.get(sub, 0) + 1
         if len(counts) >= self.max_keys:
@@ -75,7 +79,7 @@ class QueryCounter:
         out: dict[str, int] = {}
         for t in tables:
             for sub, n in list(t.items()):  # one C-level copy: the UDP thread may still add one
-                ip = queried_ip(sub)
+                ip = self.address(sub)
                 if ip is not None and ip not in _TEST_POINTS:
                     out[ip] = out.get(ip, 0) + n
         return out

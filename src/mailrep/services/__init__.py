@@ -4,6 +4,7 @@
     lookup      the public view of one address and its explanation
     delisting   delisting requests: request, get, find, decide
     accounts    accounts, reporters, tokens, authentication
+    dbl         the domain blocklist: report URL domains -> domain listings, lookup
     publish     what each DNS zone holds, its change marker and serial
     reports     a reporter's own reports (the /reports page)
     stats       headline figures and the series of the /stats page
@@ -22,6 +23,7 @@ from mailrep.policy.config import PolicyConfig
 from mailrep.services.accounts import Accounts
 from mailrep.services.blocklist import Blocklist
 from mailrep.services.bond import Bond
+from mailrep.services.dbl import DomainBlocklist
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.publish import Publish
@@ -44,7 +46,8 @@ class Services:
     stats: Stats
     bond: Bond
     reputation: Reputation
+    dbl: DomainBlocklist
 
 
-__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "Lookup", "Publish", "Reports", "Reputation",
-           "Services", "Stats"]
+__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "DomainBlocklist", "Lookup", "Publish", "Reports",
+           "Reputation", "Services", "Stats"]

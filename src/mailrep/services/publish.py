@@ -11,8 +11,8 @@ the networks of approved, funded bonded senders, A `127.0.<category>.<trust>` (D
 encoding) and a TXT naming the sender and the program; its RFC 5782 test point answers
 127.0.0.2 with a TXT that says it is a test. `rep` (when built with `reputation=`) every IP with
 a reputation score: TXT `score=-3.4|mag_day=5.2|...` (SenderBase's `key=value|` style) and A
-127.0.4.N, N = round((score + 10) * 5); no score, no name (NXDOMAIN). `dbl` joins by adding
-its source to `entries`. `mailrep serve` and `mailrep zone export` both build here.
+127.0.4.N, N = round((score + 10) * 5); no score, no name (NXDOMAIN). `dbl` the domain
+listings in force (A 127.0.1.2, TXT `<site>/lookup?domain=<name>`). `mailrep serve` and `mailrep zone export` both build here.
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from typing import Any
 from mailrep.policy.reputation import a_octet
 from mailrep.services.bond import Bond
 from mailrep.services.reputation import Reputation
-from mailrep.store import listings
+from mailrep.store import domains, listings
 from mailrep.store.db import Database
 from mailrep.zones.build import ZONES, Entry, build_snapshot
 from mailrep.zones.zone import Snapshot
 
 A_LISTED = "127.0.0.2"
 TXT_TEMPLATE = "Blocked - see {site}/lookup?ip=$"  # `$` is the queried address (rbldnsd style)
+A_DOMAIN = "127.0.1.2"
+DOMAIN_TXT_TEMPLATE = "Blocked - see {site}/lookup?domain=$"  # `$` is the queried domain
 SERIAL_MAX = 2**32 - 1
 WL_TEST_TXT = "Test point of the {program} allowlist"
 
@@ -74,11 +76,12 @@ class Publish:
         self.allowlist = allowlist
 
     def change_marker(self) -> int:
-        """Grows whenever any listing changes state (the newest listing event id), with every
+        """Grows whenever any listing changes state (the newest listing event id plus the
+        newest domain listing event id), with every
         bonded sender's status change or ledger entry when there is an allowlist, and with each
         reputation recompute that changes a published value (the newest such run id)."""
         with self.db.read() as conn:
-            marker = listings.change_marker(conn)
+            marker = listings.change_marker(conn) + domains.change_marker(conn)
         if self.allowlist is not None:
             marker += self.allowlist.change_marker()
         if self.reputation is not None:
@@ -99,6 +102,10 @@ class Publish:
         """Every zone's entries: (zone suffix, key, A value, TXT template)."""
         for x in self.iter_listed(now):
             yield ("bl", x.key, x.a, x.txt)
+        txt = DOMAIN_TXT_TEMPLATE.format(site=self.site_url.rstrip("/"))
+        with self.db.read() as conn:
+            for domain, _expires in domains.iter_listed(conn, now):
+                yield ("dbl", domain, A_DOMAIN, txt)
         if self.allowlist is not None:
             for w in self.allowlist.listed(now):
                 yield ("wl", w.network, w.a, w.txt)

@@ -172,6 +172,10 @@ class Reputation:
         with self.db.read() as conn:
             return store.change_marker(conn)
 
+    def scores(self, now: datetime) -> dict[str, float]:
+        """Every scored IP -> its current score (the Postfix policy service's snapshot)."""
+        return {row["key"]: row["score"] for row in self.iter_scored("ip") if row["score"] is not None}
+
     def iter_scored(self, kind: str = "ip") -> Iterator[dict[str, Any]]:
         with self.db.read() as conn:
             yield from store.iter_scored(conn, kind)

@@ -444,3 +444,50 @@ rep_runs = sa.Table(
     sa.Column("changed", sa.Integer(), nullable=False),
     sa.Column("full", sa.Boolean(), nullable=False),
 )
+
+
+# --- the domain blocklist (dbl.): domains advertised in reports, their listings and history ---
+# `report_domains` is filled by the dbl scan from each report's trace (its URLs' registered
+# domains); `domain_scan` holds the id of the last report scanned (one row).
+report_domains = sa.Table(
+    "report_domains", metadata,
+    sa.Column("report_id", ID, sa.ForeignKey("reports.id"), primary_key=True, autoincrement=False),
+    sa.Column("domain", sa.String(253), primary_key=True),
+    sa.Index("ix_report_domains_domain", "domain"),
+)
+
+domain_scan = sa.Table(
+    "domain_scan", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("last_report_id", ID, nullable=False),
+)
+
+domain_listings = sa.Table(
+    "domain_listings", metadata,
+    sa.Column("domain", sa.String(253), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("reporters", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("first_evidence", UTCDateTime(), nullable=True),
+    sa.Column("last_evidence", UTCDateTime(), nullable=True),
+    sa.Column("listed_since", UTCDateTime(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Index("ix_domain_listings_state_expires_at", "state", "expires_at"),
+    _one_of("state", LISTING_STATES, "state"),
+)
+
+domain_events = sa.Table(
+    "domain_events", metadata,
+    _pk(),
+    sa.Column("domain", sa.String(253), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("old_state", sa.String(16), nullable=False),
+    sa.Column("new_state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_domain_events_domain_id", "domain", "id"),
+)

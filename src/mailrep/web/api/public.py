@@ -46,6 +46,13 @@ def lookup(request: Request, ip: str = IP_PATH) -> dict[str, Any]:
     return c.services.lookup.lookup(canonical_ip(ip), c.clock())
 
 
+@router.get("/lookup/domain/{domain}", responses=error_responses(400),
+            summary="Is this domain on dbl., since when, until when, and why")
+def lookup_domain(request: Request, domain: str = Path(max_length=253)) -> dict[str, Any]:
+    c = ctx(request)
+    return c.services.dbl.lookup(domain, c.clock())
+
+
 @router.post("/delisting-requests", status_code=201, response_model=DelistingStatus,
              responses=error_responses(400, 409, 422, 429),
              summary="Ask for a listed address to be delisted (rate-limited per client address)",
