@@ -264,7 +264,7 @@ class DnsServer:
         return getattr(self.xfr, "current", None) or self.snapshot
 
     def answer_tcp(self, query: bytes) -> bytes | list[bytes] | None:
-        """The reply to one TCP query. A subclass (zone transfers, issue 5) may return several
+        """The reply to one TCP query. A subclass (zone transfers) may return several
         messages for one query, as a list; None closes the connection."""
         try:
             reply = self._responder.answer(query, tcp=True)

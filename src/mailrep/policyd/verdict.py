@@ -8,7 +8,7 @@ In order: a client listed on `bl` is rejected with the zone's TXT (the lookup li
 whose reputation score is below `reject_below` is rejected, below `defer_below` deferred
 (`DEFER_IF_PERMIT`), below `prepend_below` marked (`PREPEND X-Mailrep-Reputation: ...`); every
 other client gets `DUNNO`. Bands left unset (the default) are off. Scores come from a mapping
-ip -> score in the view (the reputation of issue 15 plugs in there); higher is better. A request
+ip -> score in the view (from `services.reputation`); higher is better. A request
 in the `count_state` protocol state (RCPT by default, or END-OF-MESSAGE) counts one message of
 volume for its `client_address`.
 """

@@ -383,7 +383,7 @@ bond_disputes = sa.Table(
 )
 
 
-# --- reputation (issue 15) -------------------------------------------------------------------
+# --- reputation (store/reputation.py) ------------------------------------------------------
 # Queries about each IP on bl. per UTC day, counted by the DNS node and added up on each flush
 # (kept apart from the mail volume telemetry in `volume`).
 dns_queries = sa.Table(
