@@ -7,6 +7,7 @@
     publish     what each DNS zone holds, its change marker and serial
     reports     a reporter's own reports (the /reports page)
     stats       headline figures and the series of the /stats page
+    notify      abuse notification: contacts (RDAP, cache, overrides), the outbox worker
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -21,6 +22,7 @@ from mailrep.services.accounts import Accounts
 from mailrep.services.blocklist import Blocklist
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
+from mailrep.services.notify import AbuseContacts, Notifier
 from mailrep.services.publish import Publish
 from mailrep.services.reports import Reports
 from mailrep.services.stats import Stats
@@ -38,6 +40,7 @@ class Services:
     publish: Publish
     reports: Reports
     stats: Stats
+    notifier: Notifier | None = None
 
 
-__all__ = ["Accounts", "Blocklist", "Delisting", "Lookup", "Publish", "Reports", "Services", "Stats"]
+__all__ = ["AbuseContacts", "Accounts", "Blocklist", "Delisting", "Lookup", "Notifier", "Publish", "Reports", "Services", "Stats"]
