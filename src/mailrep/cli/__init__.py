@@ -7,6 +7,7 @@
                recompute, delisting                    cli/admin.py
     importing  mailrep import, mailrep reporter show  cli/importing.py
     zone       mailrep zone export                    cli/zone.py
+    notify     mailrep abuse-contact, mailrep notify  cli/notify.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
 stays fast (no web framework, database, SMTP or DNS library is loaded; see BENCHMARKS.md).
@@ -30,7 +31,7 @@ def _version(show: bool) -> None:
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
-    from mailrep.cli import admin, dns, importing, serve, trace, zone
+    from mailrep.cli import admin, dns, importing, notify, serve, trace, zone
     from mailrep.cli.common import group
 
     app = group(HELP)
@@ -46,6 +47,7 @@ def make_app() -> typer.Typer:
     groups = admin.register(app)
     importing.register(app, reporter_group=groups.reporter)
     zone.register(app)
+    notify.register(app)
     return app
 
 
