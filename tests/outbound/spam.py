@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+WHEN = datetime(2024, 1, 2, 10, 0, tzinfo=UTC)
+
 
 def spam(*, to: str = "alice@reporter-a.example", mx: str = "mx1.reporter-a.example",
          store: str = "store.reporter-a.example", source: str = "203.0.113.9",
-         subject: str = "Cheap pills", token: str = "8f3a9c2b7d1e4f60") -> bytes:
+         subject: str = "Cheap pills", token: str = "8f3a9c2b7d1e4f60", when: datetime = WHEN) -> bytes:
+    date = format_datetime(when)
     return f"""Return-Path: <bounce-77@spam.example>
 Delivered-To: {to}
 X-Original-To: {to}
 Received: from {mx} ({mx} [192.168.1.5])
 \tby {store} with LMTP id abc for <{to}>;
-\tTue, 2 Jan 2024 10:00:05 +0000
+\t{date}
 Authentication-Results: {mx}; spf=fail smtp.mailfrom=spam.example
 X-Spam-Status: Yes, score=12.1 required=5.0 hostname={mx}
 Received: from bad.spam.example (bad.spam.example [{source}])
 \tby {mx} (Postfix) with ESMTP id XYZ123 for <{to}>;
-\tTue, 2 Jan 2024 10:00:00 +0000
-Received: from [10.9.9.9] by bad.spam.example with SMTP; Tue, 2 Jan 2024 09:59:58 +0000
+\t{date}
+Received: from [10.9.9.9] by bad.spam.example with SMTP; {date}
 From: "Deals" <deals@spam.example>
 To: {to}
 List-Unsubscribe: <https://cheappills.com/unsub/{token}?e={to.replace('@', '%40')}>
 Subject: {subject}
-Date: Tue, 2 Jan 2024 09:59:57 +0000
+Date: {date}
 Message-ID: <1234@spam.example>
 MIME-Version: 1.0
 Content-Type: multipart/alternative; boundary="b1"
