@@ -67,16 +67,29 @@ class SlowSink(Sink):
     def __init__(self, delay: float = 0.0) -> None:
         super().__init__()
         self.delay = delay
+        self.abandoned = 0  # mails whose client went away before the 250
+        self.in_flight = 0  # mails received, 250 not yet given
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay:
-            await asyncio.sleep(self.delay)
-            if session.transport is None or session.transport.is_closing():
+            self.in_flight += 1
+            try:
+                await asyncio.sleep(self.delay)
+            except asyncio.CancelledError:  # aiosmtpd cancels the hook when the client goes
+                self.abandoned += 1
+                raise
+            finally:
+                self.in_flight -= 1
+            if server.transport is None or server.transport.is_closing():
+                self.abandoned += 1
                 return "451 4.3.0 client gone"
         return await super().handle_DATA(server, session, envelope)
 
-    def wait(self, n: int, timeout: float = 60.0) -> bool:
+    def wait(self, n: int, timeout: float = 60.0, *, in_flight: int = 0) -> bool:
+        """Wait until `n` mails were kept (and `in_flight` are being received)."""
         end = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < end:
-            time.sleep(0.05)
-        return len(self.messages) >= n
+        while time.monotonic() < end:
+            if len(self.messages) >= n and self.in_flight >= in_flight:
+                return True
+            time.sleep(0.01)
+        return False
