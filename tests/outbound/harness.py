@@ -68,28 +68,37 @@ class SlowSink(Sink):
         super().__init__()
         self.delay = delay
         self.abandoned = 0  # mails whose client went away before the 250
-        self.in_flight = 0  # mails received, 250 not yet given
+        self.in_flight: dict[int, float] = {}  # mails received, 250 not yet given: since when
+        self.last_kept = 0.0
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay:
-            self.in_flight += 1
+            key = id(envelope)
+            self.in_flight[key] = time.monotonic()
             try:
                 await asyncio.sleep(self.delay)
             except asyncio.CancelledError:  # aiosmtpd cancels the hook when the client goes
                 self.abandoned += 1
                 raise
             finally:
-                self.in_flight -= 1
-            if server.transport is None or server.transport.is_closing():
+                del self.in_flight[key]
+            # a killed client's FIN half-closes the stream (the transport stays open for writing)
+            if server.transport is None or server.transport.is_closing() or server._reader.at_eof():
                 self.abandoned += 1
                 return "451 4.3.0 client gone"
+        self.last_kept = time.monotonic()
         return await super().handle_DATA(server, session, envelope)
 
     def wait(self, n: int, timeout: float = 60.0, *, in_flight: int = 0) -> bool:
-        """Wait until `n` mails were kept (and `in_flight` are being received)."""
+        """Wait until `n` mails were kept, none in the last `delay / 4` (the client has had time
+        to record them), and `in_flight` are being received with at least half the delay still
+        to go: killing the client now stops those before their 250."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if len(self.messages) >= n and self.in_flight >= in_flight:
+            now = time.monotonic()
+            fresh = sum(1 for t in list(self.in_flight.values()) if now - t < self.delay / 2)
+            settled = now - self.last_kept > self.delay / 4
+            if len(self.messages) >= n and fresh >= in_flight and settled:
                 return True
             time.sleep(0.01)
         return False

@@ -307,8 +307,7 @@ class Notifier:
                 await self._retry(item, "rate per recipient", delay=timedelta(seconds=e.retry_after))
                 return
             try:
-                mail = await asyncio.to_thread(self._build, item, found.emails)
-                await asyncio.to_thread(host.send, self.config.sender, found.emails, mail)
+                await asyncio.to_thread(self._send, item, found, host)
             except SendError as e:
                 if e.permanent:
                     await asyncio.to_thread(self._update, item.id, state="bounced", network=found.network,
@@ -320,10 +319,15 @@ class Notifier:
             except (MailrepError, NotFound) as e:
                 await asyncio.to_thread(self._update, item.id, state="failed", error=e.message[:1000])
                 return
-            await asyncio.to_thread(self._update, item.id, state="sent", network=found.network,
-                                    recipients=list(found.emails), attempts=item.attempts + 1,
-                                    sent_at=self.clock(), error=None)
             self.sent += 1
+
+    def _send(self, item: store.Item, found: Resolution, host: Smarthost) -> None:
+        """Build, send, and record the item sent at once in the same thread: the time between
+        the smarthost's 250 and the commit is the only window for a duplicate after a crash."""
+        mail = self._build(item, found.emails)
+        host.send(self.config.sender, found.emails, mail)
+        self._update(item.id, state="sent", network=found.network, recipients=list(found.emails),
+                     attempts=item.attempts + 1, sent_at=self.clock(), error=None)
 
     def _load(self, report_id: int) -> tuple[dict[str, Any], bytes, tuple[str, ...]]:
         with self.db.read() as conn:
