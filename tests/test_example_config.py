@@ -12,6 +12,7 @@ from mailrep.dns.node import NodeConfig, node_config
 from mailrep.intake.addresses import SmtpConfig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.policy.config import PolicyConfig
+from mailrep.services.notify import NotifyConfig
 from mailrep.trace.trust import TrustConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "mailrep.example.toml"
@@ -21,7 +22,7 @@ INTAKE_KEYS = {"max_age": "max_age_hours", "batch_wait": "batch_wait_ms"}
 
 def test_example_parses_into_every_typed_config_with_its_defaults(tmp_path):
     s = load_settings(data_dir=tmp_path, config_file=EXAMPLE, environ={})
-    assert set(s.sections) == {"policy", "trace", "intake", "smtp", "dns"}
+    assert set(s.sections) == {"policy", "trace", "intake", "smtp", "dns", "notify"}
     assert s.zone_base == Settings.zone_base and s.database_url == "" and not s.site_url_set
     assert PolicyConfig.from_section(s.section("policy")) == PolicyConfig()
     assert IntakeLimits.from_section(s.section("intake")) == IntakeLimits()
@@ -30,6 +31,7 @@ def test_example_parses_into_every_typed_config_with_its_defaults(tmp_path):
     assert node_config(s.section("dns")) == NodeConfig()
     assert set(s.section("dns")) <= {f.name for f in fields(NodeConfig)}
     assert TrustConfig.from_section(dict(s.section("trace"))) == TrustConfig.from_section({})
+    assert NotifyConfig.from_section(s.section("notify")) == NotifyConfig.from_section({})
 
 
 def test_example_names_every_key_the_code_reads():
@@ -47,5 +49,6 @@ def test_example_names_every_key_the_code_reads():
     assert {f.name for f in fields(NodeConfig)} <= keys("dns")
     assert {"mailhosts", "trusted_networks", "internal_networks", "msa_networks", "trusted_received",
             "originating_headers"} <= keys("trace")
+    assert keys("notify") >= NotifyConfig.KEYS
     top = set(re.findall(r"^#? ?(\w+) =", text[:min(tables.values())], re.M))
     assert {"database_url", "site_url", "zone_base"} <= top

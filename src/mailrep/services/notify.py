@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.engine import Connection
 
@@ -76,13 +76,15 @@ class NotifyConfig:
     poll_s: float = 2.0
     site_url: str = ""
 
+    KEYS: ClassVar[frozenset[str]] = frozenset({
+        "enabled", "smarthost", "from", "starttls", "username", "password", "rdap_bootstrap",
+        "cache_ttl_days", "negative_ttl_hours", "concurrency", "timeout", "max_attempts",
+        "retry_seconds", "rate_per_recipient", "default_mode", "poll_seconds"})
+
     @classmethod
     def from_section(cls, section: Mapping[str, Any], *, site_url: str = "",
                      zone_base: str = "mailrep.test") -> NotifyConfig:
-        known = {"enabled", "smarthost", "from", "starttls", "username", "password", "rdap_bootstrap",
-                 "cache_ttl_days", "negative_ttl_hours", "concurrency", "timeout", "max_attempts",
-                 "retry_seconds", "rate_per_recipient", "default_mode", "poll_seconds"}
-        unknown = set(section) - known
+        unknown = set(section) - cls.KEYS
         if unknown:
             raise BadInput(f"[notify]: unknown keys {', '.join(sorted(unknown))}")
         boot = section.get("rdap_bootstrap", IANA_BOOTSTRAP)
@@ -91,7 +93,7 @@ class NotifyConfig:
             raise BadInput(f"[notify] default_mode must be one of {', '.join(NOTIFY_MODES)}")
         cfg = cls(
             enabled=bool(section.get("enabled", False)), smarthost=str(section.get("smarthost", "")),
-            sender=str(section.get("from", f"abuse-reports@{zone_base}")),
+            sender=str(section.get("from") or f"abuse-reports@{zone_base}"),
             starttls=bool(section.get("starttls", False)), username=str(section.get("username", "")),
             password=str(section.get("password", "")),
             rdap_bootstrap=(boot,) if isinstance(boot, str) else tuple(str(b) for b in boot),
