@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,25 +27,25 @@ def _lookup(data_dir: Path | None, ip: str, as_json: bool) -> None:
     assert services.notifier is not None
     contacts = services.notifier.contacts
 
-    async def resolve() -> object:
+    async def resolve() -> Any:
         try:
             return await contacts.resolve(ip)
         finally:
             await contacts.aclose()
 
     found = run_async(resolve())
-    data = {k: getattr(found, k) for k in ("ip", "network", "name", "registry", "emails", "mode", "origin",
+    data: dict[str, Any] = {k: getattr(found, k) for k in ("ip", "network", "name", "registry", "emails", "mode", "origin",
                                            "server", "notes")}
     if as_json:
         echo_json(data)
         return
-    typer.echo(f"{found.ip}: network {found.network or '-'}"  # type: ignore[attr-defined]
+    typer.echo(f"{found.ip}: network {found.network or '-'}"
                + (f" ({data['name']}, {data['registry']})" if data["name"] or data["registry"] else ""))
     source = {"rdap": f"RDAP server {data['server']}", "cache": f"cache (from {data['server'] or 'RDAP'})",
               "override": "operator override"}[str(data["origin"])]
-    emails = ", ".join(data["emails"]) or "none"  # type: ignore[arg-type]
+    emails = ", ".join(data["emails"]) or "none"
     typer.echo(f"abuse: {emails}  [mode {data['mode']}; from {source}]")
-    for note in data["notes"]:  # type: ignore[attr-defined]
+    for note in data["notes"]:
         typer.echo(f"note: {note}")
 
 

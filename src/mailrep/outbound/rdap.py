@@ -183,7 +183,7 @@ class Network:
     def contains(self, ip: str) -> bool:
         addr = ipaddress.ip_address(ip)
         start, end = ipaddress.ip_address(self.start), ipaddress.ip_address(self.end)
-        return addr.version == start.version and start <= addr <= end
+        return addr.version == start.version and int(start) <= int(addr) <= int(end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ def _cidr0(obj: Mapping[str, Any]) -> list[IPNetwork]:
         if isinstance(c, dict):
             prefix = c.get("v4prefix") or c.get("v6prefix")
             try:
-                out.append(ipaddress.ip_network(f"{prefix}/{int(c.get('length'))}", strict=False))
+                out.append(ipaddress.ip_network(f"{prefix}/{int(str(c.get('length')))}", strict=False))
             except (TypeError, ValueError):
                 continue
     return out
@@ -245,9 +245,9 @@ def parse_network(obj: Mapping[str, Any], *, server: str = "") -> Network:
     if "startAddress" in obj:
         start = parse_address(obj.get("startAddress"))
         end = parse_address(obj.get("endAddress", obj.get("startAddress")))
-        if start.version != end.version or start > end:
+        if start.version != end.version or int(start) > int(end):
             raise NotNetwork(f"bad range {obj.get('startAddress')} - {obj.get('endAddress')}")
-        cidrs = list(ipaddress.summarize_address_range(start, end))  # type: ignore[arg-type]
+        cidrs = list(ipaddress.summarize_address_range(start, end))
     elif cidrs:
         start, end = cidrs[0].network_address, cidrs[-1].broadcast_address
     else:

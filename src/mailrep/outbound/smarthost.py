@@ -59,8 +59,8 @@ class Smarthost:
             codes = [c for c, _ in e.recipients.values()]
             raise SendError(f"recipients refused: {e.recipients}", permanent=all(c >= 500 for c in codes)) from e
         except smtplib.SMTPResponseException as e:
-            raise SendError(f"{e.smtp_code} {e.smtp_error.decode('utf-8', 'replace')}",
-                            permanent=e.smtp_code >= 500) from e
+            text = e.smtp_error.decode("utf-8", "replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
+            raise SendError(f"{e.smtp_code} {text}", permanent=e.smtp_code >= 500) from e
         except (OSError, smtplib.SMTPException) as e:
             raise SendError(f"{type(e).__name__}: {e}") from e
         if refused:

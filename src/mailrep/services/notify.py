@@ -395,6 +395,6 @@ class Notifier:
             for it in items:
                 row = reports_store.get_report(conn, it.report_id) or {}
                 urls = (row.get("trace_json") or {}).get("urls") or []
-                domains = tuple(dict.fromkeys(u.get("domain") for u in urls if isinstance(u, dict) and u.get("domain")))
+                domains = tuple(dict.fromkeys(str(u["domain"]) for u in urls if isinstance(u, dict) and u.get("domain")))
                 out.append(DigestLine(it.report_id, row.get("received_at") or it.created_at, it.source_ip, domains[:5]))
         return out
