@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> Groups:
 
     @app.command("recompute")
     def recompute_cmd(data_dir: Path | None = DataDir) -> None:
-        """Re-decide every address and listing (after a [policy] change)."""
+        """Re-decide every address and listing ([policy] changed)."""
         events = run(lambda: open_services(data_dir).blocklist.recompute(system_clock()))
         typer.echo(f"{len(events)} listing(s) changed")
 

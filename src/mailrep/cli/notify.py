@@ -52,14 +52,16 @@ def _lookup(data_dir: Path | None, ip: str, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("abuse-contact")
     def abuse_contact(
-        words: list[str] = typer.Argument(..., metavar="IP | set CIDR EMAIL|none|rdap | unset CIDR | list"),
+        words: list[str] = typer.Argument(..., metavar="IP|set|unset|list ARGS"),
         mode: str | None = typer.Option(None, "--mode", help="full (one ARF per report), digest (daily) or none"),
         reason: str = typer.Option("", "--reason", help="why (kept with the override)"),
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
         data_dir: Path | None = DataDir,
     ) -> None:
-        """Show the abuse contact of an IP (network, addresses and where they came from), or
-        set, unset and list the operator overrides by network."""
+        """Show an IP's abuse contact; set, unset, list the overrides.
+
+        `mailrep abuse-contact IP` prints the network (CIDR, name, registry), the abuse
+        addresses and where they came from (cache, RDAP server, override)."""
 
         def body() -> None:
             head, rest = words[0], words[1:]
@@ -94,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
     @notify_app.command("status")
     def status(data_dir: Path | None = DataDir, as_json: bool = typer.Option(False, "--json")) -> None:
-        """The outbox by state, the oldest pending item, recent errors, cached networks."""
+        """The outbox by state, its oldest item, recent errors."""
 
         def body() -> None:
             services = open_services(data_dir, create=False)
