@@ -16,6 +16,7 @@ from mailrep.policy.config import PolicyConfig
 from mailrep.policy.domains import DomainConfig
 from mailrep.policy.reputation import RepConfig
 from mailrep.policyd.verdict import PolicydConfig
+from mailrep.services.notify import NotifyConfig
 from mailrep.trace.trust import TrustConfig
 from mailrep.web.config import WebConfig
 
@@ -27,7 +28,8 @@ INTAKE_KEYS = {"max_age": "max_age_hours", "batch_wait": "batch_wait_ms"}
 def test_example_parses_into_every_typed_config_with_its_defaults(tmp_path):
     s = load_settings(data_dir=tmp_path, config_file=EXAMPLE, environ={})
     assert set(s.sections) == {"policy", "trace", "intake", "smtp", "dns", "dbl", "policyd", "web", "bond",
-                               "reputation"}
+                               "reputation",
+                               "notify"}
     assert s.zone_base == Settings.zone_base and s.database_url == "" and not s.site_url_set
     assert PolicyConfig.from_section(s.section("policy")) == PolicyConfig()
     assert IntakeLimits.from_section(s.section("intake")) == IntakeLimits()
@@ -42,6 +44,7 @@ def test_example_parses_into_every_typed_config_with_its_defaults(tmp_path):
     assert WebConfig.from_section(s.section("web")) == WebConfig.from_section({})
     assert BondConfig.from_section(s.section("bond")) == BondConfig()
     assert RepConfig.from_section(s.section("reputation")) == RepConfig()
+    assert NotifyConfig.from_section(s.section("notify")) == NotifyConfig.from_section({})
 
 
 def test_example_names_every_key_the_code_reads():
@@ -64,5 +67,6 @@ def test_example_names_every_key_the_code_reads():
     assert {"exemptions", "bundled_exemptions", "min_reporters", "base_threshold"} <= keys("dbl")
     assert {"mailhosts", "trusted_networks", "internal_networks", "msa_networks", "trusted_received",
             "originating_headers"} <= keys("trace")
+    assert keys("notify") >= NotifyConfig.KEYS
     top = set(re.findall(r"^#? ?(\w+) =", text[:min(tables.values())], re.M))
     assert {"database_url", "site_url", "zone_base"} <= top

@@ -36,12 +36,14 @@ from mailrep.policy.config import PolicyConfig
 from mailrep.policy.domains import DomainConfig
 from mailrep.policy.reputation import RepConfig
 from mailrep.services import (
+    AbuseContacts,
     Accounts,
     Blocklist,
     Bond,
     Delisting,
     DomainBlocklist,
     Lookup,
+    Notifier,
     Publish,
     Reports,
     Reputation,
@@ -67,7 +69,8 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
-def build_services(settings: Settings, db: Database, *, config: PolicyConfig | None = None) -> Services:
+def build_services(settings: Settings, db: Database, *, config: PolicyConfig | None = None,
+                   clock: Clock = system_clock) -> Services:
     """Every service over `db`; the policy from `settings`' [policy] table unless `config` is given."""
     config = config or PolicyConfig.from_section(settings.section("policy"))
     blocklist = Blocklist(db, config)
@@ -80,14 +83,27 @@ def build_services(settings: Settings, db: Database, *, config: PolicyConfig | N
                         reputation=reputation),
         reports=Reports(db), stats=Stats(db), bond=bond, reputation=reputation,
         dbl=DomainBlocklist(db, DomainConfig.from_section(settings.section("dbl"))),
+        notifier=build_notifier(settings, db, clock),
     )
+
+
+def build_notifier(settings: Settings, db: Database, clock: Clock) -> Notifier:
+    """The abuse notifier of the `[notify]` table (its worker runs only when enabled)."""
+    from mailrep.services.notify import NotifyConfig
+
+    config = NotifyConfig.from_section(settings.section("notify"), site_url=settings.site_url,
+                                       zone_base=settings.zone_base)
+    return Notifier(db, AbuseContacts(db, config, clock), config, clock)
 
 
 def build_intake(settings: Settings, services: Services, clock: Clock, *,
                  limits: IntakeLimits | None = None) -> IntakeService:
     """The intake service; its post-commit work re-evaluates through the blocklist."""
     limits = limits or IntakeLimits.from_section(settings.section("intake"))
-    return IntakeService(services.db, limits, clock=clock, reevaluate=after_reports(services))
+    notifier = services.notifier
+    enqueue = notifier.enqueue if notifier is not None and notifier.config.enabled else None
+    return IntakeService(services.db, limits, clock=clock, reevaluate=after_reports(services),
+                         on_processed=enqueue)
 
 
 def after_reports(services: Services) -> Callable[[list[str], datetime], None]:
@@ -276,7 +292,7 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
     settings = settings.serving(host, port)  # the TXT and receipt links, unless site_url is set
-    services = build_services(settings, db)
+    services = build_services(settings, db, clock=clock)
     intake = build_intake(settings, services, clock)
     stops: list[Stop] = []  # the doors started below, stopped before the intake service closes
     app = create_app(settings, services, intake, clock, on_shutdown=stops)
@@ -295,6 +311,9 @@ async def serve(settings: Settings, db: Database, *, http: tuple[str, int],
              asyncio.create_task(_every(SWEEP_EVERY_S, "dbl scan and sweep", lambda: dbl_scan(clock()))),
              asyncio.create_task(_every(BOND_EVERY_S, "bond recompute", lambda: services.bond.recompute(clock()))),
              asyncio.create_task(_every(every, "reputation recompute", lambda: recompute(clock())))]
+    if services.notifier is not None and services.notifier.config.enabled:
+        tasks.append(asyncio.create_task(services.notifier.run()))
+        _announce(f"notify via {services.notifier.config.smarthost}")
     if dns is not None:
         stops.append(await start_dns(settings, services, intake, dns, clock))
     if smtp is not None:

@@ -11,6 +11,7 @@
     reputation mailrep reputation IP|CIDR|DOMAIN      cli/reputation.py
     ship       mailrep ship postfix|exim LOG...        cli/ship.py
     clientcfg  mailrep client-config postfix|...       cli/clientcfg.py
+    notify     mailrep abuse-contact, mailrep notify  cli/notify.py
 
 Command modules import the subsystems they drive inside the commands, so `mailrep --help`
 stays fast (no web framework, database, SMTP or DNS library is loaded; see BENCHMARKS.md).
@@ -40,6 +41,7 @@ def make_app() -> typer.Typer:
         clientcfg,
         dns,
         importing,
+        notify,
         reputation,
         serve,
         ship,
@@ -65,6 +67,7 @@ def make_app() -> typer.Typer:
     reputation.register(app)
     ship.register(app)
     clientcfg.register(app)
+    notify.register(app)
     return app
 
 

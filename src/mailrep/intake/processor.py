@@ -4,7 +4,9 @@ The writer queues each report (`report_queue`) in the transaction that stores it
 each COMMIT, calls `notify(reports, ips)` with the new reports as (id, source IP or None when
 the report does not count) and other changed IPs (trap hits, volume). A thread coalesces
 whatever is notified, calls the injected `reevaluate(ips, now)` (the blocklist's) once for the lot and takes the reports
-off the queue (they are then `processed`); having found work it waits up to `COALESCE_S`
+off the queue (they are then `processed`), running the injected `on_processed(conn, report_ids,
+now)` hook in that same transaction (the composition root hands in the abuse notifier's
+enqueue, so a report's notification is queued exactly when its processing commits); having found work it waits up to `COALESCE_S`
 (250 ms) for more (a busy HTTP door commits many small batches: one evaluation round costs
 about the same for 20 IPs as for 2,000; nothing waits on this work but the listing itself,
 which the DNS side picks up every 2 s anyway). When re-evaluation fails it retries IP by IP
@@ -24,12 +26,15 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from mailrep.store import reports as store
 from mailrep.store.db import Database
 
 log = logging.getLogger(__name__)
 
 Reevaluate = Callable[[list[str], datetime], Any]
+OnProcessed = Callable[[Connection, list[int], datetime], Any]
 RECOVER_WINDOW = timedelta(minutes=15)
 MAX_COALESCE = 20_000
 COALESCE_S = 0.25
@@ -38,10 +43,11 @@ _STOP = object()
 
 class Processor:
     def __init__(self, db: Database, *, clock: Callable[[], datetime],
-                 reevaluate: Reevaluate | None = None) -> None:
+                 reevaluate: Reevaluate | None = None, on_processed: OnProcessed | None = None) -> None:
         self.db = db
         self.clock = clock
         self.reevaluate = reevaluate  # None: reports are stored and dequeued, not scored
+        self.on_processed = on_processed
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="mailrep-processor", daemon=True)
         self._started = False
@@ -141,6 +147,8 @@ class Processor:
         ok = [rid for rid, ip in reps if ip not in failed]
         with self.db.transaction() as conn:
             store.dequeue(conn, ok)
+            if self.on_processed is not None and ok:
+                self.on_processed(conn, ok, self.clock())
             for ip, err in failed.items():
                 bad = [rid for rid, rip in reps if rip == ip]
                 store.park(conn, bad, f"re-evaluating {ip}: {err}")

@@ -11,17 +11,14 @@ Off by default; `[smtp] reply_smarthost = "host:port"` turns it on. Sending happ
 from __future__ import annotations
 
 import asyncio
-import smtplib
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from mailrep.intake.service import Receipt
 from mailrep.intake.smtp.handler import Submission
-from mailrep.net import parse_hostport
+from mailrep.outbound.smarthost import Smarthost
 from mailrep.trace.message import read_message
-
-SEND_TIMEOUT = 30.0
 
 
 def _subject_of(raw: bytes) -> str:
@@ -59,22 +56,15 @@ def build_reply(to: str, sender: str, pairs: Sequence[tuple[Submission, Receipt]
     return msg
 
 
-def send(smarthost: str, msg: EmailMessage, *, timeout: float = SEND_TIMEOUT) -> None:
-    host, port = parse_hostport(smarthost, 25)
-    with smtplib.SMTP(host, port, timeout=timeout) as s:
-        s.send_message(msg)
-
-
 class SmarthostReply:
     """A `ReplyHook` that mails the reply through a smarthost (blocking send in a thread)."""
 
     def __init__(self, smarthost: str, *, sender: str) -> None:
-        parse_hostport(smarthost, 25)  # fail at start-up, not on the first reply
-        self.smarthost = smarthost
+        self.smarthost = Smarthost.parse(smarthost)  # fails at start-up, not on the first reply
         self.sender = sender
         self.sent = 0
 
     async def __call__(self, to: str, pairs: Sequence[tuple[Submission, Receipt]]) -> None:
         msg = build_reply(to, self.sender, pairs)
-        await asyncio.to_thread(send, self.smarthost, msg)
+        await asyncio.to_thread(self.smarthost.send_message, msg)
         self.sent += 1

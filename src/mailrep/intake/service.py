@@ -36,7 +36,7 @@ from mailrep.clock import Clock
 from mailrep.errors import NotAllowed, NotMail, OverQuota, TooBig
 from mailrep.intake.limits import IntakeLimits
 from mailrep.intake.prepare import FLAG_TRACE_FAILED, Prepared, prepare
-from mailrep.intake.processor import Processor, Reevaluate
+from mailrep.intake.processor import OnProcessed, Processor, Reevaluate
 from mailrep.intake.tracing import Job, TraceBatcher, worker_init
 from mailrep.intake.writer import Writer
 from mailrep.policy.counting import REASONS, CountFacts, Reason, Verdict, decide_count
@@ -146,14 +146,15 @@ class _Volume:
 
 class IntakeService:
     def __init__(self, db: Database, limits: IntakeLimits, *, clock: Clock,
-                 reevaluate: Reevaluate | None = None,
+                 reevaluate: Reevaluate | None = None, on_processed: OnProcessed | None = None,
                  executor: Executor | None = None, process: bool = True) -> None:
         self.db = db
         self.limits = limits
         self.clock = clock
         self.writer = Writer(self._commit, batch_size=limits.batch_size, batch_wait=limits.batch_wait,
                              coming=lambda: self._batcher.outstanding)
-        self.processor = Processor(db, clock=clock, reevaluate=reevaluate) if process else None
+        self.processor = Processor(db, clock=clock, reevaluate=reevaluate,
+                                                on_processed=on_processed) if process else None
         self._executor = executor
         self._own_executor = executor is None
         self._quota: dict[int, tuple[int, float]] = {}  # account -> (count in window, checked)

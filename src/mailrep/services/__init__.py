@@ -10,6 +10,7 @@
     stats       headline figures and the series of the /stats page
     bond        bonded senders: enrolment, deposits, debits, disputes, the allowlist
     reputation  sender reputation: DNS query counts, recompute, IP / network / domain views
+    notify      abuse notification: contacts (RDAP, cache, overrides), the outbox worker
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
 (the composition root) into a `Services`.
@@ -26,6 +27,7 @@ from mailrep.services.bond import Bond
 from mailrep.services.dbl import DomainBlocklist
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
+from mailrep.services.notify import AbuseContacts, Notifier
 from mailrep.services.publish import Publish
 from mailrep.services.reports import Reports
 from mailrep.services.reputation import Reputation
@@ -47,7 +49,8 @@ class Services:
     bond: Bond
     reputation: Reputation
     dbl: DomainBlocklist
+    notifier: Notifier | None = None
 
 
-__all__ = ["Accounts", "Blocklist", "Bond", "Delisting", "DomainBlocklist", "Lookup", "Publish", "Reports",
-           "Reputation", "Services", "Stats"]
+__all__ = ["AbuseContacts", "Accounts", "Blocklist", "Bond", "Delisting", "DomainBlocklist", "Lookup",
+           "Notifier", "Publish", "Reports", "Reputation", "Services", "Stats"]

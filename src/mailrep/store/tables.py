@@ -491,3 +491,67 @@ domain_events = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=True),
     sa.Index("ix_domain_events_domain_id", "domain", "id"),
 )
+
+
+# --- abuse notification (services.notify) ---------------------------------------------------
+# Networks are ranges: `family` and the first/last address as 32 hex digits (`store.notify.
+# range_key`), so "the most specific network containing an IP" is an indexed range query.
+NOTIFY_MODES = ("full", "digest", "none")
+OUTBOX_STATES = ("pending", "digest", "sent", "bounced", "failed", "skipped")
+
+
+def _range_columns() -> list[Any]:
+    return [sa.Column("family", sa.SmallInteger(), nullable=False),
+            sa.Column("start_key", sa.String(32), nullable=False),
+            sa.Column("end_key", sa.String(32), nullable=False)]
+
+
+# RDAP answers by network: abuse addresses (none: a negative answer), until `expires_at`.
+abuse_contacts = sa.Table(
+    "abuse_contacts", metadata,
+    _pk(),
+    *_range_columns(),
+    sa.Column("network", sa.Text(), nullable=False),  # CIDRs, comma separated
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("handle", sa.String(200), nullable=False, server_default=""),
+    sa.Column("registry", sa.String(64), nullable=False, server_default=""),
+    sa.Column("server", sa.Text(), nullable=False, server_default=""),
+    sa.Column("emails", sa.JSON(), nullable=False),
+    sa.Column("fetched_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("family", "start_key", "end_key"),
+)
+
+# Operator overrides and network owners' wishes, by CIDR: the addresses to use (empty: the
+# RDAP ones) and the mode (full reports, a daily digest, or none).
+abuse_overrides = sa.Table(
+    "abuse_overrides", metadata,
+    _pk(),
+    sa.Column("network", sa.String(64), nullable=False, unique=True),
+    *_range_columns(),
+    sa.Column("emails", sa.JSON(), nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_abuse_overrides_family_start_key_end_key", "family", "start_key", "end_key"),
+    _one_of("mode", NOTIFY_MODES, "mode"),
+)
+
+# The durable outbox: one row per counted report (unique: idempotent by report id), written
+# in the transaction that processes the report; the worker moves it to a final state.
+notify_outbox = sa.Table(
+    "notify_outbox", metadata,
+    _pk(),
+    sa.Column("report_id", ID, sa.ForeignKey("reports.id"), nullable=False, unique=True),
+    sa.Column("source_ip", sa.String(45), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_at", UTCDateTime(), nullable=False),
+    sa.Column("network", sa.Text(), nullable=True),
+    sa.Column("recipients", sa.JSON(), nullable=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Index("ix_notify_outbox_state_next_at", "state", "next_at"),
+    _one_of("state", OUTBOX_STATES, "state"),
+)
