@@ -185,6 +185,10 @@ def test_home_and_unlisted_lookup(site, driver):
     fill(driver, "ip", "not-an-ip")
     submit(driver, "Look up")
     assert "is not an IPv4 or IPv6 address" in text(driver)
+    fill(driver, "ip", "quiet-shop.example")  # the one field takes a domain too
+    submit(driver, "Look up")
+    assert "quiet-shop.example" in text(driver) and "not listed" in text(driver)
+    check(driver, "lookup-domain")
 
 
 def test_reporter_previews_then_sends_one_report(site, driver):

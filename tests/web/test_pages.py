@@ -7,10 +7,13 @@ import itertools
 import os
 import re
 import stat
+import zlib
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from mailrep.ratelimit import TokenBucket
 from mailrep.store.tables import delisting_requests, reports
 from tests.intake.mail import spam
 
@@ -73,6 +76,85 @@ def test_lookup_never_shows_reporters(api):
     assert "reports from people" in text
     for secret in ("alice", "bob", api.tokens["alice"], "victim@reporter.example"):
         assert secret not in text
+
+
+def advertise(api, who: str, domains: tuple[str, ...], hours_ago: float = 0) -> None:
+    """A counted report from `who` whose message links to `domains` (stored as intake would)."""
+    raw = b"Subject: pills\r\n\r\nbuy\r\n"
+    trace = {"urls": [{"url": f"http://www.{d}/x", "host": f"www.{d}", "domain": d} for d in domains]}
+    with api.db.transaction() as conn:
+        conn.execute(reports.insert().values(
+            reporter_id=api.ids[who], channel="http", received_at=api.clock.now - timedelta(hours=hours_ago),
+            sha256="0" * 64, raw_z=zlib.compress(raw), raw_size=len(raw), stored_size=len(raw),
+            source_ip="45.14.20.1", dedupe_key=f"dbl-{who}-{next(_addr)}", trace_json=trace))
+
+
+def domain_page(api, **params):
+    return browser(api).get("/lookup", params=params, headers=HTML)
+
+
+def test_lookup_domain_listed_by_the_dbl_rule(api):
+    dbl = api.client.app.state.ctx.services.dbl
+    names = [f"dbl-rep-{i}" for i in range(3)]
+    for name in names:
+        api.account(name, "reporter")
+    for i, name in enumerate(names):
+        advertise(api, name, ("cheap-pills.example", "bit.ly"), hours_ago=i)
+    dbl.scan(api.clock.now)
+    assert dbl.lookup("cheap-pills.example", api.clock.now)["listed"]
+    for page in (domain_page(api, domain="Cheap-Pills.example."), domain_page(api, ip=" cheap-pills.example ")):
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        text = page.text
+        assert "<h1>cheap-pills.example: <span class=\"listed\">listed</span></h1>" in text
+        assert "Listed since" in text and "Expires" in text
+        assert "3 reports advertising this domain in the last 7 days" in text and "from 3 independent reporters" in text
+        assert "hours ago" in text and "against a threshold of 3," in text and "at least 3 needed" in text
+        assert "unlisted → listed" in text
+        assert 'value="cheap-pills.example"' in text
+        assert "Ask for delisting" not in text and "set-cookie" not in page.headers
+        for secret in names + [api.tokens[n] for n in names]:
+            assert secret not in text
+    # the shared domain in the same reports is exempt, never listed
+    exempt = domain_page(api, ip="bit.ly")
+    assert exempt.status_code == 200 and ">not listed<" in exempt.text
+    assert "bit.ly is never listed: bit.ly is a shared domain" in exempt.text
+    assert "has never been listed" in exempt.text
+
+
+def test_lookup_domain_not_listed_and_escaped(api):
+    page = domain_page(api, domain="quiet-shop.example")
+    assert page.status_code == 200 and ">not listed<" in page.text
+    assert "No reports advertising this domain" in page.text and "has never been listed" in page.text
+    assert "from 0 independent reporters (at least 3 needed: too few)" in page.text
+    # a name that is not a plausible host name never reaches the page unescaped
+    bad = domain_page(api, domain="<script>alert(1)</script>.example")
+    assert bad.status_code == 400 and "<script>alert" not in bad.text
+    assert "&lt;script&gt;" in bad.text and "is not a domain name" in bad.text
+
+
+@pytest.mark.parametrize("params", [{"ip": "not-an-ip"}, {"ip": "300.1.2.3"}, {"ip": "a..b"},
+                                    {"ip": "x" * 64 + ".example"}, {"domain": "192.0.2.1"},
+                                    {"domain": "single"}])
+def test_lookup_invalid_ip_or_domain_is_400(api, params):
+    page = domain_page(api, **params)
+    assert page.status_code == 400 and '<form class="lookup"' in page.text
+    assert 'aria-invalid="true"' in page.text
+    assert ("is not a domain name" if "domain" in params else
+            "is not an IPv4 or IPv6 address, nor a domain name") in page.text
+
+
+def test_lookup_domain_takes_the_lookup_allowance(api, monkeypatch):
+    monkeypatch.setattr(api.client.app.state.ctx, "lookup_limiter", TokenBucket(capacity=2, per_seconds=3600.0))
+    c = browser(api)
+    codes = [c.get("/lookup", params=p, headers=HTML).status_code
+             for p in ({"domain": "a-shop.example"}, {"ip": "b-shop.example"}, {"domain": "c-shop.example"})]
+    assert codes == [200, 200, 429]
+
+
+def test_home_form_takes_an_address_or_a_domain(api):
+    home = browser(api).get("/", headers=HTML).text
+    assert '<label for="ip">IP address or domain</label>' in home
+    assert browser(api).get("/lookup", headers=HTML).status_code == 200
 
 
 def test_security_headers_on_pages_and_api(api):

@@ -26,23 +26,39 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/lookup", response_class=HTMLResponse)
-def lookup(request: Request, ip: str | None = Query(None, max_length=200)) -> HTMLResponse:
+def lookup(request: Request, ip: str | None = Query(None, max_length=300),
+           domain: str | None = Query(None, max_length=300)) -> HTMLResponse:
+    """One address (`?ip=`, the IP zone's TXT link) or one domain (`?domain=`, the dbl. zone's
+    TXT link); the form's one field takes either, as `ip`."""
     c = ctx(request)
     session = c.sessions.get(request)
     caller = signed_in(request, session)
-    query = (ip or "").strip()
+    by_domain = bool((domain or "").strip())
+    query = ((domain if by_domain else ip) or "").strip()
     if not query:
         return page(request, "lookup.html", caller=caller, session=session, view=None, query="", error=None)
     limit_lookup(request)  # the same allowance per client network as GET /api/v1/lookup
-    try:
-        key = canonical_ip(query)
-    except BadInput:
+    if not by_domain:
+        try:
+            key = canonical_ip(query)
+        except BadInput:
+            pass
+        else:
+            view = views.public_lookup(c.services.lookup.lookup(key, c.clock()))
+            # an anonymous visitor gets a session (its cookie) only with a form to protect
+            return page(request, "lookup.html", caller=caller,
+                        session=session if view["listed"] or not session.new else None,
+                        view=view, query=key, error=None)
+    name = views.domain_name(query)
+    if name is None:
+        error = (f"{query!r} is not a domain name." if by_domain else
+                 f"{query!r} is not an IPv4 or IPv6 address, nor a domain name.")
         return page(request, "lookup.html", status=400, caller=caller, session=session, view=None,
-                    query=query, error=f"{query!r} is not an IPv4 or IPv6 address.")
-    view = views.public_lookup(c.services.lookup.lookup(key, c.clock()))
-    # an anonymous visitor gets a session (its cookie) only with a form to protect
-    return page(request, "lookup.html", caller=caller, session=session if view["listed"] or not session.new else None,
-                view=view, query=key, error=None)
+                    query=query, error=error)
+    now = c.clock()
+    dview = views.domain_lookup(c.services.dbl.lookup(name, now), now)
+    return page(request, "lookup_domain.html", caller=caller, session=None if session.new else session,
+                view=dview, query=name, error=None)
 
 
 @router.post("/delisting")

@@ -2,12 +2,16 @@
 
 `public_lookup` is the only place that reads `services.lookup.lookup`'s answer for the public
 page: when that answer changes shape (counts by kind, rounded ages, network listings), this
-function changes with it.
+function changes with it. `domain_lookup` is the same for `services.dbl.lookup`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from mailrep.errors import BadInput
+from mailrep.policy.domains import normalise_domain
 
 KIND_NAMES = {"user": "reports from people", "trap": "spamtrap hits", "mole": "reports from moles",
               "simp": "reports from SIMPs", "fbl": "feedback-loop complaints"}
@@ -41,6 +45,54 @@ def public_lookup(answer: dict[str, Any]) -> dict[str, Any]:
         "last_seen": evidence.get("last_seen"),
         "staff_reasons": reasons,
         "history": answer.get("history") or [],
+    }
+
+
+def domain_name(text: str) -> str | None:
+    """`text` as a domain name the domain blocklist keys (lower case, punycode), or None when
+    it is not one. A name whose last label is all digits is a mistyped address, not a domain."""
+    try:
+        name = normalise_domain(text)
+    except BadInput:
+        return None
+    return None if name.rsplit(".", 1)[-1].isdigit() else name
+
+
+def _hours_since(at: str | None, now: datetime) -> int | None:
+    return None if at is None else max(0, int((now - datetime.fromisoformat(at)).total_seconds() // 3600))
+
+
+def _number(x: Any) -> Any:
+    """7.0 as 7 (a rule's figures read as people write them)."""
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
+def domain_lookup(answer: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The public domain answer (`services.dbl.lookup`) as the lookup page shows it: counts,
+    the age of the newest evidence and the rule's figures; never who reported."""
+    evidence = answer.get("evidence") or {}
+    explanation = answer.get("explanation") or {}
+    exempt = explanation.get("exempt")
+    reporters = int(evidence.get("reporters") or 0)
+    return {
+        "domain": answer["domain"],
+        "listed": bool(answer.get("listed")),
+        "since": answer.get("since"),
+        "expires": answer.get("expires"),
+        "score": answer.get("score"),
+        "reports": int(evidence.get("reports") or 0),
+        "reporters": reporters,
+        "last_seen": evidence.get("last_seen"),
+        "last_seen_hours": _hours_since(evidence.get("last_seen"), now),
+        "threshold": _number(explanation.get("threshold")),
+        "min_reporters": explanation.get("min_reporters"),
+        "enough_reporters": reporters >= int(explanation.get("min_reporters") or 0),
+        "window_days": _number(explanation.get("window_days")),
+        "expiry_hours": _number(explanation.get("expiry_hours")),
+        "exempt": exempt if isinstance(exempt, str) and exempt else None,
+        "why": explanation.get("why") or "",
+        "history": [{k: h.get(k) for k in ("at", "from", "to", "by", "reason", "expires")}
+                    for h in answer.get("history") or []],
     }
 
 
