@@ -29,7 +29,7 @@ def test_three_reporters_list_a_domain_one_never(db):
     report(db, c, at=NOW, trace_json=advertised(DOMAIN.upper(), "bit.ly"))
     report(db, None, at=NOW, trace_json=None)
     events = s.dbl.scan(NOW)
-    assert [(e.domain, str(e.new_state)) for e in events] == [(DOMAIN, "listed")]
+    assert [(e.key, str(e.new_state)) for e in events] == [(DOMAIN, "listed")]
     assert s.dbl.scan(NOW) == []  # nothing new: the cursor moved past every report
     view = s.dbl.lookup(DOMAIN, NOW)
     assert view["listed"] and view["evidence"]["reporters"] == 3 and view["history"][0]["to"] == "listed"

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from mailrep.errors import BadInput
 from mailrep.policy.config import PolicyConfig
-from mailrep.policy.listing import POLICY_ACTOR, State
+from mailrep.policy.listing import POLICY_ACTOR, Event, State
 from mailrep.policy.score import Assessment, Evidence, assess
 from mailrep.policy.shared_domains import SHARED_DOMAINS
 
@@ -100,15 +100,8 @@ class DomainListing(NamedTuple):
         return self.state == State.LISTED and (self.expires_at is None or now < self.expires_at)
 
 
-class DomainEvent(NamedTuple):
-    domain: str
-    at: datetime
-    old_state: State
-    new_state: State
-    reason: str
-    actor_role: str
-    score: float
-    expires_at: datetime | None
+# A domain's state change is a listing event whose key is the domain.
+DomainEvent = Event
 
 
 class DomainDecision(NamedTuple):

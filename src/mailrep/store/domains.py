@@ -138,7 +138,7 @@ def save(conn: Connection, new: Sequence[DomainListing], prev: dict[str, DomainL
         conn.execute(stmt, updates)
     if events:
         conn.execute(domain_events.insert(), [
-            {"domain": e.domain, "at": e.at, "old_state": str(e.old_state), "new_state": str(e.new_state),
+            {"domain": e.key, "at": e.at, "old_state": str(e.old_state), "new_state": str(e.new_state),
              "reason": e.reason[:4000], "actor_role": e.actor_role, "score": float(e.score),
              "expires_at": e.expires_at}
             for e in events
