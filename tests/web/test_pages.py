@@ -313,3 +313,58 @@ def test_session_secret_is_made_once_with_mode_0600(tmp_path):
 @pytest.mark.parametrize("path", ["/", "/lookup", "/login", "/stats"])
 def test_pages_need_no_javascript(api, path):
     assert "<script" not in browser(api).get(path, headers=HTML).text
+
+
+def _rep_evidence(api, ip: str, n: int, complaints: int = 0) -> None:
+    from mailrep.store.tables import volume
+    from tests.services.test_reputation import complaint
+
+    now = api.clock.now
+    with api.db.transaction() as conn:
+        conn.execute(volume.insert().values(ip=ip, count=n, period_start=now - timedelta(hours=20),
+                                            period_end=now - timedelta(hours=1), received_at=now))
+    for _ in range(complaints):
+        complaint(api.db, ip, at=now - timedelta(hours=1))
+    api.client.app.state.ctx.services.reputation.recompute(now, full=True)
+
+
+def test_lookup_shows_the_reputation_panel(api):
+    _rep_evidence(api, "45.15.0.1", 5000)
+    text = browser(api).get("/lookup", params={"ip": "45.15.0.1"}, headers=HTML).text
+    assert 'id="reputation"' in text and "Score (-10 to +10)" in text
+    rep = api.client.get("/api/v1/reputation/45.15.0.1").json()
+    assert rep["score"] is not None and f"{rep['score']:+.1f}" in text and f"{rep['confidence']} confidence" in text
+    assert "<title>Messages per day, last 90 days</title>" in text and "<desc>" in text
+    assert "<title>Reputation score per day, last 90 days</title>" in text
+    none = browser(api).get("/lookup", params={"ip": "45.15.0.2"}, headers=HTML).text
+    assert "not enough data: a score needs at least 10 messages" in none
+    assert "No daily history in the last 90 days." in none
+
+
+def test_sender_dashboard_rows_csv_and_403(api):
+    import csv
+    import io
+
+    from mailrep.store import accounts
+
+    now = api.clock.now
+    api.client.app.state.ctx.services.bond.enrol("acme-mail", now, networks=["45.16.0.0/24"], domains=["acme.example"])
+    with api.db.transaction() as conn:
+        api.tokens["acme-mail"] = accounts.create_token(conn, accounts.get_account(conn, "acme-mail").id, now)
+    _rep_evidence(api, "45.16.0.7", 1000, complaints=5)  # 0.5 %: red
+    _rep_evidence(api, "45.16.0.8", 100_000)  # clean: green
+    _rep_evidence(api, "45.17.0.1", 1000)  # not the sender's
+    c = sign_in(api, "acme-mail")
+    page = c.get("/sender", headers=HTML)
+    assert page.status_code == 200, page.text
+    assert "45.16.0.7" in page.text and "45.16.0.8" in page.text and "45.17.0.1" not in page.text
+    assert "green: complaint rate under 0.1%" in page.text and '<th scope="col">Filter colour</th>' in page.text
+    got = c.get("/sender.csv")
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    rows = {r["ip"]: r for r in csv.DictReader(io.StringIO(got.text))}
+    assert set(rows) == {"45.16.0.7", "45.16.0.8"}
+    assert rows["45.16.0.7"]["colour"] == "red" and rows["45.16.0.7"]["complaint_rate"] == "0.500%"
+    assert rows["45.16.0.8"]["colour"] == "green" and rows["45.16.0.8"]["volume"] == "100000"
+    assert sign_in(api, "alice").get("/sender", headers=HTML).status_code == 403
+    assert sign_in(api, "alice").get("/sender.csv").status_code == 403
+    assert browser(api).get("/sender", headers=HTML, follow_redirects=False).status_code == 303

@@ -238,3 +238,12 @@ class Reputation:
         if not name or len(name) > 253 or any(not p or len(p) > 63 for p in name.split(".")) or "." not in name:
             raise BadInput(f"{text[:60]!r} is not a domain name")
         return {"domain": name, **self._view("domain", name, now, False)}
+
+    def ip_days(self, networks: Iterable[str], now: datetime, days: int = 30) -> list[dict[str, Any]]:
+        """Per IP inside `networks` (those with data) per day, newest day first: volume,
+        complaints (people's and FBL), trap hits, DNS queries (the sender dashboard)."""
+        today = now.date()
+        with self.db.read() as conn:
+            rows = store.ip_days_in(conn, list(networks), today - timedelta(days=days - 1), today)
+        return [{"ip": ip, "day": d.isoformat(), "volume": v, "dns_queries": q, "complaints": c + f, "trap_hits": t}
+                for ip, (d, v, q, c, f, t, _s) in rows]

@@ -14,6 +14,7 @@ hits on the day they were received.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -259,3 +260,30 @@ def change_marker(conn: Connection) -> int:
     """The newest run that changed a published value (0 before any)."""
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(rep_runs.c.id), 0))
                             .where(rep_runs.c.changed > 0)).scalar_one())
+
+
+def ip_days_in(conn: Connection, networks: Sequence[str], first: date, last: date) -> list[tuple[str, DailyRow]]:
+    """(ip, daily row) of the IP entities inside `networks`, days `first`..`last`. IPv4 narrows
+    in SQL by the networks' whole-octet text prefixes (a superset); the caller checks membership."""
+    nets = [ipaddress.ip_network(n, strict=False) for n in networks]
+    if not nets:
+        return []
+    conds = []
+    for n in nets:
+        if n.version == 6:
+            conds.append(rep_daily.c.key.like("%:%"))
+        elif n.prefixlen < 8:
+            conds.append(rep_daily.c.key.notlike("%:%"))
+        else:
+            octets = str(n.network_address).split(".")[: n.prefixlen // 8]
+            conds.append(rep_daily.c.key.like(".".join(octets) + ".%"))
+    cols = (rep_daily.c.key, rep_daily.c.day, rep_daily.c.volume, rep_daily.c.dns_queries, rep_daily.c.complaints,
+            rep_daily.c.fbl, rep_daily.c.trap_hits, rep_daily.c.score)
+    q = (sa.select(*cols).where(rep_daily.c.kind == "ip", rep_daily.c.day >= first, rep_daily.c.day <= last,
+                                sa.or_(*conds)).order_by(rep_daily.c.day.desc(), rep_daily.c.key))
+    out = []
+    for key, *rest in conn.execute(q):
+        addr = ipaddress.ip_address(key)
+        if any(addr.version == n.version and addr in n for n in nets):
+            out.append((key, tuple(rest)))
+    return out  # type: ignore[return-value]

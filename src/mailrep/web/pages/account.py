@@ -20,12 +20,14 @@ from mailrep.web.pages.render import page, signed_in, signed_in_async
 from mailrep.web.session import Session
 
 router = APIRouter(include_in_schema=False)
-SAFE_NEXT = ("/report", "/reports", "/desk", "/lookup", "/stats", "/")
+SAFE_NEXT = ("/report", "/reports", "/desk", "/sender", "/lookup", "/stats", "/")
 
 
 def _next_for(caller: Caller, wanted: str) -> str:
     if wanted in SAFE_NEXT:
         return wanted
+    if caller.role == Role.SENDER:
+        return "/sender"
     return "/desk" if caller.role in (Role.DEPUTY, Role.ADMIN) else "/report"
 
 

@@ -12,11 +12,12 @@ LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
 COLOURS = ("#1f5fa8", "#b34700", "#2e7d32", "#6a1b9a", "#555555")
 
 
-def _svg(title: str, body: list[str], height: int = H) -> Markup:
+def _svg(title: str, body: list[str], height: int = H, desc: str = "") -> Markup:
     t = escape(title)
+    d = f"<desc>{escape(desc)}</desc>" if desc else ""
     return Markup(
         f'<svg class="chart" viewBox="0 0 {W} {height}" width="100%" role="img" aria-label="{t}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{t}</title>{"".join(body)}</svg>')
+        f'xmlns="http://www.w3.org/2000/svg"><title>{t}</title>{d}{"".join(body)}</svg>')
 
 
 def _nice_max(values: Sequence[int]) -> int:
@@ -47,13 +48,13 @@ def _x(i: int, n: int) -> float:
     return LEFT + span * (i + 0.5) / max(n, 1)
 
 
-def line(days: Sequence[str], values: Sequence[int], title: str) -> Markup:
+def line(days: Sequence[str], values: Sequence[int], title: str, desc: str = "") -> Markup:
     top = _nice_max(values)
     plot_h = H - TOP - BOTTOM
     pts = " ".join(f"{_x(i, len(values)):.1f},{H - BOTTOM - plot_h * v / top:.1f}" for i, v in enumerate(values))
     body = _axes(days, top)
     body.append(f'<polyline points="{pts}" fill="none" stroke="{COLOURS[0]}" stroke-width="2"/>')
-    return _svg(title, body)
+    return _svg(title, body, desc=desc)
 
 
 def stacked_bars(days: Sequence[str], series: dict[str, Sequence[int]], title: str) -> Markup:
@@ -91,3 +92,35 @@ def horizontal_bars(items: Sequence[tuple[str, int]], title: str) -> Markup:
                     f'<rect x="{label_w}" y="{y + 4}" width="{span * n / top:.1f}" height="{row - 8}" fill="{COLOURS[0]}"/>'
                     f'<text x="{label_w + span * n / top + 6:.1f}" y="{y + 16}" class="tick">{n}</text>')
     return _svg(title, body, height)
+
+
+def signed_line(days: Sequence[str], values: Sequence[float | None], title: str, desc: str = "",
+                low: float = -10.0, high: float = 10.0) -> Markup:
+    """A line over a fixed signed range (a score), with a zero line; None leaves a gap."""
+    plot_h = H - TOP - BOTTOM
+
+    def y(v: float) -> float:
+        return H - BOTTOM - plot_h * (min(high, max(low, v)) - low) / (high - low)
+
+    body = [f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}" stroke="#333"/>',
+            f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}" stroke="#333"/>',
+            f'<line x1="{LEFT}" y1="{y(0):.1f}" x2="{W - RIGHT}" y2="{y(0):.1f}" stroke="#999" stroke-dasharray="4 4"/>']
+    for v in (low, 0.0, high):
+        body.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick">{v:g}</text>')
+    if days:
+        for i in sorted({0, len(days) // 2, len(days) - 1}):
+            body.append(f'<text x="{_x(i, len(days)):.1f}" y="{H - 8}" text-anchor="middle" '
+                        f'class="tick">{escape(days[i][5:])}</text>')
+    runs: list[list[str]] = [[]]
+    for i, v in enumerate(values):
+        if v is None:
+            runs.append([])
+        else:
+            runs[-1].append(f"{_x(i, len(values)):.1f},{y(v):.1f}")
+    for run in runs:
+        if len(run) == 1:
+            cx, cy = run[0].split(",")
+            body.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{COLOURS[2]}"/>')
+        elif run:
+            body.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{COLOURS[2]}" stroke-width="2"/>')
+    return _svg(title, body, desc=desc)

@@ -44,11 +44,14 @@ def lookup(request: Request, ip: str | None = Query(None, max_length=300),
         except BadInput:
             pass
         else:
-            view = views.public_lookup(c.services.lookup.lookup(key, c.clock()))
+            now = c.clock()
+            view = views.public_lookup(c.services.lookup.lookup(key, now))
+            rep = c.services.reputation
+            panel = views.reputation_panel(rep.ip(key, now), now.date(), rep.config.min_volume)
             # an anonymous visitor gets a session (its cookie) only with a form to protect
             return page(request, "lookup.html", caller=caller,
                         session=session if view["listed"] or not session.new else None,
-                        view=view, query=key, error=None)
+                        view=view, query=key, error=None, rep=panel, rep_charts=_rep_charts(panel))
     name = views.domain_name(query)
     if name is None:
         error = (f"{query!r} is not a domain name." if by_domain else
@@ -59,6 +62,22 @@ def lookup(request: Request, ip: str | None = Query(None, max_length=300),
     dview = views.domain_lookup(c.services.dbl.lookup(name, now), now)
     return page(request, "lookup_domain.html", caller=caller, session=None if session.new else session,
                 view=dview, query=name, error=None)
+
+
+def _rep_charts(p: dict[str, Any]) -> dict[str, Any] | None:
+    if not p["has_history"]:
+        return None
+    span = f"{p['days'][0]} to {p['days'][-1]} (UTC)"
+    return {
+        "volume": charts.line(p["days"], p["volume"], "Messages per day, last 90 days",
+                              f"Accepted-mail volume reported per day, {span}; total {sum(p['volume'])}."),
+        "complaints": charts.line(p["days"], p["complaints"], "Complaints per day, last 90 days",
+                                  f"Complaints (people's and feedback loops) per day, {span}; "
+                                  f"total {sum(p['complaints'])}."),
+        "score": charts.signed_line(p["days"], p["scores"], "Reputation score per day, last 90 days",
+                                    f"The score from -10 to +10 at each day's last recompute, {span}; "
+                                    "gaps are days without a score."),
+    }
 
 
 @router.post("/delisting")

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from mailrep.links import API
-from mailrep.web.pages import account, desk, public
+from mailrep.web.pages import account, desk, public, sender
 from mailrep.web.pages.render import TEMPLATES
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -26,6 +26,6 @@ def install(app: FastAPI) -> None:
     def redoc(request: Request) -> HTMLResponse:
         return HTMLResponse(TEMPLATES.get_template("redoc.html").render(spec_url=spec_url))
 
-    for module in (public, account, desk):
+    for module in (public, account, desk, sender):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -7,7 +7,8 @@ function changes with it. `domain_lookup` is the same for `services.dbl.lookup`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from mailrep.errors import BadInput
@@ -104,3 +105,66 @@ def trace_view(trace: dict[str, Any]) -> dict[str, Any]:
     return {"source_ip": source.get("ip"), "source_reason": source.get("reason"),
             "hops": trace.get("hops") or [], "flags": trace.get("flags") or [], "urls": urls,
             "domains": domains, "error": trace.get("error"), "headers": trace.get("headers") or {}}
+
+
+CHART_DAYS = 90
+
+
+def _signed(x: float | None) -> str | None:
+    return None if x is None else f"{x:+.1f}"
+
+
+def reputation_panel(rep: dict[str, Any], today: date, min_volume: int) -> dict[str, Any]:
+    """`services.reputation.ip`'s answer as the lookup page's panel: the score (or why there is
+    none), magnitudes, day / month counts, first seen, and 90 days of daily points (missing days
+    are zero volume and complaints and no score)."""
+    by_day = {h["day"]: h for h in rep.get("history") or []}
+    days = [(today - timedelta(days=CHART_DAYS - 1 - i)).isoformat() for i in range(CHART_DAYS)]
+    points = [by_day.get(d, {}) for d in days]
+    interval = rep.get("score_interval")
+    return {
+        "score": _signed(rep.get("score")),
+        "interval": None if not interval else f"{interval[0]:+.1f} to {interval[1]:+.1f}",
+        "confidence": rep.get("confidence"),
+        "min_volume": min_volume,
+        "magnitude": rep.get("magnitude") or {},
+        "counts": [(name, (rep.get(key) or {}).get("day", 0), (rep.get(key) or {}).get("month", 0))
+                   for key, name in (("volume", "Messages (volume)"), ("complaints", "Complaints"),
+                                     ("trap_hits", "Spamtrap hits"), ("dns_queries", "DNS queries"))],
+        "first_seen": rep.get("first_seen"),
+        "explanation": [e["text"] for e in rep.get("explanation") or [] if e.get("text")],
+        "has_history": any(points),
+        "days": days,
+        "volume": [int(p.get("volume", 0)) for p in points],
+        "complaints": [int(p.get("complaints", 0)) for p in points],
+        "scores": [p.get("score") for p in points],
+        "network": rep.get("network"),
+    }
+
+
+# The dashboard's filter colour (SNDS-like), stated on the page.
+GREEN_BELOW = Decimal("0.001")  # complaint rate under 0.1 % and no trap hits
+YELLOW_BELOW = Decimal("0.003")  # under 0.3 %
+FILTER_RULE = ("green: complaint rate under 0.1% and no spamtrap hits; yellow: complaint rate under 0.3% "
+               "(or under 0.1% with trap hits); red: 0.3% or more, or complaints with no volume reported")
+
+
+def filter_colour(volume: int, complaints: int, trap_hits: int) -> str:
+    if volume <= 0:
+        return "red" if complaints else ("yellow" if trap_hits else "green")
+    rate = Decimal(complaints) / Decimal(volume)
+    if rate < GREEN_BELOW and not trap_hits:
+        return "green"
+    return "yellow" if rate < YELLOW_BELOW else "red"
+
+
+def complaint_rate(volume: int, complaints: int) -> str:
+    """The rate as a percentage with three decimals; empty when no volume was reported."""
+    if volume <= 0:
+        return ""
+    return f"{Decimal(complaints) * 100 / Decimal(volume):.3f}%"
+
+
+def sender_rows(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**d, "complaint_rate": complaint_rate(d["volume"], d["complaints"]),
+             "colour": filter_colour(d["volume"], d["complaints"], d["trap_hits"])} for d in days]
