@@ -20,6 +20,8 @@ Help is plain text wrapped at 80 columns (`common.group`).
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from mailrep import __version__
@@ -71,5 +73,25 @@ def make_app() -> typer.Typer:
     return app
 
 
+def _trace_app() -> typer.Typer:
+    """The app with `trace` alone: `mailrep trace ...` loads neither the other command modules
+    nor what they import (start-up is part of every trace a user runs)."""
+    from mailrep.cli import trace
+    from mailrep.cli.common import group
+
+    app = group(HELP)
+
+    @app.callback()
+    def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                           help="print the version and exit")) -> None:
+        """mailrep: trace spam, run the blocklist, serve DNS."""
+
+    trace.register(app)
+    return app
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["trace"]:
+        _trace_app()()
+        return
     make_app()()

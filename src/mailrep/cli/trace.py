@@ -1,6 +1,6 @@
 """`mailrep trace`: one JSON line per message (the contract other tools rely on).
 
-    mailrep trace [--mailhosts "NET|HOST ..."] [--explain] FILE... | -
+    mailrep trace [--mailhosts "NET|HOST ..."] [--explain] [--jobs N] FILE... | -
 
 Each line: {"file", "source": {"ip", "reason"}, "hops": [...], "flags": [...], "urls": [...],
 "arf", "error"}; an mbox file with several messages gives one line per message with a
@@ -9,6 +9,11 @@ Each line: {"file", "source": {"ip", "reason"}, "hops": [...], "flags": [...], "
 to that size, its lines flagged `file_cut`, and a warning goes to stderr. The exit status is 0
 when every input was traced whole, 1 when some were not or were cut, 2 for bad options. This
 is the one place where trace errors become output.
+
+Output is written in blocks (about 1 MiB), not line by line. `--jobs N` traces the files in N
+forked processes (patterns and the Public Suffix List loaded once, before the fork) and prints
+their lines in the order given, the same bytes as with one process; it pays off for large
+inputs only (default 1).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -31,21 +35,21 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
-def _inputs(files: list[str]) -> Iterator[tuple[str, bytes | None, str | None]]:
-    for name in files:
-        if name == "-":
-            yield "-", sys.stdin.buffer.read(MAX_FILE_BYTES + 1), None
-            continue
-        p = Path(name)
-        try:
-            with p.open("rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
-        except IsADirectoryError:
-            yield name, None, "is a directory"
-        except OSError as e:
-            yield name, None, f"cannot read: {e.strerror or e}"
-        else:
-            yield name, data, None
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # built once, not per line
+_FLUSH_CHARS = 1 << 20  # output is written in blocks of about 1 MiB, not line by line
+_JOB: tuple[TrustConfig, bool, datetime] | None = None  # what --jobs workers inherit by fork
+
+
+def _read(name: str) -> tuple[bytes | None, str | None]:
+    if name == "-":
+        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1), None
+    try:
+        with open(name, "rb") as fh:
+            return fh.read(MAX_FILE_BYTES + 1), None
+    except IsADirectoryError:
+        return None, "is a directory"
+    except OSError as e:
+        return None, f"cannot read: {e.strerror or e}"
 
 
 def _error_line(name: str, error: str) -> dict[str, Any]:
@@ -53,52 +57,113 @@ def _error_line(name: str, error: str) -> dict[str, Any]:
             "urls": [], "arf": None, "error": error}
 
 
-def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime) -> int:
+def _error_text(name: str, error: str, explain_mode: bool, label: str | None = None) -> str:
+    if explain_mode:
+        return f"== {label or name}\nError: {error}\n"
+    return _ENCODE(_error_line(name, error)) + "\n"
+
+
+def _trace_file(name: str, data: bytes | None, err: str | None, config: TrustConfig,
+                explain_mode: bool, now: datetime) -> tuple[str, int, str | None]:
+    """One input's output text, how many of its messages failed, and a warning for stderr."""
     from mailrep.trace import mbox
     from mailrep.trace.explain import explain
     from mailrep.trace.trace import trace_message
 
+    if data is None:
+        return _error_text(name, err or "unreadable", explain_mode), 1, None
+    failures, warning = 0, None
+    cut = len(data) > MAX_FILE_BYTES
+    if cut:
+        failures += 1
+        warning = (f"mailrep trace: warning: {name} is longer than {MAX_FILE_BYTES} bytes (32 MiB); "
+                   "only that much was read, the messages after it were not traced")
+        data = data[:MAX_FILE_BYTES]
+    messages = mbox.split(data)
+    many = len(messages) > 1
+    out: list[str] = []
+    for n, raw in enumerate(messages, 1):
+        label = f"{name} (message {n})" if many else name
+        try:
+            trace = trace_message(raw, config=config, now=now)
+        except MailrepError as e:
+            failures += 1
+            line = _error_line(name, f"{e.code}: {e.message}")
+        except Exception as e:  # never stop a batch on one input
+            failures += 1
+            line = _error_line(name, f"internal error: {type(e).__name__}: {e}")
+        else:
+            if explain_mode:
+                out.append(explain(trace, name=label))
+                continue
+            line = {"file": name, **trace.to_dict()}
+            if cut:
+                line["flags"].append({"code": "file_cut", "detail": f"file longer than {MAX_FILE_BYTES} bytes; the rest was not read"})
+        if many:
+            line["message"] = n
+        if explain_mode:
+            out.append(f"== {label}\nError: {line['error']}\n")
+        else:
+            out.append(_ENCODE(line))
+            out.append("\n")
+    return "".join(out), failures, warning
+
+
+def _job(item: tuple[str, bytes | None]) -> tuple[str, int, str | None]:
+    assert _JOB is not None
+    name, data = item
+    err = None
+    if data is None:
+        data, err = _read(name)
+    return _trace_file(name, data, err, *_JOB)
+
+
+def _results(files: list[str], config: TrustConfig, explain_mode: bool, now: datetime,
+             jobs: int) -> Iterator[tuple[str, int, str | None]]:
+    if jobs <= 1 or len(files) < 2:
+        for name in files:
+            data, err = _read(name)
+            yield _trace_file(name, data, err, config, explain_mode, now)
+        return
+    import multiprocessing
+
+    global _JOB
+    from mailrep.trace.trace import trace_message
+
+    # Warm up before forking (compiled patterns, Public Suffix List): loaded once, shared by
+    # every worker instead of loaded again in each.
+    trace_message(b"Subject: x\n\nhttp://www.example.co.uk/\n", config=config, now=now)
+    _JOB = (config, explain_mode, now)
+    # stdin is read here, in order; the files are read by the workers
+    items = [(name, _read(name)[0] if name == "-" else None) for name in files]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        yield from pool.imap(_job, items, chunksize=max(1, min(64, len(items) // (jobs * 8))))
+
+
+def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime, jobs: int = 1) -> int:
+    """Trace `files` and print their lines, in the order given, `jobs` processes at a time."""
     failures = 0
     out = sys.stdout
-    for name, data, err in _inputs(files):
-        if data is None:
-            failures += 1
-            _emit(out, _error_line(name, err or "unreadable"), explain_mode)
-            continue
-        cut = len(data) > MAX_FILE_BYTES
-        if cut:
-            failures += 1
-            print(f"mailrep trace: warning: {name} is longer than {MAX_FILE_BYTES} bytes (32 MiB); "
-                  "only that much was read, the messages after it were not traced", file=sys.stderr)
-        messages = mbox.split(data[:MAX_FILE_BYTES])
-        for n, raw in enumerate(messages, 1):
-            label = name if len(messages) == 1 else f"{name} (message {n})"
-            try:
-                trace = trace_message(raw, config=config, now=now)
-            except MailrepError as e:
-                failures += 1
-                line = _error_line(name, f"{e.code}: {e.message}")
-            except Exception as e:  # never stop a batch on one input
-                failures += 1
-                line = _error_line(name, f"internal error: {type(e).__name__}: {e}")
-            else:
-                if explain_mode:
-                    out.write(explain(trace, name=label))
-                    continue
-                line = {"file": name, **trace.to_dict()}
-                if cut:
-                    line["flags"].append({"code": "file_cut", "detail": f"file longer than {MAX_FILE_BYTES} bytes; the rest was not read"})
-            if len(messages) > 1:
-                line["message"] = n
-            _emit(out, line, explain_mode, label)
+    pending: list[str] = []
+    size = 0
+    for text, failed, warning in _results(files, config, explain_mode, now, jobs):
+        failures += failed
+        if warning is not None:
+            if pending:
+                out.write("".join(pending))
+                pending, size = [], 0
+            out.flush()
+            print(warning, file=sys.stderr)
+        pending.append(text)
+        size += len(text)
+        if size >= _FLUSH_CHARS:
+            out.write("".join(pending))
+            pending, size = [], 0
+    if pending:
+        out.write("".join(pending))
+    out.flush()
     return 1 if failures else 0
-
-
-def _emit(out: Any, line: dict[str, Any], explain_mode: bool, label: str | None = None) -> None:
-    if explain_mode:
-        out.write(f"== {label or line['file']}\nError: {line['error']}\n")
-    else:
-        out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def config_from(mailhosts: str | None) -> TrustConfig:
@@ -119,6 +184,7 @@ def register(app: typer.Typer) -> None:
             None, "--mailhosts", help='your own relays: CIDR networks, IPs and host names (mx.example.com, *.example.com), space- or |-separated'
         ),
         explain_: bool = typer.Option(False, "--explain", help="print a readable walk of the decision instead of JSON"),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="trace in N processes (for large inputs); the output order is kept"),
     ) -> None:
         """Trace messages to the host that injected them.
 
@@ -129,7 +195,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"mailrep trace: {e.message}", err=True)
             raise typer.Exit(2) from None
         try:
-            code = run(files, config, explain_mode=explain_, now=system_clock())
+            code = run(files, config, explain_mode=explain_, now=system_clock(), jobs=jobs)
         except BrokenPipeError:
             code = 0
         raise typer.Exit(code)

@@ -100,7 +100,27 @@ def split(data: bytes) -> list[bytes]:
     """The messages of an mbox in memory; data not starting with `From ` is one message."""
     if not data.startswith(b"From "):
         return [data]
+    if b"\nFrom " not in data and b"\rFrom " not in data:
+        return [_single(data)]
     return [raw for _, raw in split_lines(data.splitlines(keepends=True))] or [data]
+
+
+def _single(data: bytes) -> bytes:
+    """`split` of an mbox with no `From ` line after its first: the same bytes `split_lines`
+    gives (envelope line dropped, a blank last line dropped, mboxrd quoting undone), without
+    walking the message line by line."""
+    nl, cr = data.find(b"\n"), data.find(b"\r")
+    if nl < 0 and cr < 0:
+        return data  # the envelope line alone: no message
+    end = min(i for i in (nl, cr) if i >= 0)
+    end += 2 if data[end : end + 2] == b"\r\n" else 1
+    body = data[end:]
+    core = body[:-2] if body.endswith(b"\r\n") else body[:-1] if body.endswith((b"\n", b"\r")) else body
+    last = max(core.rfind(b"\n"), core.rfind(b"\r")) + 1
+    if body[last:].strip() == b"":
+        body = body[:last]
+    raw = _MBOXRD_QUOTED.sub(rb"\1", body)
+    return raw if raw.strip() else data
 
 
 def count(lines: Iterable[bytes]) -> int:
