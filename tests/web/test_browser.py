@@ -146,13 +146,25 @@ def paste(driver, field: str, value: str) -> None:
 
 def submit(driver, label: str) -> None:
     """Click the button and wait for the next page (every form here loads one)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def left(d) -> bool:
+        # The old document is gone. Chromium sometimes answers an element of a document being
+        # replaced with "Node with given id does not belong to the document" (a plain
+        # WebDriverException) instead of a stale-element error: that also means it is gone.
+        try:
+            return expected_conditions.staleness_of(page)(d)
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 20).until(left)
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def sign_in(driver, site: Site, token: str) -> None:
