@@ -34,6 +34,9 @@ NET_PREFIX = {4: 24, 6: 48}
 WORLD = ("all", "*")
 BULK_KEYS = 10_000
 PUBLISHED = ("score", "mag_day", "mag_month", "complaints_day", "first_seen", "listed")
+_VALUE_COLS = store.CURRENT_COLS[2:]  # model.Scored's order
+_PUBLISHED_AT = tuple(_VALUE_COLS.index(c) for c in PUBLISHED)
+_FIRST_SEEN = _VALUE_COLS.index("first_seen")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +83,29 @@ class Reputation:
     def _entities(self, raw: dict[str, dict[date, list[int]]], domains: dict[str, dict[date, list[int]]],
                   ) -> dict[tuple[str, str], dict[date, list[int]]]:
         out: dict[tuple[str, str], dict[date, list[int]]] = {}
+        nets: dict[str, dict[date, list[int]]] = {}
+        world: dict[date, list[int]] = {}
         for ip, days in raw.items():
             out[("ip", ip)] = days
-            net = out.setdefault(("net", network_of(ip)), {})
-            world = out.setdefault(WORLD, {})
+            cidr = ip.rsplit(".", 1)[0] + ".0/24" if ":" not in ip else network_of(ip)
+            net = nets.get(cidr)
+            if net is None:
+                net = nets[cidr] = {}
             for d, c in days.items():
                 for agg in (net, world):
                     row = agg.get(d)
                     if row is None:
                         agg[d] = list(c)
                     else:
-                        for i in range(5):
-                            row[i] += c[i]
+                        row[0] += c[0]
+                        row[1] += c[1]
+                        row[2] += c[2]
+                        row[3] += c[3]
+                        row[4] += c[4]
+        for cidr, days in nets.items():
+            out[("net", cidr)] = days
+        if raw:
+            out[WORLD] = world
         for dom, days in domains.items():
             out[("domain", dom)] = days
         return out
@@ -111,10 +125,12 @@ class Reputation:
                 first = max(first, today - timedelta(days=cfg.history_days - 1))
             everything = full or last is None or last["at"].date() != today
             new = self._entities(store.raw_days(conn, first, today), store.domain_days(conn, first, today))
-            touched = set(new) | store.keys_on_days(conn, first, today)
-            keys = None if everything else sorted(touched)
+            on_days = store.days_on(conn, first, today)
+            touched = set(new) | {(kind, key) for kind, key, _ in on_days}
+            keys = None if everything else touched
             # many keys: one scan beats thousands of (kind, key) IN (...) chunks
-            old = store.current(conn, keys if keys is not None and len(keys) <= BULK_KEYS else None)
+            few = sorted(touched) if keys is not None and len(keys) <= BULK_KEYS else None
+            old = store.current_values(conn, few)
             if keys is not None:
                 old = {k: v for k, v in old.items() if k in touched}
             total_days = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
@@ -122,47 +138,55 @@ class Reputation:
                 total_days += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
                                                                                    [WORLD]) for d, *c in rows]
             listed_ips = {k for k, _, _ in listings.iter_listed(conn, now)}
-            few = keys if keys is not None and len(keys) <= BULK_KEYS else None
             stored = {k: rows for k, rows in store.iter_window(conn, win_first, first - timedelta(days=1), few)
                       if keys is None or k in touched} if first > win_first else {}
         listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
-        totals = model.world(total_days, now, cfg)
+        score = model.Scorer(model.world(total_days, now, cfg), now, cfg)
         scope = set(new) | set(stored) | set(old) if keys is None else touched
         scope.discard(WORLD)
-        changed: list[dict[str, Any]] = []
+        changed: list[tuple[Any, ...]] = []
+        n_published = 0
         scores: dict[tuple[str, str], float | None] = {}
+        no_rows: list[store.DailyRow] = []
+        # the hot loop (once per entity): plain tuples in and out, see model.Scorer
         for kind_key in scope:
             kind, key = kind_key
-            days = [model.Day(d, *c[:5]) for d, *c in stored.get(kind_key, ())]
-            days += [_day(d, c) for d, c in new.get(kind_key, {}).items()]
+            rows: list[Any] = stored.get(kind_key, no_rows)
+            fresh = new.get(kind_key)
+            if fresh:
+                rows = rows + [(d, *c) for d, c in fresh.items()]
             prev = old.get(kind_key)
-            seen = [d.day for d in days]
-            if prev is not None and prev["first_seen"] is not None:
-                seen.append(prev["first_seen"])
+            first_seen = prev[_FIRST_SEEN] if prev is not None else None
+            if first_seen is not None:
+                for r in rows:
+                    if r[0] < first_seen:
+                        first_seen = r[0]
             listed = key in listed_ips if kind == "ip" else key in listed_nets if kind == "net" else False
-            r = model.reputation(days, totals, now, first_seen=min(seen) if seen else None, listed=listed, cfg=cfg,
-                                 explain=False)
-            scores[kind_key] = r.score
-            row = {"kind": kind, "key": key, "score": r.score, "confidence": r.confidence,
-                   "mag_day": r.magnitude_day, "mag_month": r.magnitude_month, "volume_day": r.day.volume,
-                   "complaints_day": r.day.complaints, "trap_hits_day": r.day.trap_hits,
-                   "dns_queries_day": r.day.dns_queries, "first_seen": r.first_seen, "listed": r.listed,
-                   "formula": r.formula}
-            if prev is None or any(prev[c] != row[c] for c in store.CURRENT_COLS):
-                changed.append(row)
-        n_published = sum(1 for r in changed if old.get((r["kind"], r["key"])) is None
-                          or any(old[(r["kind"], r["key"])][c] != r[c] for c in PUBLISHED))
+            r = score(rows, first_seen, listed)
+            scores[kind_key] = r[0]
+            if prev is None:
+                changed.append((kind, key, *r))
+                n_published += 1
+            elif prev != r:
+                changed.append((kind, key, *r))
+                if any(prev[i] != r[i] for i in _PUBLISHED_AT):
+                    n_published += 1
 
-        def daily() -> Iterator[dict[str, Any]]:
+        def daily() -> Iterator[tuple[Any, ...]]:
+            # only the rows that differ from the stored ones (an unchanged day is not rewritten)
             for (kind, key), days in new.items():
+                s = scores.get((kind, key))
                 for d, c in days.items():
-                    yield {"kind": kind, "key": key, "day": d, **dict(zip(store.COUNTERS, c, strict=True)),
-                           "score": scores.get((kind, key)) if d == today else None}
+                    values = (*c, s if d == today else None)
+                    if on_days.get((kind, key, d)) != values:
+                        yield (kind, key, d, *values)
 
+        n_daily = sum(len(days) for days in new.values())
+        stale = [k for k in on_days if k[2] not in new.get(k[:2], ())]  # type: ignore[comparison-overlap]
         with self.db.transaction() as conn:
-            n_daily = store.replace_days(conn, first, today, daily())
+            store.sync_days(conn, stale, daily())
             store.prune(conn, today - timedelta(days=cfg.history_days - 1))
-            store.upsert_current(conn, changed)
+            store.upsert_current_values(conn, changed)
             store.add_run(conn, now, first, today, len(scope), n_published, everything)
         return Run(first, today, n_daily, len(scope), n_published, everything)
 
