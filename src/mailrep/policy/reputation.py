@@ -345,6 +345,14 @@ class Scorer:
                    -cfg.complaint_weight, cfg.complaint_ref, cfg.complaint_cutoff, cfg.high_width,
                    cfg.medium_width, cfg.half_life_days)
 
+    def magnitudes(self, volume_day: int, volume_month: int) -> tuple[float | None, float | None]:
+        """`magnitude()` of the last 24 h and the month against this world."""
+        w_day, w_month = self.w_day, self.w_month
+        return (None if volume_day <= 0 or w_day <= 0 else
+                round(math.log10(min(1.0, volume_day / w_day)) + MAGNITUDE_TOP, 2),
+                None if volume_month <= 0 or w_month <= 0 else
+                round(math.log10(min(1.0, volume_month / w_month)) + MAGNITUDE_TOP, 2))
+
     def __call__(self, rows: Iterable[CountRow], first_seen: date | None, listed: bool) -> Scored:
         (window, min_volume, z, volume_max, volume_weight, volume_ref, neg_trap_weight, trap_ref, age_max,
          age_full_days, listed_penalty, neg_complaint_weight, complaint_ref, complaint_cutoff, high_width,
@@ -375,9 +383,7 @@ class Scorer:
                     c += w * comp
                     t += w * r[5]
         vd, qd, cd, td = round(v), round(q), round(c), round(t)
-        w_day, w_month = self.w_day, self.w_month
-        mag_day = None if vd <= 0 or w_day <= 0 else round(math.log10(min(1.0, vd / w_day)) + MAGNITUDE_TOP, 2)
-        mag_month = None if mv <= 0 or w_month <= 0 else round(math.log10(min(1.0, mv / w_month)) + MAGNITUDE_TOP, 2)
+        mag_day, mag_month = self.magnitudes(vd, mv)
         if first_seen is None:
             first_seen = earliest
         n = max(mv, mq)

@@ -37,6 +37,9 @@ PUBLISHED = ("score", "mag_day", "mag_month", "complaints_day", "first_seen", "l
 _VALUE_COLS = store.CURRENT_COLS[2:]  # model.Scored's order
 _PUBLISHED_AT = tuple(_VALUE_COLS.index(c) for c in PUBLISHED)
 _FIRST_SEEN = _VALUE_COLS.index("first_seen")
+_LISTED = _VALUE_COLS.index("listed")
+_VOLUME_DAY = _VALUE_COLS.index("volume_day")
+_NO_DAY = (None,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class Run:
     scored: int
     changed: int
     full: bool
+    rescored: int = -1  # of `scored`, the entities run through the model (the others' inputs did not change)
 
 
 def network_of(ip: IPAddress | str) -> str:
@@ -70,6 +74,9 @@ class Reputation:
     def __init__(self, db: Database, config: model.RepConfig | None = None) -> None:
         self.db = db
         self.config = config or model.RepConfig()
+        # (run id, config, world, 24 h share) of this instance's last recompute: when the next
+        # run follows it on the same day, entities whose inputs did not change are not rescored
+        self._last: tuple[int, model.RepConfig, model.World, float] | None = None
 
     # -- in ------------------------------------------------------------------------------------
 
@@ -141,28 +148,50 @@ class Reputation:
             stored = {k: rows for k, rows in store.iter_window(conn, win_first, first - timedelta(days=1), few)
                       if keys is None or k in touched} if first > win_first else {}
         listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
-        score = model.Scorer(model.world(total_days, now, cfg), now, cfg)
+        totals = model.world(total_days, now, cfg)
+        score = model.Scorer(totals, now, cfg)
         scope = set(new) | set(stored) | set(old) if keys is None else touched
         scope.discard(WORLD)
         changed: list[tuple[Any, ...]] = []
         n_published = 0
+        rescored = 0
         scores: dict[tuple[str, str], float | None] = {}
         no_rows: list[store.DailyRow] = []
+        # Same day, and the previous run was this instance's with this config: the stored daily
+        # rows are what it scored, so an entity whose rows on the rebuilt days, listing and
+        # first_seen are unchanged keeps its score; only its magnitudes follow the world (and
+        # its last-24-h figures the clock, when it has a row for yesterday).
+        since = self._last if (not everything and last is not None and self._last is not None
+                                and self._last[0] == last["id"] and self._last[1] == cfg) else None
+        same_world = since is not None and since[2] == totals
+        same_share = since is not None and since[3] == score.share
+        yesterday = today - timedelta(days=1)
+        moved = {k[:2] for k in on_days if k[2] not in new.get(k[:2], ())}  # type: ignore[comparison-overlap]
         # the hot loop (once per entity): plain tuples in and out, see model.Scorer
         for kind_key in scope:
             kind, key = kind_key
             rows: list[Any] = stored.get(kind_key, no_rows)
             fresh = new.get(kind_key)
-            if fresh:
-                rows = rows + [(d, *c) for d, c in fresh.items()]
             prev = old.get(kind_key)
-            first_seen = prev[_FIRST_SEEN] if prev is not None else None
-            if first_seen is not None:
-                for r in rows:
-                    if r[0] < first_seen:
-                        first_seen = r[0]
             listed = key in listed_ips if kind == "ip" else key in listed_nets if kind == "net" else False
-            r = score(rows, first_seen, listed)
+            if (since is not None and prev is not None and prev[_LISTED] == listed and kind_key not in moved
+                    and (same_share or not fresh or yesterday not in fresh)
+                    and all(on_days.get((kind, key, d), _NO_DAY)[:5] == tuple(c) for d, c in (fresh or {}).items())):
+                if same_world:
+                    scores[kind_key] = prev[0]
+                    continue
+                month = sum(r[1] for r in rows) + sum(c[0] for d, c in (fresh or {}).items() if d >= win_first)
+                r = (*prev[:2], *score.magnitudes(prev[_VOLUME_DAY], month), *prev[4:])
+            else:
+                rescored += 1
+                if fresh:
+                    rows = rows + [(d, *c) for d, c in fresh.items()]
+                first_seen = prev[_FIRST_SEEN] if prev is not None else None
+                if first_seen is not None:
+                    for row in rows:
+                        if row[0] < first_seen:
+                            first_seen = row[0]
+                r = score(rows, first_seen, listed)
             scores[kind_key] = r[0]
             if prev is None:
                 changed.append((kind, key, *r))
@@ -187,8 +216,9 @@ class Reputation:
             store.sync_days(conn, stale, daily())
             store.prune(conn, today - timedelta(days=cfg.history_days - 1))
             store.upsert_current_values(conn, changed)
-            store.add_run(conn, now, first, today, len(scope), n_published, everything)
-        return Run(first, today, n_daily, len(scope), n_published, everything)
+            run_id = store.add_run(conn, now, first, today, len(scope), n_published, everything)
+        self._last = (run_id, cfg, totals, score.share)
+        return Run(first, today, n_daily, len(scope), n_published, everything, rescored)
 
     # -- out -----------------------------------------------------------------------------------
 
