@@ -308,3 +308,111 @@ def reputation(days: Iterable[Day], totals: Iterable[Day] | World, now: datetime
                                        f"the score is its value nearest 0 (formula {FORMULA})"))
     return Reputation(score + 0.0, _r(low), _r(high), confidence_word(low, high, cfg), mag_day, mag_month,
                       day, month, first_seen, listed, tuple(expl))
+
+
+# -- bulk path --------------------------------------------------------------------------------
+# `Scorer` is a COPY of `reputation(..., explain=False)` for the recompute's hot loop (one call
+# per entity, 1M+ entities): no `Day`/`Window`/`_Terms` objects, the shared terms and the
+# config looked up once, rows taken as plain tuples. It must give the same answers bit for bit
+# (same operations in the same order; tests/policy/test_reputation.py checks it against
+# `reputation()` with hypothesis). Change the formula in `reputation()` and here together.
+
+CountRow = tuple[Any, ...]  # (day, volume, dns_queries, complaints, fbl, trap_hits[, ...])
+# score, confidence, mag_day, mag_month, volume_day, complaints_day, trap_hits_day,
+# dns_queries_day, first_seen, listed, formula: the columns of a current reputation row
+Scored = tuple[float | None, str, float | None, float | None, int, int, int, int, date | None, bool, int]
+
+
+class Scorer:
+    """`reputation(rows, totals, now, first_seen=..., listed=..., cfg=cfg, explain=False)` as
+    a flat tuple (`Scored`), for many entities at one `now`. Rows: one per day (the recompute
+    never repeats a day; `reputation()` would also count a repeated day once in its decayed
+    sums only when the two rows are equal)."""
+
+    def __init__(self, totals: World, now: datetime, cfg: RepConfig) -> None:
+        self.cfg = cfg
+        self.now = now
+        self.today = today = today_of(now)
+        self.yesterday = today - timedelta(days=1)
+        self.share = max(0.0, 1.0 - (now - datetime.combine(today, datetime.min.time(), now.tzinfo)
+                                     ).total_seconds() / 86400.0)
+        self.w_day = totals.day
+        self.w_month = totals.month
+        self._decay: dict[int, float] = {}
+        # config read once: attribute look-ups are a good part of a call's cost
+        self._k = (cfg.window_days, cfg.min_volume, cfg.z, cfg.volume_max, cfg.volume_weight, cfg.volume_ref,
+                   -cfg.trap_weight, cfg.trap_ref, cfg.age_max, cfg.age_full_days, cfg.listed_penalty,
+                   -cfg.complaint_weight, cfg.complaint_ref, cfg.complaint_cutoff, cfg.high_width,
+                   cfg.medium_width, cfg.half_life_days)
+
+    def magnitudes(self, volume_day: int, volume_month: int) -> tuple[float | None, float | None]:
+        """`magnitude()` of the last 24 h and the month against this world."""
+        w_day, w_month = self.w_day, self.w_month
+        return (None if volume_day <= 0 or w_day <= 0 else
+                round(math.log10(min(1.0, volume_day / w_day)) + MAGNITUDE_TOP, 2),
+                None if volume_month <= 0 or w_month <= 0 else
+                round(math.log10(min(1.0, volume_month / w_month)) + MAGNITUDE_TOP, 2))
+
+    def __call__(self, rows: Iterable[CountRow], first_seen: date | None, listed: bool) -> Scored:
+        (window, min_volume, z, volume_max, volume_weight, volume_ref, neg_trap_weight, trap_ref, age_max,
+         age_full_days, listed_penalty, neg_complaint_weight, complaint_ref, complaint_cutoff, high_width,
+         medium_width, half_life) = self._k
+        today = self.today
+        yesterday = self.yesterday
+        share = self.share
+        inside: list[tuple[int, CountRow]] = []
+        mv = mq = mc = mt = 0
+        v = q = c = t = 0.0
+        earliest: date | None = None
+        for r in rows:
+            d = r[0]
+            if earliest is None or d < earliest:
+                earliest = d
+            age = (today - d).days
+            if 0 <= age < window:
+                inside.append((age, r))
+                comp = r[3] + r[4]
+                mv += r[1]
+                mq += r[2]
+                mc += comp
+                mt += r[5]
+                w = 1.0 if d == today else share if d == yesterday else 0.0
+                if w:
+                    v += w * r[1]
+                    q += w * r[2]
+                    c += w * comp
+                    t += w * r[5]
+        vd, qd, cd, td = round(v), round(q), round(c), round(t)
+        mag_day, mag_month = self.magnitudes(vd, mv)
+        if first_seen is None:
+            first_seen = earliest
+        n = max(mv, mq)
+        if n < min_volume:
+            return (None, "none", mag_day, mag_month, vd, cd, td, qd, first_seen, listed, FORMULA)
+        decay = self._decay
+        ws: list[float] = []
+        for age, _ in inside:
+            f = decay.get(age)
+            if f is None:
+                f = decay[age] = 0.5 ** (age / half_life)
+            ws.append(f)
+        c_dec = sum([f * (r[3] + r[4]) for f, (_, r) in zip(ws, inside, strict=True)])
+        t_dec = sum([f * r[5] for f, (_, r) in zip(ws, inside, strict=True)])
+        p = min(1.0, c_dec / n)
+        p_lo, p_hi = wilson(p, n, z)
+        trap_rate = t_dec / n
+        age_days = (today - first_seen).days if first_seen is not None else 0
+        credit = min(volume_max, volume_weight * math.log10(1.0 + n / volume_ref))
+        traps = neg_trap_weight * math.log10(1.0 + trap_rate / trap_ref)
+        aged = age_max * min(1.0, max(0, age_days) / age_full_days)
+        lst = -listed_penalty if listed else 0.0
+        lo = (neg_complaint_weight * math.log10(1.0 + p_hi / complaint_ref)
+              + credit * max(0.0, 1.0 - p_hi / complaint_cutoff) + traps + aged + lst)
+        hi = (neg_complaint_weight * math.log10(1.0 + p_lo / complaint_ref)
+              + credit * max(0.0, 1.0 - p_lo / complaint_cutoff) + traps + aged + lst)
+        low = min(SCORE_MAX, max(SCORE_MIN, lo))
+        high = min(SCORE_MAX, max(SCORE_MIN, hi))
+        score = round(min(high, max(low, 0.0)), 1) + 0.0
+        width = high - low
+        word = "high" if width <= high_width else "medium" if width <= medium_width else "low"
+        return (score, word, mag_day, mag_month, vd, cd, td, qd, first_seen, listed, FORMULA)

@@ -34,6 +34,12 @@ NET_PREFIX = {4: 24, 6: 48}
 WORLD = ("all", "*")
 BULK_KEYS = 10_000
 PUBLISHED = ("score", "mag_day", "mag_month", "complaints_day", "first_seen", "listed")
+_VALUE_COLS = store.CURRENT_COLS[2:]  # model.Scored's order
+_PUBLISHED_AT = tuple(_VALUE_COLS.index(c) for c in PUBLISHED)
+_FIRST_SEEN = _VALUE_COLS.index("first_seen")
+_LISTED = _VALUE_COLS.index("listed")
+_VOLUME_DAY = _VALUE_COLS.index("volume_day")
+_NO_DAY = (None,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class Run:
     scored: int
     changed: int
     full: bool
+    rescored: int = -1  # of `scored`, the entities run through the model (the others' inputs did not change)
 
 
 def network_of(ip: IPAddress | str) -> str:
@@ -67,6 +74,9 @@ class Reputation:
     def __init__(self, db: Database, config: model.RepConfig | None = None) -> None:
         self.db = db
         self.config = config or model.RepConfig()
+        # (run id, config, world, 24 h share) of this instance's last recompute: when the next
+        # run follows it on the same day, entities whose inputs did not change are not rescored
+        self._last: tuple[int, model.RepConfig, model.World, float] | None = None
 
     # -- in ------------------------------------------------------------------------------------
 
@@ -80,18 +90,29 @@ class Reputation:
     def _entities(self, raw: dict[str, dict[date, list[int]]], domains: dict[str, dict[date, list[int]]],
                   ) -> dict[tuple[str, str], dict[date, list[int]]]:
         out: dict[tuple[str, str], dict[date, list[int]]] = {}
+        nets: dict[str, dict[date, list[int]]] = {}
+        world: dict[date, list[int]] = {}
         for ip, days in raw.items():
             out[("ip", ip)] = days
-            net = out.setdefault(("net", network_of(ip)), {})
-            world = out.setdefault(WORLD, {})
+            cidr = ip.rsplit(".", 1)[0] + ".0/24" if ":" not in ip else network_of(ip)
+            net = nets.get(cidr)
+            if net is None:
+                net = nets[cidr] = {}
             for d, c in days.items():
                 for agg in (net, world):
                     row = agg.get(d)
                     if row is None:
                         agg[d] = list(c)
                     else:
-                        for i in range(5):
-                            row[i] += c[i]
+                        row[0] += c[0]
+                        row[1] += c[1]
+                        row[2] += c[2]
+                        row[3] += c[3]
+                        row[4] += c[4]
+        for cidr, days in nets.items():
+            out[("net", cidr)] = days
+        if raw:
+            out[WORLD] = world
         for dom, days in domains.items():
             out[("domain", dom)] = days
         return out
@@ -111,10 +132,12 @@ class Reputation:
                 first = max(first, today - timedelta(days=cfg.history_days - 1))
             everything = full or last is None or last["at"].date() != today
             new = self._entities(store.raw_days(conn, first, today), store.domain_days(conn, first, today))
-            touched = set(new) | store.keys_on_days(conn, first, today)
-            keys = None if everything else sorted(touched)
+            on_days = store.days_on(conn, first, today)
+            touched = set(new) | {(kind, key) for kind, key, _ in on_days}
+            keys = None if everything else touched
             # many keys: one scan beats thousands of (kind, key) IN (...) chunks
-            old = store.current(conn, keys if keys is not None and len(keys) <= BULK_KEYS else None)
+            few = sorted(touched) if keys is not None and len(keys) <= BULK_KEYS else None
+            old = store.current_values(conn, few)
             if keys is not None:
                 old = {k: v for k, v in old.items() if k in touched}
             total_days = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
@@ -122,49 +145,80 @@ class Reputation:
                 total_days += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
                                                                                    [WORLD]) for d, *c in rows]
             listed_ips = {k for k, _, _ in listings.iter_listed(conn, now)}
-            few = keys if keys is not None and len(keys) <= BULK_KEYS else None
             stored = {k: rows for k, rows in store.iter_window(conn, win_first, first - timedelta(days=1), few)
                       if keys is None or k in touched} if first > win_first else {}
         listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
         totals = model.world(total_days, now, cfg)
+        score = model.Scorer(totals, now, cfg)
         scope = set(new) | set(stored) | set(old) if keys is None else touched
         scope.discard(WORLD)
-        changed: list[dict[str, Any]] = []
+        changed: list[tuple[Any, ...]] = []
+        n_published = 0
+        rescored = 0
         scores: dict[tuple[str, str], float | None] = {}
+        no_rows: list[store.DailyRow] = []
+        # Same day, and the previous run was this instance's with this config: the stored daily
+        # rows are what it scored, so an entity whose rows on the rebuilt days, listing and
+        # first_seen are unchanged keeps its score; only its magnitudes follow the world (and
+        # its last-24-h figures the clock, when it has a row for yesterday).
+        since = self._last if (not everything and last is not None and self._last is not None
+                                and self._last[0] == last["id"] and self._last[1] == cfg) else None
+        same_world = since is not None and since[2] == totals
+        same_share = since is not None and since[3] == score.share
+        yesterday = today - timedelta(days=1)
+        moved = {k[:2] for k in on_days if k[2] not in new.get(k[:2], ())}  # type: ignore[comparison-overlap]
+        # the hot loop (once per entity): plain tuples in and out, see model.Scorer
         for kind_key in scope:
             kind, key = kind_key
-            days = [model.Day(d, *c[:5]) for d, *c in stored.get(kind_key, ())]
-            days += [_day(d, c) for d, c in new.get(kind_key, {}).items()]
+            rows: list[Any] = stored.get(kind_key, no_rows)
+            fresh = new.get(kind_key)
             prev = old.get(kind_key)
-            seen = [d.day for d in days]
-            if prev is not None and prev["first_seen"] is not None:
-                seen.append(prev["first_seen"])
             listed = key in listed_ips if kind == "ip" else key in listed_nets if kind == "net" else False
-            r = model.reputation(days, totals, now, first_seen=min(seen) if seen else None, listed=listed, cfg=cfg,
-                                 explain=False)
-            scores[kind_key] = r.score
-            row = {"kind": kind, "key": key, "score": r.score, "confidence": r.confidence,
-                   "mag_day": r.magnitude_day, "mag_month": r.magnitude_month, "volume_day": r.day.volume,
-                   "complaints_day": r.day.complaints, "trap_hits_day": r.day.trap_hits,
-                   "dns_queries_day": r.day.dns_queries, "first_seen": r.first_seen, "listed": r.listed,
-                   "formula": r.formula}
-            if prev is None or any(prev[c] != row[c] for c in store.CURRENT_COLS):
-                changed.append(row)
-        n_published = sum(1 for r in changed if old.get((r["kind"], r["key"])) is None
-                          or any(old[(r["kind"], r["key"])][c] != r[c] for c in PUBLISHED))
+            if (since is not None and prev is not None and prev[_LISTED] == listed and kind_key not in moved
+                    and (same_share or not fresh or yesterday not in fresh)
+                    and all(on_days.get((kind, key, d), _NO_DAY)[:5] == tuple(c) for d, c in (fresh or {}).items())):
+                if same_world:
+                    scores[kind_key] = prev[0]
+                    continue
+                month = sum(r[1] for r in rows) + sum(c[0] for d, c in (fresh or {}).items() if d >= win_first)
+                r = (*prev[:2], *score.magnitudes(prev[_VOLUME_DAY], month), *prev[4:])
+            else:
+                rescored += 1
+                if fresh:
+                    rows = rows + [(d, *c) for d, c in fresh.items()]
+                first_seen = prev[_FIRST_SEEN] if prev is not None else None
+                if first_seen is not None:
+                    for row in rows:
+                        if row[0] < first_seen:
+                            first_seen = row[0]
+                r = score(rows, first_seen, listed)
+            scores[kind_key] = r[0]
+            if prev is None:
+                changed.append((kind, key, *r))
+                n_published += 1
+            elif prev != r:
+                changed.append((kind, key, *r))
+                if any(prev[i] != r[i] for i in _PUBLISHED_AT):
+                    n_published += 1
 
-        def daily() -> Iterator[dict[str, Any]]:
+        def daily() -> Iterator[tuple[Any, ...]]:
+            # only the rows that differ from the stored ones (an unchanged day is not rewritten)
             for (kind, key), days in new.items():
+                s = scores.get((kind, key))
                 for d, c in days.items():
-                    yield {"kind": kind, "key": key, "day": d, **dict(zip(store.COUNTERS, c, strict=True)),
-                           "score": scores.get((kind, key)) if d == today else None}
+                    values = (*c, s if d == today else None)
+                    if on_days.get((kind, key, d)) != values:
+                        yield (kind, key, d, *values)
 
+        n_daily = sum(len(days) for days in new.values())
+        stale = [k for k in on_days if k[2] not in new.get(k[:2], ())]  # type: ignore[comparison-overlap]
         with self.db.transaction() as conn:
-            n_daily = store.replace_days(conn, first, today, daily())
+            store.sync_days(conn, stale, daily())
             store.prune(conn, today - timedelta(days=cfg.history_days - 1))
-            store.upsert_current(conn, changed)
-            store.add_run(conn, now, first, today, len(scope), n_published, everything)
-        return Run(first, today, n_daily, len(scope), n_published, everything)
+            store.upsert_current_values(conn, changed)
+            run_id = store.add_run(conn, now, first, today, len(scope), n_published, everything)
+        self._last = (run_id, cfg, totals, score.share)
+        return Run(first, today, n_daily, len(scope), n_published, everything, rescored)
 
     # -- out -----------------------------------------------------------------------------------
 

@@ -113,37 +113,41 @@ def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, 
     """The raw evidence per IP and day for the days `first`..`last` (COUNTERS order)."""
     lo, hi = _start(first), _start(last + timedelta(days=1))
     out: dict[str, dict[date, Counts]] = {}
-    days: dict[str, date] = {}
+    days: dict[Any, date] = {}
 
-    def add(ip: str, d: Any, col: int, n: Any) -> None:
-        day = d if isinstance(d, date) else days.get(d) or days.setdefault(d, date.fromisoformat(d))
-        row = out.setdefault(ip, {}).get(day)
-        if row is None:
-            row = out[ip][day] = [0, 0, 0, 0, 0]
-        row[col] += int(n)
+    def add(rows: Iterable[Any], col: int) -> None:
+        for ip, d, n in rows:
+            day = days.get(d)
+            if day is None:
+                day = days[d] = d if isinstance(d, date) else date.fromisoformat(d)
+            per = out.get(ip)
+            if per is None:
+                per = out[ip] = {}
+            row = per.get(day)
+            if row is None:
+                row = per[day] = [0, 0, 0, 0, 0]
+            row[col] += int(n)
 
     vday = day_of(volume.c.period_end)
-    for ip, d, n in conn.execute(sa.select(volume.c.ip, vday, sa.func.sum(volume.c.count))
-                                 .where(volume.c.period_end >= lo, volume.c.period_end < hi).group_by(volume.c.ip, vday)):
-        add(ip, d, 0, n)
-    for ip, d, n in conn.execute(sa.select(dns_queries.c.ip, dns_queries.c.day, dns_queries.c.count)
-                                 .where(dns_queries.c.day >= first, dns_queries.c.day <= last)):
-        add(ip, d, 1, n)
+    add(conn.execute(sa.select(volume.c.ip, vday, sa.func.sum(volume.c.count))
+                     .where(volume.c.period_end >= lo, volume.c.period_end < hi).group_by(volume.c.ip, vday)).all(), 0)
+    add(conn.execute(sa.select(dns_queries.c.ip, dns_queries.c.day, dns_queries.c.count)
+                     .where(dns_queries.c.day >= first, dns_queries.c.day <= last)).all(), 1)
     src, counted = _counted_reports()
     rday = day_of(reports.c.received_at)
     fbl = reports.c.channel == "fbl"
     q = (sa.select(reports.c.source_ip, rday, fbl, sa.func.count()).select_from(src)
          .where(counted, reports.c.received_at >= lo, reports.c.received_at < hi)
          .group_by(reports.c.source_ip, rday, fbl))
-    for ip, d, is_fbl, n in conn.execute(q):
-        add(ip, d, 3 if is_fbl else 2, n)
+    rows = conn.execute(q).all()
+    add(((ip, d, n) for ip, d, is_fbl, n in rows if not is_fbl), 2)
+    add(((ip, d, n) for ip, d, is_fbl, n in rows if is_fbl), 3)
     tday = day_of(trap_hits.c.received_at)
     q = (sa.select(trap_hits.c.source_ip, tday, sa.func.count())
          .where(trap_hits.c.counted.is_(True), trap_hits.c.source_ip.is_not(None),
                 trap_hits.c.received_at >= lo, trap_hits.c.received_at < hi)
          .group_by(trap_hits.c.source_ip, tday))
-    for ip, d, n in conn.execute(q):
-        add(ip, d, 4, n)
+    add(conn.execute(q).all(), 4)
     return out
 
 
@@ -166,6 +170,62 @@ def domain_days(conn: Connection, first: date, last: date) -> dict[str, dict[dat
 def keys_on_days(conn: Connection, first: date, last: date) -> set[tuple[str, str]]:
     q = sa.select(rep_daily.c.kind, rep_daily.c.key).distinct().where(rep_daily.c.day >= first, rep_daily.c.day <= last)
     return {(k, key) for k, key in conn.execute(q)}
+
+
+DayKey = tuple[str, str, date]  # kind, key, day
+DayValues = tuple[int, int, int, int, int, float | None]  # COUNTERS..., score
+
+
+def days_on(conn: Connection, first: date, last: date) -> dict[DayKey, DayValues]:
+    """The stored daily rows of the days `first`..`last` (what `sync_days` diffs against)."""
+    q = sa.select(*rep_daily.c).where(rep_daily.c.day >= first, rep_daily.c.day <= last)
+    return {(kind, key, d): tuple(rest) for kind, key, d, *rest in conn.execute(q).all()}  # type: ignore[misc]
+
+
+def _driver_rows(conn: Connection, rows: Iterable[Sequence[Any]], dates: Sequence[int]) -> Iterable[Sequence[Any]]:
+    # SQLite gets the date columns (positions `dates`) as ISO text, as SQLAlchemy's Date stores them
+    if conn.dialect.name != "sqlite" or not dates:
+        return rows
+    if len(dates) == 1:
+        i = dates[0]
+        return ((*r[:i], None if r[i] is None else r[i].isoformat(), *r[i + 1:]) for r in rows)
+    return (tuple(v.isoformat() if j in dates and v is not None else v for j, v in enumerate(r)) for r in rows)
+
+
+def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]], dates: Sequence[int] = (),
+                 batch: int = 50_000) -> int:
+    """The driver's own executemany (no SQLAlchemy compile and bind processing per row: much
+    cheaper for 100k+ rows); `sql` uses ? marks, `dates` are the positions of date values."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = sql.replace("?", mark)
+    n = 0
+    part: list[Sequence[Any]] = []
+    for r in _driver_rows(conn, rows, dates):
+        part.append(r)
+        if len(part) >= batch:
+            conn.exec_driver_sql(sql, part)  # type: ignore[arg-type]
+            n += len(part)
+            part = []
+    if part:
+        conn.exec_driver_sql(sql, part)  # type: ignore[arg-type]
+        n += len(part)
+    return n
+
+
+def _upsert_sql(table: sa.Table, key: Sequence[str]) -> str:
+    cols = [c.name for c in table.columns]
+    names = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    on = ", ".join(f'"{c}"' for c in key)
+    sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in key)
+    return f"INSERT INTO {table.name} ({names}) VALUES ({marks}) ON CONFLICT ({on}) DO UPDATE SET {sets}"
+
+
+def sync_days(conn: Connection, stale: Iterable[DayKey], rows: Iterable[tuple[Any, ...]]) -> int:
+    """Delete the daily rows `stale` (kind, key, day), upsert `rows` (rep_daily column order):
+    the recompute's rewrite of its days, writing only what changed. Returns rows written."""
+    _executemany(conn, 'DELETE FROM rep_daily WHERE "kind" = ? AND "key" = ? AND "day" = ?', stale, (2,))
+    return _executemany(conn, _upsert_sql(rep_daily, ("kind", "key", "day")), rows, (2,))
 
 
 def replace_days(conn: Connection, first: date, last: date, rows: Iterable[dict[str, Any]]) -> int:
@@ -236,6 +296,24 @@ def upsert_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         stmt = ins.on_conflict_do_update(index_elements=["kind", "key"],
                                          set_={c: ins.excluded[c] for c in CURRENT_COLS if c not in ("kind", "key")})
         conn.execute(stmt, list(rows[i:i + 50_000]))
+
+
+def current_values(conn: Connection, keys: Sequence[tuple[str, str]] | None = None,
+                   ) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Like `current`, as plain tuples (the columns after kind and key, CURRENT_COLS order)."""
+    q = sa.select(rep_current)
+    if keys is None:
+        return {(kind, key): tuple(rest) for kind, key, *rest in conn.execute(q).all()}
+    out: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for i in range(0, len(keys), _CHUNK):
+        part = q.where(sa.tuple_(rep_current.c.kind, rep_current.c.key).in_(keys[i:i + _CHUNK]))
+        out.update(((kind, key), tuple(rest)) for kind, key, *rest in conn.execute(part))
+    return out
+
+
+def upsert_current_values(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Upsert current rows given as tuples in CURRENT_COLS order (the driver's executemany)."""
+    return _executemany(conn, _upsert_sql(rep_current, ("kind", "key")), rows, (CURRENT_COLS.index("first_seen"),))
 
 
 def iter_scored(conn: Connection, kind: str) -> Iterator[dict[str, Any]]:
