@@ -10,7 +10,7 @@ DNS ?= 127.0.0.1:5300
 .PHONY: install peers run test lint bench clean
 
 # setup.py and the C source too: an edit of the DNS fast path must rebuild the extension
-$(BIN)/mailrep: pyproject.toml setup.py src/mailrep/dns/_fastpath.c
+$(BIN)/mailrep: pyproject.toml setup.py src/mailrep/dns/_fastpath.c src/mailrep/dns/_shield.c src/mailrep/dns/_shield.h
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

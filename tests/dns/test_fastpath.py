@@ -1,6 +1,6 @@
 """The C UDP loop served over loopback: it answers, picks up a swapped snapshot at the next
 burst, hands what it does not answer to the Python responder (and errors to SERVFAIL), stops
-when asked, and stays out of the way of guards and --no-batch."""
+when asked, keeps serving with a guard (its state in C) and stays out of the way of --no-batch."""
 
 from __future__ import annotations
 
@@ -128,24 +128,26 @@ def test_no_batch_or_no_fast_keeps_the_python_loops(kw: dict[str, bool]) -> None
         assert table is None or table.answered == 0
 
 
-def test_a_guard_keeps_every_reply_in_python() -> None:
-    """With metrics (or ACL, RRL, budget, counting) configured, every reply passes the guard."""
+def test_a_guard_keeps_the_c_loop_and_every_reply_passes_it() -> None:
+    """With metrics (or ACL, RRL, budget, counting) configured the C loop still answers, and
+    every reply passes the guard: the one made in C and the one handed to Python."""
     snap = snapshot(1)
     metrics = DnsMetrics()
     hit = query(f"2.0.0.127.{ZONE}")
+    soa_q = query(ZONE, 6)
 
-    async def run() -> bytes:
+    async def run() -> tuple[bytes, bytes]:
         server = DnsServer(snap)
         server.guard = Guard(metrics=metrics)  # as Node.attach does, before start
         _, port = await server.start("127.0.0.1", 0)
         try:
-            return await asyncio.to_thread(ask, port, hit)
+            return await asyncio.to_thread(ask, port, hit), await asyncio.to_thread(ask, port, soa_q)
         finally:
             await server.stop()
-            assert server.fast_table.answered == 0
+            assert (server.fast_table.answered, server.fast_table.handed) == (1, 1)
 
-    assert asyncio.run(run()) == answer(hit, snap)
-    assert sum(metrics.queries.values()) == 1
+    assert asyncio.run(run()) == (answer(hit, snap), answer(soa_q, snap))
+    assert f'mailrep_dns_queries_total{{zone="{ZONE}",rcode="NOERROR"}} 2' in metrics.render()
 
 
 @pytest.mark.parametrize("flag", ["--fastpath", "--no-fastpath"])

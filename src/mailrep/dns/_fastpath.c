@@ -25,6 +25,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+#include "_shield.h"
 
 enum { HEADER_LEN = 12, UDP_CLASSIC = 512, UDP_SERVER_MAX = 1232, SLOT = 4096, NAME_MAX_LEN = 128,
        T_A = 1, T_TXT = 16, T_OPT = 41, C_IN = 1, R_NOERROR = 0, R_NXDOMAIN = 3,
@@ -55,6 +58,7 @@ typedef struct {
     Py_ssize_t neg_len[NEG_SLOTS];
     Py_ssize_t nvalues;
     Value *values;
+    ZoneGuard guard;        /* what the Shield needs to know of this zone */
 } Zone;
 
 typedef struct {
@@ -64,6 +68,8 @@ typedef struct {
     PyObject *keep;          /* the spec, holding every bytes object pointed into */
     unsigned long long answered, handed;
 } Table;
+
+static PyTypeObject TableType;
 
 static inline uint32_t item(const Py_buffer *b, int size, Py_ssize_t i)
 {
@@ -146,13 +152,17 @@ static int build_value(PyObject *spec, Value *v)
 static int build_zone(PyObject *spec, Zone *z)
 {
     /* (origin, addrs, idx, single, ix, starts, svals, neg: tuple of 9 bytes, values: tuple
-     *  [, misses_to_python: bool]) */
+     *  [, misses_to_python: bool [, acl_mask, counted, metrics_id]]) */
     PyObject *origin, *addrs, *idx, *ix, *starts, *svals, *neg, *values;
     unsigned long single;
+    unsigned long long acl_mask = 0;
     int misses = 0;
-    if (!PyArg_ParseTuple(spec, "SOOkOOOO!O!|p", &origin, &addrs, &idx, &single, &ix, &starts,
-                          &svals, &PyTuple_Type, &neg, &PyTuple_Type, &values, &misses))
+    z->guard.known = 1;
+    if (!PyArg_ParseTuple(spec, "SOOkOOOO!O!|pKpi", &origin, &addrs, &idx, &single, &ix, &starts,
+                          &svals, &PyTuple_Type, &neg, &PyTuple_Type, &values, &misses, &acl_mask,
+                          &z->guard.counted, &z->guard.metrics_id))
         return -1;
+    z->guard.acl_mask = acl_mask;
     z->misses_to_python = misses;
     z->origin_len = PyBytes_GET_SIZE(origin);
     z->origin = (uint8_t *)PyBytes_AS_STRING(origin);
@@ -328,7 +338,8 @@ static inline uint8_t *rr_head(uint8_t *p, unsigned type, uint32_t ttl, unsigned
 
 /* The reply to q (length n) written to out (at least SLOT octets); its length, or -1 to hand
  * the query to Python. */
-static Py_ssize_t answer(const Table *t, const uint8_t *q, Py_ssize_t n, uint8_t *out)
+static Py_ssize_t answer(const Table *t, const uint8_t *q, Py_ssize_t n, uint8_t *out,
+                         const Zone **zone, long long *queried)
 {
     if (n < HEADER_LEN + 1 || (q[2] & (F_QR_HI | OPCODE_HI)))
         return -1;
@@ -384,8 +395,13 @@ static Py_ssize_t answer(const Table *t, const uint8_t *q, Py_ssize_t n, uint8_t
         limit = payload < UDP_CLASSIC ? UDP_CLASSIC : payload > UDP_SERVER_MAX ? UDP_SERVER_MAX : payload;
     }
     long vi = -1;
-    if (oct[0] >= 0 && oct[1] >= 0 && oct[2] >= 0 && oct[3] >= 0)
-        vi = find(z, (uint32_t)oct[3] << 24 | (uint32_t)oct[2] << 16 | (uint32_t)oct[1] << 8 | (uint32_t)oct[0]);
+    *zone = z;
+    *queried = -1;
+    if (oct[0] >= 0 && oct[1] >= 0 && oct[2] >= 0 && oct[3] >= 0) {
+        uint32_t addr = (uint32_t)oct[3] << 24 | (uint32_t)oct[2] << 16 | (uint32_t)oct[1] << 8 | (uint32_t)oct[0];
+        *queried = addr;
+        vi = find(z, addr);
+    }
     int rcode = R_NOERROR, an = 0, ns = 0;
     Py_ssize_t body = 0, textlen = 0, keylen = 0;
     const Value *v = NULL;
@@ -489,7 +505,9 @@ static PyObject *Table_answer(Table *self, PyObject *arg)
     if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
         return NULL;
     uint8_t out[SLOT];
-    Py_ssize_t m = answer(self, (const uint8_t *)b.buf, b.len, out);
+    const Zone *z;
+    long long queried;
+    Py_ssize_t m = answer(self, (const uint8_t *)b.buf, b.len, out, &z, &queried);
     PyBuffer_Release(&b);
     if (m < 0)
         Py_RETURN_NONE;
@@ -508,13 +526,10 @@ static int truthy_call(PyObject *fn)
     return v;
 }
 
-/* reply = udp(query); on an Exception, failed(query) is called as from an except block. */
-static PyObject *python_reply(PyObject *udp, PyObject *failed, const uint8_t *data, Py_ssize_t n)
+/* reply = udp(*args); on an Exception, failed(query) is called as from an except block. */
+static PyObject *python_reply(PyObject *udp, PyObject *failed, PyObject *args, PyObject *query)
 {
-    PyObject *query = PyBytes_FromStringAndSize((const char *)data, n);
-    if (!query)
-        return NULL;
-    PyObject *reply = PyObject_CallOneArg(udp, query);
+    PyObject *reply = PyObject_Call(udp, args, NULL);
     if (!reply && PyErr_ExceptionMatches(PyExc_Exception)) {
         /* Python 3.11 has no PyErr_GetRaisedException: fetch, normalise, attach the traceback */
         PyObject *type, *exc, *tb;
@@ -531,16 +546,121 @@ static PyObject *python_reply(PyObject *udp, PyObject *failed, const uint8_t *da
         Py_XDECREF(prev);
         Py_XDECREF(exc);
     }
-    Py_DECREF(query);
     return reply;
+}
+
+/* The packed source address of a datagram (4 or 16 octets; 0 for another family). */
+static int client_of(const void *name, const uint8_t **addr)
+{
+    const struct sockaddr *sa = name;
+    if (sa->sa_family == AF_INET) {
+        *addr = (const uint8_t *)&((const struct sockaddr_in *)name)->sin_addr;
+        return 4;
+    }
+    if (sa->sa_family == AF_INET6) {
+        *addr = (const uint8_t *)&((const struct sockaddr_in6 *)name)->sin6_addr;
+        return 16;
+    }
+    *addr = (const uint8_t *)"";
+    return 0;
+}
+
+/* One query as the loop serves it: the reply written at dst (its length), -1 for none, -2 on a
+ * Python error. Without a shield a query the Table hands back goes to udp(query); with one, to
+ * udp(client, query, now), which answers and guards it in Python (mailrep.dns.shield), and a
+ * reply made in C passes shield_filter here. */
+static Py_ssize_t one(Table *table, ShieldObject *shield, PyObject *udp, PyObject *failed,
+                      const uint8_t *client, int clen, const uint8_t *query, Py_ssize_t n,
+                      uint8_t *dst, double now)
+{
+    const Zone *z = NULL;
+    long long queried = -1;
+    Py_ssize_t m = table ? answer(table, query, n, dst, &z, &queried) : -1;
+    if (m >= 0) {
+        table->answered++;
+        if (shield)
+            m = shield_filter(shield, client, clen, query, n, dst, m, &z->guard, queried, NULL, now);
+        return m;
+    }
+    if (table)
+        table->handed++;
+    PyObject *q = PyBytes_FromStringAndSize((const char *)query, n);
+    if (!q)
+        return -2;
+    PyObject *args = shield ? Py_BuildValue("(y#Od)", client, (Py_ssize_t)clen, q, now) : PyTuple_Pack(1, q);
+    PyObject *reply = args ? python_reply(udp, failed, args, q) : NULL;
+    Py_XDECREF(args);
+    Py_DECREF(q);
+    if (!reply)
+        return -2;
+    if (reply == Py_None || !PyBytes_Check(reply) || PyBytes_GET_SIZE(reply) > SLOT) {
+        Py_DECREF(reply);
+        return -1;
+    }
+    m = PyBytes_GET_SIZE(reply);
+    memcpy(dst, PyBytes_AS_STRING(reply), (size_t)m);
+    Py_DECREF(reply);
+    return m;
+}
+
+static int now_of(PyObject *clock, double *now)
+{
+    if (clock == Py_None) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        *now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+        return 0;
+    }
+    PyObject *r = PyObject_CallNoArgs(clock);
+    if (!r)
+        return -1;
+    *now = PyFloat_AsDouble(r);
+    Py_DECREF(r);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *process(PyObject *Py_UNUSED(mod), PyObject *args)
+{
+    /* process(table | None, shield | None, client, query, now, udp, failed) -> bytes | None:
+     * what serve() sends for one query from `client` (for the parity tests) */
+    PyObject *table, *shield, *udp, *failed;
+    Py_buffer client, query;
+    double now;
+    if (!PyArg_ParseTuple(args, "OOy*y*dOO", &table, &shield, &client, &query, &now, &udp, &failed))
+        return NULL;
+    PyObject *result = NULL;
+    uint8_t out[SLOT];
+    if (table != Py_None && !PyObject_TypeCheck(table, &TableType)) {
+        PyErr_SetString(PyExc_TypeError, "table must be a Table or None");
+    } else if (shield != Py_None && !PyObject_TypeCheck(shield, &ShieldType)) {
+        PyErr_SetString(PyExc_TypeError, "shield must be a Shield or None");
+    } else if (query.len > SLOT) {
+        PyErr_SetString(PyExc_ValueError, "query longer than a slot");
+    } else {
+        Py_ssize_t m = one(table == Py_None ? NULL : (Table *)table,
+                           shield == Py_None ? NULL : (ShieldObject *)shield, udp, failed, client.buf,
+                           (int)client.len, query.buf, query.len, out, now);
+        if (m >= 0)
+            result = PyBytes_FromStringAndSize((const char *)out, m);
+        else if (m == -1)
+            result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&client);
+    PyBuffer_Release(&query);
+    return result;
 }
 
 static PyObject *serve(PyObject *Py_UNUSED(mod), PyObject *args)
 {
     int fd, batch = 64;
-    PyObject *state_fn, *failed, *stopping;
-    if (!PyArg_ParseTuple(args, "iOOO|i", &fd, &state_fn, &failed, &stopping, &batch))
+    PyObject *state_fn, *failed, *stopping, *shield_obj = Py_None, *clock = Py_None;
+    if (!PyArg_ParseTuple(args, "iOOO|iOO", &fd, &state_fn, &failed, &stopping, &batch, &shield_obj, &clock))
         return NULL;
+    if (shield_obj != Py_None && !PyObject_TypeCheck(shield_obj, &ShieldType)) {
+        PyErr_SetString(PyExc_TypeError, "shield must be a Shield or None");
+        return NULL;
+    }
+    ShieldObject *shield = shield_obj == Py_None ? NULL : (ShieldObject *)shield_obj;
     if (batch < 1 || batch > 1024) {
         PyErr_SetString(PyExc_ValueError, "batch must be 1..1024");
         return NULL;
@@ -602,32 +722,26 @@ static PyObject *serve(PyObject *Py_UNUSED(mod), PyObject *args)
         }
         if ((PyObject *)table == Py_None)
             table = NULL;
+        double now = 0;
+        if (shield && now_of(clock, &now) < 0) {
+            Py_DECREF(state);
+            goto done;
+        }
         unsigned out = 0;
         for (int i = 0; i < k; i++) {
             Py_ssize_t n = rmsg[i].msg_len;
             if (n < HEADER_LEN)
                 continue;  /* no header: silence */
-            const uint8_t *query = rbuf + (size_t)i * SLOT;
+            const uint8_t *client = NULL;
+            int clen = shield ? client_of(rmsg[i].msg_hdr.msg_name, &client) : 0;
             uint8_t *dst = sbuf + (size_t)out * SLOT;
-            Py_ssize_t m = table ? answer(table, query, n, dst) : -1;
-            if (m >= 0) {
-                table->answered++;
-            } else {
-                if (table)
-                    table->handed++;
-                PyObject *reply = python_reply(udp, failed, query, n);
-                if (!reply) {
-                    Py_DECREF(state);
-                    goto done;
-                }
-                if (reply == Py_None || !PyBytes_Check(reply) || PyBytes_GET_SIZE(reply) > SLOT) {
-                    Py_DECREF(reply);
-                    continue;
-                }
-                m = PyBytes_GET_SIZE(reply);
-                memcpy(dst, PyBytes_AS_STRING(reply), (size_t)m);
-                Py_DECREF(reply);
+            Py_ssize_t m = one(table, shield, udp, failed, client, clen, rbuf + (size_t)i * SLOT, n, dst, now);
+            if (m == -2) {
+                Py_DECREF(state);
+                goto done;
             }
+            if (m < 0)
+                continue;
             siov[out].iov_len = (size_t)m;
             smsg[out].msg_hdr.msg_name = rmsg[i].msg_hdr.msg_name;
             smsg[out].msg_hdr.msg_namelen = rmsg[i].msg_hdr.msg_namelen;
@@ -691,8 +805,11 @@ static PyTypeObject TableType = {
 
 static PyMethodDef module_methods[] = {
     {"serve", serve, METH_VARARGS,
-     "serve(fd, state, failed, stopping, batch=64): the recvmmsg/sendmmsg loop; state() -> "
-     "(Table | None, udp(query) -> reply | None), read once per burst"},
+     "serve(fd, state, failed, stopping, batch=64, shield=None, clock=None): the recvmmsg/sendmmsg "
+     "loop; state() -> (Table | None, udp), read once per burst: udp(query) -> reply | None, or "
+     "with a shield udp(client, query, now); clock() -> now once per burst (default CLOCK_MONOTONIC)"},
+    {"process", process, METH_VARARGS,
+     "process(table, shield, client, query, now, udp, failed) -> what serve() sends for one query"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -708,6 +825,10 @@ PyMODINIT_FUNC PyInit__fastpath(void)
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
+    if (shield_ready(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddObjectRef(m, "Table", (PyObject *)&TableType) < 0) {
         Py_DECREF(m);
         return NULL;

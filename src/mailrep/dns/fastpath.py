@@ -17,13 +17,14 @@ What the Table answers, and why each reply equals the Python one (tests/dns/test
   another zone's origin beneath it (the longest origin would win) are not in the Table, so
   their queries fall through to Python, as do all other names, types, classes and opcodes.
 
-Defences and counts: none is implemented in C; the C loop runs only when they are all off.
-With a Guard (mailrep.dns.guard: ACL, query budget, query counting, RRL, metrics) the
-server runs the Python loops as before, every reply through `Guard.filter`; a Responder
-subclass gets no Table (DnsServer._fast_state). Keyed access needs nothing: the Table is
-built from the responder's snapshot, which is the keyed view (`<key>.<zone>` only). Replies
-answered in C are not put in the reply cache (they cost less than a cache lookup) and are
-counted in `Table.answered`, the queries handed on in `Table.handed`.
+Defences and counts (mailrep.dns.guard: ACL, query budget, query counting, RRL, metrics)
+run in C too: the server turns its Guard into a FastGuard (mailrep.dns.shield) whose state
+is a C Shield; the loop passes every reply the Table makes through it, and the queries it
+hands back are answered and guarded in Python against the same state. A Responder subclass
+gets no Table (DnsServer._fast_state). Keyed access needs nothing: the Table is built from
+the responder's snapshot, which is the keyed view (`<key>.<zone>` only). Replies answered
+in C are not put in the reply cache (they cost less than a cache lookup) and are counted
+in `Table.answered`, the queries handed on in `Table.handed`.
 
 Without the extension (no compiler at install time) `AVAILABLE` is False, `table_for`
 returns None and the server keeps its Python loops; it logs that once.
@@ -56,6 +57,7 @@ APEX_OFFSETS = range(20, 29)  # where the origin starts after four labels of 1-3
 BATCH = 64
 
 Spec = tuple[Any, ...]
+ZoneInfo = Callable[[str], tuple[bool, int, bool, int]]
 
 
 def origin_wire(labels: tuple[bytes, ...]) -> bytes:
@@ -85,8 +87,9 @@ def ip4_arrays(ds: Ip4Set) -> tuple[Any, ...]:
     return addrs, idx, single, ds.index16, starts or None, svals if starts else None, values
 
 
-def zone_spec(zone: Any) -> Spec | None:
-    """The Table's tuple for one zone, or None when C cannot answer for it exactly."""
+def zone_spec(zone: Any, zone_info: ZoneInfo | None = None) -> Spec | None:
+    """The Table's tuple for one zone, or None when C cannot answer for it exactly. With
+    `zone_info` (a FastGuard's) the zone carries what the C Shield needs to know of it."""
     datasets = getattr(zone, "datasets", ())  # duck-typed zones (test fakes) have none
     if len(datasets) != 1:
         return None
@@ -100,8 +103,12 @@ def zone_spec(zone: Any) -> Spec | None:
     addrs, idx, single, ix, starts, svals, values = ip4_arrays(ip4)
     wire = _ZoneWire(zone)
     neg = tuple(wire.negative(off) for off in APEX_OFFSETS)
-    return (origin_wire(tuple(zone.labels)), addrs, idx, single, ix, starts, svals, neg, values,
+    spec = (origin_wire(tuple(zone.labels)), addrs, idx, single, ix, starts, svals, neg, values,
             misses_to_python)
+    if zone_info is not None:
+        _known, acl_mask, counted, row = zone_info(zone.name)
+        spec += (acl_mask, counted, row)
+    return spec
 
 
 def _has_zone_beneath(labels: tuple[bytes, ...], origins: list[tuple[bytes, ...]]) -> bool:
@@ -109,9 +116,9 @@ def _has_zone_beneath(labels: tuple[bytes, ...], origins: list[tuple[bytes, ...]
     return any(len(o) > n and o[len(o) - n :] == labels for o in origins)
 
 
-def table_for(snapshot: Any) -> Any:
+def table_for(snapshot: Any, zone_info: ZoneInfo | None = None) -> Any:
     """A Table for the zones of `snapshot` C can answer exactly; None without any (or without
-    the extension)."""
+    the extension). `zone_info`: see zone_spec."""
     if _fastpath is None:
         return None
     zones = list(getattr(snapshot, "zones", {}).values())
@@ -121,7 +128,7 @@ def table_for(snapshot: Any) -> Any:
         # a zone below this one owns some four-label names (Snapshot.find: longest origin)
         if _has_zone_beneath(tuple(z.labels), origins):
             continue
-        spec = zone_spec(z)
+        spec = zone_spec(z, zone_info)
         if spec is not None:
             specs.append(spec)
     return _fastpath.Table(tuple(specs)) if specs else None
@@ -132,15 +139,17 @@ def usable(sock: socket.socket) -> bool:
     return _fastpath is not None and sock.type == socket.SOCK_DGRAM
 
 
-def serve(sock: socket.socket, state: Callable[[], tuple[Any, Callable[[bytes], bytes | None]]],
+def serve(sock: socket.socket, state: Callable[[], tuple[Any, Callable[..., bytes | None]]],
           failed: Callable[[bytes], bytes | None], stopping: Callable[[], bool],
-          batch: int = BATCH) -> None:
+          batch: int = BATCH, shield: Any = None, clock: Callable[[], float] | None = None) -> None:
     """Serve `sock` until stopping() (checked before each burst; wake a blocked loop with a
     datagram). state() is read once per burst: (Table | None, udp(query) -> reply | None); a
     query the Table hands back goes to udp, and if that raises, failed(query) answers (it runs
-    as in an `except` block, so it may log the exception)."""
+    as in an `except` block, so it may log the exception). With a `shield` (a FastGuard's) every
+    reply made in C passes it, and udp is called as udp(client, query, now) and guards its own
+    reply; `now` is clock() (default: the monotonic clock) read once per burst."""
     assert _fastpath is not None
-    _fastpath.serve(sock.fileno(), state, failed, stopping, batch)
+    _fastpath.serve(sock.fileno(), state, failed, stopping, batch, shield, clock)
 
 
 def note_missing() -> None:

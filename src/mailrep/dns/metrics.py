@@ -7,13 +7,15 @@
 
 Counters live in plain dicts owned by one worker process (no locks on the query path: the
 UDP thread only increments). RRL, ACL and transfer figures are read from their objects when
-rendering, so they cost nothing per query.
+rendering, so they cost nothing per query. With the C fast path the reply and ACL counters
+of the replies made in C are C integers (mailrep.dns.shield), added in by `sources` on render.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mailrep.dns.constants import Rcode
@@ -30,7 +32,9 @@ class DnsMetrics:
         self.queries: dict[tuple[str, int], int] = {}
         self.acl: dict[str, int] = {}
         self.transfers: dict[tuple[str, str], int] = {}
-        self.rrl: Any = None  # a RateLimiter, read at render time
+        self.rrl: Any = None  # a RateLimiter (or the C Shield holding one), read at render time
+        # more counters, read at render time: () -> ({(zone, rcode): n}, {action: n})
+        self.sources: list[Callable[[], tuple[dict[tuple[str, int], int], dict[str, int]]]] = []
         self.serial: int | None = None
         self.loaded_at: float | None = None
         self.built_at: float | None = None
@@ -61,11 +65,18 @@ class DnsMetrics:
             out.append(f"# HELP {name} {help_}")
             out.append(f"# TYPE {name} {kind}")
 
+        queries, acl = dict(self.queries), dict(self.acl)
+        for source in self.sources:
+            more_queries, more_acl = source()
+            for k, n in more_queries.items():
+                queries[k] = queries.get(k, 0) + n
+            for a, n in more_acl.items():
+                acl[a] = acl.get(a, 0) + n
         family("mailrep_dns_queries_total", "counter", "UDP replies by zone and rcode")
-        for (zone, rcode), n in sorted(list(self.queries.items())):
+        for (zone, rcode), n in sorted(queries.items()):
             out.append(f'mailrep_dns_queries_total{{zone="{_esc(zone)}",rcode="{_RCODES.get(rcode, rcode)}"}} {n}')
         family("mailrep_dns_acl_actions_total", "counter", "queries decided by an ACL or budget rule")
-        for action, n in sorted(list(self.acl.items())):
+        for action, n in sorted(acl.items()):
             out.append(f'mailrep_dns_acl_actions_total{{action="{_esc(action)}"}} {n}')
         family("mailrep_dns_transfers_total", "counter", "zone transfers and NOTIFYs by kind")
         for (kind, zone), n in sorted(list(self.transfers.items())):
@@ -78,7 +89,7 @@ class DnsMetrics:
             family(f"mailrep_dns_rrl_{name}_total", "counter", help_)
             out.append(f"mailrep_dns_rrl_{name}_total {getattr(rrl, attr, 0) if rrl else 0}")
         family("mailrep_dns_rrl_buckets", "gauge", "RRL buckets in memory")
-        out.append(f"mailrep_dns_rrl_buckets {len(rrl.buckets) if rrl else 0}")
+        out.append(f"mailrep_dns_rrl_buckets {rrl.size if rrl else 0}")
         if self.serial is not None:
             family("mailrep_dns_snapshot_serial", "gauge", "serial of the snapshot being served")
             out.append(f"mailrep_dns_snapshot_serial {self.serial}")

@@ -59,6 +59,8 @@ class QueryCounter:
         self.flushed = 0  # batches handed over
         self.failed = 0
         self.pending: list[dict[Hashable, int]] = []  # full tables waiting for the flusher
+        # more counts drained by take(), keyed as `count` keys them (the C fast path's table)
+        self.sources: list[Callable[[], dict[Hashable, int]]] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -66,16 +68,21 @@ class QueryCounter:
         counts = self.counts
         counts[sub] = counts.get(sub, 0) + 1
         if len(counts) >= self.max_keys:
-            self.pending.append(counts)
             self.counts = {}
-            if self._wake is not None and self._loop is not None:
-                self._loop.call_soon_threadsafe(self._wake.set)
+            self.spill(counts)
+
+    def spill(self, table: dict[Hashable, int]) -> None:
+        """A full table from elsewhere (the C fast path's) for the flusher."""
+        self.pending.append(table)
+        if self._wake is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def take(self) -> dict[str, int]:
         """All counts so far, by address text, and start afresh."""
         tables, self.pending = self.pending, []
         tables.append(self.counts)
         self.counts = {}
+        tables.extend(source() for source in self.sources)
         out: dict[str, int] = {}
         for t in tables:
             for sub, n in list(t.items()):  # one C-level copy: the UDP thread may still add one

@@ -95,6 +95,11 @@ class RateLimiter:
         self.would_limit = 0  # log-only mode
         self.evictions = 0
 
+    @property
+    def size(self) -> int:
+        """Buckets held."""
+        return len(self.buckets)
+
     def key(self, client: bytes, rclass: int) -> bytes:
         return (client[: self.m4] if len(client) == 4 else client[: self.m6]) + bytes((rclass,))
 

@@ -6,9 +6,10 @@
     await server.stop()
 
 The loops only move bytes; `Responder` (answer.py) decides everything, except that the
-batched UDP loop runs in C (mailrep.dns.fastpath) when the extension is built and no guard is
-configured: a per-snapshot Table answers the common IPv4 A/TXT query there, byte for byte as
-the responder would, and hands every other query to the responder. A swap replaces one
+batched UDP loop runs in C (mailrep.dns.fastpath) when the extension is built: a
+per-snapshot Table answers the common IPv4 A/TXT query there, byte for byte as the
+responder would, and hands every other query to the responder; a configured guard (ACL,
+budget, counting, RRL, metrics) then runs in C as well (mailrep.dns.shield). A swap replaces one
 reference (the responder, and the (Table, responder) pair the C loop reads once per burst),
 so a query is answered wholly from the old or wholly from the new snapshot and serving never
 pauses. Any exception escaping the responder becomes SERVFAIL here (the one
@@ -61,6 +62,9 @@ class DnsServer:
         self.reuse_port = reuse_port
         self._make = responder or (lambda snap: Responder(snap, cache_size=cache_size))
         check_snapshot(snapshot)
+        self._guard: Any = None
+        self._fast_guard: Any = None  # the guard with its state in C (mailrep.dns.shield)
+        self.clock: Callable[[], float] | None = None  # the C loop's `now` (None: monotonic)
         self._responder: Responder = self._make(snapshot)
         self._state = self._fast_state(self._responder)
         self._udp: socket.socket | None = None
@@ -70,10 +74,25 @@ class DnsServer:
         self.address: tuple[str, int] | None = None
         self.errors = 0  # replies turned into SERVFAIL
         # Hooks set by mailrep.dns.node.Node.attach: per-reply UDP guard (ACL, RRL,
-        # counting, metrics), zone transfers, and callbacks told of every swapped-in snapshot
-        self.guard: Any = None
+        # counting, metrics; the `guard` property), zone transfers, and callbacks told of every
+        # swapped-in snapshot
         self.xfr: Any = None
         self.on_swap: list[Callable[[Any], None]] = []
+
+    @property
+    def guard(self) -> Any:
+        return self._guard
+
+    @guard.setter
+    def guard(self, guard: Any) -> None:
+        """Set before start(). With the C loop the guard's state moves into C (a FastGuard)."""
+        self._guard = guard
+        self._fast_guard = None
+        if guard is not None and self.batch and self.fast:
+            from mailrep.dns.shield import FastGuard
+
+            self._fast_guard = FastGuard(guard)
+        self._state = self._fast_state(self._responder)
 
     @property
     def snapshot(self) -> Any:
@@ -89,14 +108,28 @@ class DnsServer:
         for callback in self.on_swap:  # transfers (render, IXFR delta, NOTIFY), metrics
             callback(snapshot)
 
-    def _fast_state(self, responder: Responder) -> tuple[Any, Callable[[bytes], bytes | None]]:
+    def _fast_state(self, responder: Responder) -> tuple[Any, Callable[..., bytes | None]]:
         """What the C loop reads once per burst: the snapshot's Table (None: answer all in
         Python) and the responder for the queries it hands back; one object, swapped whole.
         Only a plain Responder's answers are known to the Table: a subclass may answer
-        otherwise, so it answers everything itself."""
+        otherwise, so it answers everything itself. With a guard, what C hands back is
+        answered and guarded here: udp(client, query, now)."""
         plain = type(responder) is Responder
-        table = fastpath.table_for(responder.snapshot) if self.fast and plain else None
-        return table, responder.udp
+        fg = self._fast_guard
+        zone_info = fg.zone_info if fg is not None else None
+        table = fastpath.table_for(responder.snapshot, zone_info) if self.fast and plain else None
+        if fg is None:
+            return table, responder.udp
+        udp, snap, gfilter, failed = responder.udp, responder.snapshot, fg.filter, self._failed
+
+        def guarded(client: bytes, query: bytes, now: float) -> bytes | None:
+            try:
+                reply = udp(query)
+            except Exception:
+                reply = failed(query)
+            return gfilter(client, query, reply, snap, now)
+
+        return table, guarded
 
     @property
     def fast_table(self) -> Any:
@@ -180,13 +213,15 @@ class DnsServer:
     def _udp_loop(self) -> None:
         assert self._udp is not None
         sock = self._udp
+        fg = self._fast_guard
+        if self.batch and self.fast and fastpath.usable(sock):
+            fastpath.serve(sock, lambda: self._state, self._failed, lambda: self._stopping,
+                           shield=fg.shield if fg is not None else None, clock=self.clock)
+            return
         if self.guard is not None:  # ACL/RRL/counting/metrics: only when configured
             from mailrep.dns.guard import run_guarded
 
             run_guarded(self, sock, self.guard)
-            return
-        if self.batch and self.fast and fastpath.usable(sock):
-            fastpath.serve(sock, lambda: self._state, self._failed, lambda: self._stopping)
             return
         if self.batch:
             fastpath.note_missing()
