@@ -28,8 +28,8 @@ if not fastpath.AVAILABLE:
         pytest.fail(f"mailrep.dns._fastpath is not built: {fastpath.MISSING}", pytrace=False)
     pytest.skip(f"mailrep.dns._fastpath is not built: {fastpath.MISSING}", allow_module_level=True)
 
-from mailrep.dns import _fastpath  # noqa: E402  (after the skip: only there when built)
-from mailrep.dns.shield import FastGuard  # noqa: E402
+from mailrep.dns import _fastpath  # after the skip: only there when built
+from mailrep.dns.shield import FastGuard
 
 Z2 = "very.long.origin.name.example"
 
