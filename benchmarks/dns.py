@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/dns.py            # 1,000,000 listed IPv4, 10 s per dnsperf run
     .venv/bin/python benchmarks/dns.py --quick    # 100,000 listed, 5 s runs
-    options: --entries N --seconds S --json
+    .venv/bin/python benchmarks/dns.py --defended # and mailrep with its defences on, beside
+    options: --entries N --seconds S --json --defended
 
 Data: N random public IPv4 addresses (+127.0.0.2) as one rbldnsd `ip4set` file, and the same
 data saved as a mailrep snapshot. Queries: a dnsperf file of 50% listed / 50% unlisted A
@@ -15,6 +16,10 @@ Each server runs pinned to CPU 0 (taskset), dnsperf pinned to CPU 1, one after t
   3. memory: RSS with N entries minus RSS with only the test point, per entry
   4. load time of the N-entry snapshot (fresh process, best of 3)
   5. a snapshot swap in the middle of a mailrep dnsperf run: dnsperf must report 0 lost
+With --defended, mailrep also runs as a public node with its defences on (RRL with limits far
+above the benchmark rate, metrics, query counting flushed every 5 s to a callback that keeps
+the totals; `--serve-node`, below), and once more without the counting (its cost): cold-file
+full-load runs, memory per entry with the defences on, and start to first answer.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,12 +143,12 @@ class Server:
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *argv], cwd=cwd,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 300
-        while ask_soa(port) is None:
+        while ask_soa(port, 0.05) is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 self.log.seek(0)
                 raise RuntimeError(f"{name} did not start: {self.log.read()[-3000:].decode(errors='replace')}")
-            time.sleep(0.1)
+            time.sleep(0.01)
 
     @property
     def pid(self) -> int:
@@ -162,6 +168,54 @@ class Server:
 def rbldnsd(work: Path, data: Path, port: int) -> Server:
     return Server("rbldnsd", [need("rbldnsd"), "-n", "-q", "-b", f"127.0.0.1/{port}", "-w", str(work),
                               f"{ZONE}:ip4set:{data.name}"], port, work)
+
+
+DEFENDED_RATE = 1_000_000.0  # RRL replies/s per client /24 and class: above any benchmark rate
+
+
+def serve_node(snap: str, port: int, count: bool) -> None:
+    """A `mailrep dns` worker with RRL, metrics and (with `count`) query counting on: the same
+    runner as the command (mailrep.dns.command.serve), and a Node as `mailrep serve` builds it,
+    whose counts go to a callback (there is no store here) that keeps their totals."""
+    import logging
+
+    from mailrep.cli.common import run_async
+    from mailrep.dns.command import loader, serve
+    from mailrep.dns.node import Node, NodeConfig
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    load, paths = loader(snap, [])
+    totals = [0, 0]
+
+    def flush(counts: dict[str, int]) -> None:
+        totals[0] += len(counts)
+        totals[1] += sum(counts.values())
+        print(f"flushed {len(counts)} addresses, {sum(counts.values())} queries", file=sys.stderr)
+
+    cfg = NodeConfig(rrl=True, rrl_answers=DEFENDED_RATE, rrl_negative=DEFENDED_RATE,
+                     rrl_errors=DEFENDED_RATE, metrics="127.0.0.1:0", count_queries=count,
+                     count_interval=5.0)
+    node = Node(cfg, volume_flush=flush if count else None)
+    run_async(serve([("127.0.0.1", port)], load, paths, reuse_port=False, interval=0.5, tcp_idle=10,
+                    max_tcp=256, announce=print, node=node, max_tcp_per_client=16))
+
+
+def mailrep_node(work: Path, snap: Path, port: int, count: bool = True) -> Server:
+    return Server("mailrep defended", [PY, str(Path(__file__).resolve()), "--serve-node", str(snap),
+                                       "--port", str(port), *([] if count else ["--no-count"])], port, ROOT)
+
+
+def first_answer_s(start: Callable[[int], Server]) -> float:
+    """Seconds from starting a server process to its first answer (a fresh process loading the
+    snapshot: interpreter, imports, load, bind), best of 3."""
+    best = float("inf")
+    for _ in range(3):
+        port = free_port()
+        t = time.perf_counter()
+        srv = start(port)
+        best = min(best, time.perf_counter() - t)
+        srv.stop()
+    return best
 
 
 def mailrep(work: Path, snap: Path, port: int, *extra: str) -> Server:
@@ -216,7 +270,16 @@ def main() -> None:
     ap.add_argument("--entries", type=int)
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--defended", action="store_true",
+                    help="also mailrep with RRL, metrics and query counting on (and without the counting)")
+    ap.add_argument("--serve-node", metavar="SNAPSHOT", help=argparse.SUPPRESS)  # the defended worker
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--no-count", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_node:
+        sys.path.insert(0, str(ROOT / "src"))
+        serve_node(args.serve_node, args.port, not args.no_count)
+        return
     n = args.entries or (100_000 if args.quick else 1_000_000)
     secs = args.seconds or (5.0 if args.quick else 10.0)
     need("taskset")
@@ -299,12 +362,45 @@ def main() -> None:
             runs["mailrep cold, no cache"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
         finally:
             srv.stop()
+        r["first_answer_s"] = round(first_answer_s(lambda port: mailrep(work, sfull, port)), 3)
+        if args.defended:
+            for label, snap in (("empty", sempty), ("full", sfull)):
+                srv = mailrep_node(work, snap, free_port())
+                try:
+                    mem[f"defended_{label}_kb"] = rss_kb(srv.pid)
+                    if label == "full":
+                        runs["defended cold"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
+                        runs["defended 20k qps"] = dnsperf(srv.port, cold, secs, "-Q", "20000", pid=srv.pid)
+                        mem["defended_after_runs_kb"] = rss_kb(srv.pid)
+                finally:
+                    srv.stop()
+            srv = mailrep_node(work, sfull, free_port(), count=False)
+            try:
+                runs["defended cold, no counting"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
+            finally:
+                srv.stop()
+            # the plain node once more, after the defended ones: the pair brackets them in time
+            srv = mailrep(work, sfull, free_port())
+            try:
+                runs["mailrep cold, again"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
+            finally:
+                srv.stop()
+            r["defended_first_answer_s"] = round(first_answer_s(lambda port: mailrep_node(work, sfull, port)), 3)
         r["runs"] = runs
         r["memory"] = mem
         r["bytes_per_entry"] = {
             "mailrep": round((mem["mailrep_full_kb"] - mem["mailrep_empty_kb"]) * 1024 / n, 2),
             "rbldnsd": round((mem["rbldnsd_full_kb"] - mem["rbldnsd_empty_kb"]) * 1024 / n, 2),
         }
+        if args.defended:
+            r["bytes_per_entry"]["defended"] = round((mem["defended_full_kb"] - mem["defended_empty_kb"]) * 1024 / n, 2)
+            d = runs["defended cold"]
+            r["ratio_defended"] = round(d["qps"] / runs["rbldnsd cold"]["qps"], 2)
+            r["cpu_ratio_defended"] = round(runs["rbldnsd cold"]["cpu_us_per_q"] / d["cpu_us_per_q"], 2)
+            r["defended_vs_plain"] = round(d["qps"] / runs["mailrep cold"]["qps"], 2)
+            nc = runs["defended cold, no counting"]
+            r["counting_cost_qps"] = round(1 - d["qps"] / nc["qps"], 3)
+            r["counting_cost_cpu"] = round(d["cpu_us_per_q"] / nc["cpu_us_per_q"] - 1, 3)
         r["ratio_cold"] = round(runs["mailrep cold"]["qps"] / runs["rbldnsd cold"]["qps"], 2)
         r["ratio_hot"] = round(runs["mailrep hot"]["qps"] / runs["rbldnsd hot"]["qps"], 2)
         r["cpu_ratio_cold"] = round(runs["rbldnsd cold"]["cpu_us_per_q"] / runs["mailrep cold"]["cpu_us_per_q"], 2)
@@ -330,6 +426,15 @@ def main() -> None:
           f"rbldnsd-text parse by mailrep {r['text_parse_s']} s")
     print(f"swap during a run: serial {r['swap_serials'][0]} -> {r['swap_serials'][1]}, "
           f"lost {runs['mailrep swap']['lost']:.0f} of {runs['mailrep swap']['sent']:.0f}")
+    print(f"start to first answer (fresh process, {n:,} entries, best of 3): {r['first_answer_s']} s")
+    if args.defended:
+        print(f"defended (RRL + metrics + counting), cold: {r['ratio_defended']}x rbldnsd by queries/s "
+              f"(target >= 0.8x), {r['cpu_ratio_defended']}x by CPU per query; {r['defended_vs_plain']}x "
+              f"the undefended mailrep; memory per entry {r['bytes_per_entry']['defended']} B (undefended "
+              f"{r['bytes_per_entry']['mailrep']} B, target <= 8 B); start to first answer "
+              f"{r['defended_first_answer_s']} s")
+        print(f"query counting on vs off (defended, cold): {100 * r['counting_cost_qps']:.1f} % of queries/s, "
+              f"{100 * r['counting_cost_cpu']:+.1f} % CPU per query (target < 5 %)")
 
 
 if __name__ == "__main__":

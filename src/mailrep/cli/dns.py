@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
         batch: bool = typer.Option(True, "--batch/--no-batch",
                                    help="recvmmsg/sendmmsg batches (Linux) or one recvfrom per query"),
         fastpath: bool = typer.Option(True, "--fastpath/--no-fastpath",
-                                      help="answer IPv4 A/TXT queries in C in the batched loop "
-                                           "(when built; never with RRL/ACL/budget/counting/metrics)"),
+                                      help="answer IPv4 A/TXT queries in C in the batched loop, "
+                                           "RRL/ACL/budget/counting/metrics too (when built)"),
         # the node's extras (mailrep.dns.node); each also settable in the [dns] table of the config
         allow_transfer: list[str] = typer.Option(None, "--allow-transfer", help="AXFR/IXFR client network"),
         notify: list[str] = typer.Option(None, "--notify", help="secondary host:port to NOTIFY"),

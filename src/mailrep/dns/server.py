@@ -89,9 +89,9 @@ class DnsServer:
         self._guard = guard
         self._fast_guard = None
         if guard is not None and self.batch and self.fast:
-            from mailrep.dns.shield import FastGuard
+            from mailrep.dns.shield import fast_guard
 
-            self._fast_guard = FastGuard(guard)
+            self._fast_guard = fast_guard(guard)
         self._state = self._fast_state(self._responder)
 
     @property

@@ -1,6 +1,6 @@
 """The guard of a public node kept in C, so the C fast path stays on with the defences on.
 
-    fg = FastGuard(guard)             # the same ACL/budget/counting/RRL/metrics, state in C
+    fg = fast_guard(guard)            # the same ACL/budget/counting/RRL/metrics, state in C
     fg.filter(client, query, reply, snapshot, now)    # as Guard.filter, through the C Shield
     fg.zone_info(zone_name)           # what the C Table carries per zone for the Shield
 
@@ -66,6 +66,17 @@ def ipv4_key(sub: tuple[bytes, ...]) -> int:
         return o[sub[3]] << 24 | o[sub[2]] << 16 | o[sub[1]] << 8 | o[sub[0]]
     except KeyError:
         return -1
+
+
+def fast_guard(guard: Guard) -> FastGuard:
+    """The FastGuard of `guard`, one per guard: servers sharing a node (several binds) share
+    its state, as they share the Python guard's. The C loops run holding the GIL, so one
+    Shield serves several UDP threads."""
+    fg = getattr(guard, "fast", None)
+    if fg is None:
+        fg = FastGuard(guard)
+        guard.fast = fg  # type: ignore[attr-defined]
+    return fg
 
 
 class FastGuard(Guard):
