@@ -118,6 +118,54 @@ def test_an_exception_in_python_becomes_servfail(caplog: pytest.LogCaptureFixtur
     assert "RuntimeError: broken zone" in caplog.text  # the traceback reached the log
 
 
+def test_a_defended_node_limits_counts_and_measures_in_the_c_loop() -> None:
+    """A public node's defences over the wire, the replies made in C: RRL drops and slips past
+    the credit (the clock is the server's `clock`, stopped), an ACL rule of another zone leaves
+    this one alone, the queried address reaches the flush, the metrics count it all."""
+    from mailrep.dns.node import Node, NodeConfig
+    from mailrep.dns.rrl import slip_reply
+
+    snap = snapshot(1, "192.0.2.1")
+    flushed: list[dict[str, int]] = []
+    node = Node(NodeConfig(rrl=True, rrl_negative=1, rrl_answers=1, rrl_window=4, rrl_slip=2,
+                           acl=[{"networks": ["127.0.0.0/8"], "action": "error", "zones": ["other.test"]}],
+                           count_queries=True, metrics="127.0.0.1:0"), volume_flush=flushed.append)
+    hit = query(f"1.2.0.192.{ZONE}")
+
+    async def run() -> list[bytes | None]:
+        server = DnsServer(snap)
+        server.clock = lambda: 100.0
+        node.attach(server)
+        _, port = await server.start("127.0.0.1", 0)
+
+        def ask_or_none(q: bytes) -> bytes | None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.3)
+                s.sendto(q, ("127.0.0.1", port))
+                try:
+                    return s.recv(4096)
+                except TimeoutError:
+                    return None
+
+        try:
+            return [await asyncio.to_thread(ask_or_none, hit) for _ in range(10)]
+        finally:
+            await server.stop()
+            assert server.fast_table.answered == 10 and server.fast_table.handed == 0
+
+    replies = asyncio.run(run())
+    full = answer(hit, snap)
+    assert replies[:4] == [full] * 4  # 4 s of credit at 1/s
+    slipped = slip_reply(full)
+    assert slipped[2] & 0x02 and slipped[6:12] == b"\0" * 6 and len(slipped) == len(hit)  # TC=1, empty
+    assert replies[4:] == [None, slipped] * 3  # then drop, slip, drop, slip...
+    assert node.counter is not None
+    assert node.counter.take() == {"192.0.2.1": 10}  # counted before RRL: every query
+    text = node.metrics.render() if node.metrics is not None else ""
+    assert f'mailrep_dns_queries_total{{zone="{ZONE}",rcode="NOERROR"}} 7' in text  # 4 + 3 slipped
+    assert "mailrep_dns_rrl_drops_total 3" in text and "mailrep_dns_rrl_slips_total 3" in text
+
+
 @pytest.mark.parametrize("kw", [{"batch": False}, {"fast": False}])
 def test_no_batch_or_no_fast_keeps_the_python_loops(kw: dict[str, bool]) -> None:
     snap = snapshot(1)
