@@ -6,6 +6,8 @@ ACL, query budget, query counting, metrics, RRL, in that order.
 
 With nothing configured the server never builds a Guard and runs D's plain loops; with a
 guard the loops below answer exactly as before, then pass each reply through `filter`.
+This is the reference: with the C fast path (the default) the server turns the guard into a
+`mailrep.dns.shield.FastGuard`, the same decisions with their state in C.
 TCP is not filtered by RRL (a slipped client retries there); the TCP path applies the
 ACL only (see `tcp_filter`).
 """
