@@ -125,3 +125,14 @@ def wait_until(pred: Any, timeout: float = 10.0, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return bool(pred())
+
+
+def udp_exchange(port: int, packet: bytes, timeout: float = 0.5) -> bytes | None:
+    """One datagram to 127.0.0.1:port and its reply, or None when none comes within `timeout`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(packet, ("127.0.0.1", port))
+        try:
+            return s.recv(65535)
+        except TimeoutError:
+            return None

@@ -22,7 +22,7 @@ from mailrep.zones.ip4set import Ip4Builder
 from mailrep.zones.rbldnsd import load_rbldnsd
 from mailrep.zones.value import Value, compile_template
 from mailrep.zones.zone import Snapshot, Soa, Zone
-from tests.dns.conftest import live_server, mailrep_dns, wait_until
+from tests.dns.conftest import live_server, mailrep_dns, udp_exchange, wait_until
 
 if not fastpath.AVAILABLE:
     if os.environ.get("CI") == "true":  # CI builds the extension: its absence is a failure
@@ -138,17 +138,8 @@ def test_a_defended_node_limits_counts_and_measures_in_the_c_loop() -> None:
         node.attach(server)
         _, port = await server.start("127.0.0.1", 0)
 
-        def ask_or_none(q: bytes) -> bytes | None:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(0.3)
-                s.sendto(q, ("127.0.0.1", port))
-                try:
-                    return s.recv(4096)
-                except TimeoutError:
-                    return None
-
         try:
-            return [await asyncio.to_thread(ask_or_none, hit) for _ in range(10)]
+            return [await asyncio.to_thread(udp_exchange, port, hit, 0.3) for _ in range(10)]
         finally:
             await server.stop()
             assert server.fast_table.answered == 10 and server.fast_table.handed == 0

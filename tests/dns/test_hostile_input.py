@@ -28,7 +28,7 @@ import pytest
 from mailrep.dns import fastpath
 from mailrep.dns.answer import answer
 from mailrep.zones.zone import load_rbldnsd
-from tests.dns.conftest import LiveServer, live_server, wait_until
+from tests.dns.conftest import LiveServer, live_server, udp_exchange, wait_until
 from tests.dns.digtool import dig
 
 QID = 0x5EED
@@ -123,16 +123,6 @@ def server(request: pytest.FixtureRequest, snapshot):
     with live_server(snapshot, tcp_idle=2.0, **LOOPS[request.param]) as srv:
         assert (srv.server.fast_table is not None) == (request.param == "c")
         yield srv
-
-
-def udp_exchange(port: int, packet: bytes) -> bytes | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        s.sendto(packet, ("127.0.0.1", port))
-        try:
-            return s.recv(65535)
-        except TimeoutError:
-            return None
 
 
 def outcome(reply: bytes | None) -> str:

@@ -849,49 +849,30 @@ static PyObject *Shield_rrl_check(ShieldObject *self, PyObject *args)
 
 static PyObject *Shield_drain_counts(ShieldObject *self, PyObject *Py_UNUSED(arg))
 {
-    /* {(b"4", b"3", b"2", b"1"): n} for 1.2.3.4, as QueryCounter.count keys the labels */
+    /* {"1.2.3.4": n}: the IPv4 counts by address text (querycount.queried_ip's), then empty */
     PyObject *out = PyDict_New();
     Counts *c = &self->counts;
     if (!out || !c->on)
         return out;
-    PyObject *octets[256] = {0};
     for (size_t i = 0; i <= c->mask; i++) {
         if (!c->t[i].n)
             continue;
         uint32_t ip = c->t[i].ip;
-        PyObject *sub = PyTuple_New(4);
-        if (!sub)
-            goto fail;
-        for (int j = 0; j < 4; j++) {
-            int o = (int)(ip >> (8 * j) & 255);
-            if (!octets[o]) {
-                char text[4];
-                int len = snprintf(text, sizeof text, "%d", o);
-                octets[o] = PyBytes_FromStringAndSize(text, len);
-                if (!octets[o]) {
-                    Py_DECREF(sub);
-                    goto fail;
-                }
-            }
-            PyTuple_SET_ITEM(sub, j, Py_NewRef(octets[o]));
-        }
+        char text[16];
+        int len = snprintf(text, sizeof text, "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255, ip & 255);
+        PyObject *key = PyUnicode_FromStringAndSize(text, len);
         PyObject *n = PyLong_FromUnsignedLong(c->t[i].n);
-        int bad = !n || PyDict_SetItem(out, sub, n) < 0;
+        int bad = !key || !n || PyDict_SetItem(out, key, n) < 0;
+        Py_XDECREF(key);
         Py_XDECREF(n);
-        Py_DECREF(sub);
-        if (bad)
-            goto fail;
+        if (bad) {
+            Py_DECREF(out);
+            return NULL;
+        }
     }
     memset(c->t, 0, (c->mask + 1) * sizeof(Count));
     c->n = 0;
-    for (int o = 0; o < 256; o++)
-        Py_XDECREF(octets[o]);
     return out;
-fail:
-    for (int o = 0; o < 256; o++)
-        Py_XDECREF(octets[o]);
-    Py_DECREF(out);
-    return NULL;
 }
 
 static PyObject *Shield_query_counts(ShieldObject *self, PyObject *Py_UNUSED(arg))
@@ -940,7 +921,7 @@ static PyMethodDef Shield_methods[] = {
     {"filter", (PyCFunction)Shield_filter, METH_VARARGS,
      "filter(client, query, reply, known, acl_mask, counted, metrics_id, count_ip, sub, now) -> bytes | None"},
     {"rrl_check", (PyCFunction)Shield_rrl_check, METH_VARARGS, "rrl_check(client, rclass, now) -> 0 pass, 1 drop, 2 slip"},
-    {"drain_counts", (PyCFunction)Shield_drain_counts, METH_NOARGS, "the IPv4 query counts by label tuple; resets them"},
+    {"drain_counts", (PyCFunction)Shield_drain_counts, METH_NOARGS, "the IPv4 query counts by address text; resets them"},
     {"query_counts", (PyCFunction)Shield_query_counts, METH_NOARGS, "[(metrics_id, rcode, n)]"},
     {"acl_counts", (PyCFunction)Shield_acl_counts, METH_NOARGS, "{action: n}"},
     {NULL, NULL, 0, NULL},

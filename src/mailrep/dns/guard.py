@@ -83,16 +83,19 @@ class Guard:
         self.need_zone = (self.acl is not None or budget is not None or counter is not None
                           or metrics is not None)
 
-    def filter(self, client: bytes, query: bytes, reply: bytes | None, snapshot: Any, now: float) -> bytes | None:
-        if reply is None:
-            return None
-        zone_name: str | None = None
-        sub: tuple[bytes, ...] = ()
+    def zone_of(self, query: bytes, snapshot: Any) -> tuple[str | None, tuple[bytes, ...]]:
+        """(zone name, labels below it) of the question when a check needs them, else (None, ())."""
         if self.need_zone:
             labels = qlabels(query)
             found = snapshot.find(labels) if labels is not None else None
             if found is not None:
-                zone_name, sub = found[0].name, found[1]
+                return found[0].name, found[1]
+        return None, ()
+
+    def filter(self, client: bytes, query: bytes, reply: bytes | None, snapshot: Any, now: float) -> bytes | None:
+        if reply is None:
+            return None
+        zone_name, sub = self.zone_of(query, snapshot)
         m = self.metrics
         acl = self.acl
         if acl is not None:

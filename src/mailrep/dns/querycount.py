@@ -59,8 +59,10 @@ class QueryCounter:
         self.flushed = 0  # batches handed over
         self.failed = 0
         self.pending: list[dict[Hashable, int]] = []  # full tables waiting for the flusher
-        # more counts drained by take(), keyed as `count` keys them (the C fast path's table)
-        self.sources: list[Callable[[], dict[Hashable, int]]] = []
+        # more counts drained by take(), already by address text (the C fast path's table), and
+        # full such tables waiting for the flusher
+        self.sources: list[Callable[[], dict[str, int]]] = []
+        self.pending_text: list[dict[str, int]] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -72,8 +74,16 @@ class QueryCounter:
             self.spill(counts)
 
     def spill(self, table: dict[Hashable, int]) -> None:
-        """A full table from elsewhere (the C fast path's) for the flusher."""
+        """A full table for the flusher."""
         self.pending.append(table)
+        self._wake_flusher()
+
+    def spill_text(self, table: dict[str, int]) -> None:
+        """A full table by address text (the C fast path's) for the flusher."""
+        self.pending_text.append(table)
+        self._wake_flusher()
+
+    def _wake_flusher(self) -> None:
         if self._wake is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -82,13 +92,22 @@ class QueryCounter:
         tables, self.pending = self.pending, []
         tables.append(self.counts)
         self.counts = {}
-        tables.extend(source() for source in self.sources)
+        texts, self.pending_text = self.pending_text, []
+        texts.extend(source() for source in self.sources)
         out: dict[str, int] = {}
         for t in tables:
             for sub, n in list(t.items()):  # one C-level copy: the UDP thread may still add one
                 ip = self.address(sub)
                 if ip is not None and ip not in _TEST_POINTS:
                     out[ip] = out.get(ip, 0) + n
+        for text in texts:
+            if not out:
+                out = text  # the common case with the fast path: one table, taken as it is
+                continue
+            for ip, n in text.items():
+                out[ip] = out.get(ip, 0) + n
+        for ip in _TEST_POINTS:
+            out.pop(ip, None)
         return out
 
     async def flush_now(self) -> int:

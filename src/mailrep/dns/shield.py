@@ -11,8 +11,9 @@ state (RRL buckets, budget counts, IPv4 query counts, metric counters) is the C
 itself for every reply the Table answers. Queries C hands back come here (`filter`) and meet
 the same state. The Python objects of the guard stay the readers' interface:
 
-- `QueryCounter.take` also drains the Shield's IPv4 counts (`counter.sources`), and a full C
-  table is handed to the flusher as a full Python one is (`counter.spill`);
+- `QueryCounter.take` also drains the Shield's IPv4 counts, by address text
+  (`counter.sources`), and a full C table is handed to the flusher as a full Python one is
+  (`counter.spill_text`);
 - `DnsMetrics.render` adds the Shield's counters (`metrics.sources`) and reads RRL figures
   from it (`metrics.rrl`).
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailrep.dns.acl import Acl, Networks
-from mailrep.dns.guard import Guard, qlabels
+from mailrep.dns.guard import Guard
 from mailrep.dns.rrl import RateLimiter
 
 _OCTET = {str(i).encode(): i for i in range(256)}
@@ -106,7 +107,7 @@ class FastGuard(Guard):
 
     def _spill(self) -> None:
         assert self.counter is not None
-        self.counter.spill(self.shield.drain_counts())
+        self.counter.spill_text(self.shield.drain_counts())
 
     def zone_info(self, name: str | None) -> tuple[bool, int, bool, int]:
         """(known, ACL rule-set mask, counted, metrics row) for a zone name (None: no zone)."""
@@ -128,13 +129,7 @@ class FastGuard(Guard):
     def filter(self, client: bytes, query: bytes, reply: bytes | None, snapshot: Any, now: float) -> bytes | None:
         if reply is None:
             return None
-        zone_name: str | None = None
-        sub: tuple[bytes, ...] = ()
-        if self.need_zone:
-            labels = qlabels(query)
-            found = snapshot.find(labels) if labels is not None else None
-            if found is not None:
-                zone_name, sub = found[0].name, found[1]
+        zone_name, sub = self.zone_of(query, snapshot)
         known, mask, counted, row = self.zone_info(zone_name)
         ip = ipv4_key(sub) if counted and sub else -1
         return self.shield.filter(client, query, reply, known, mask, counted and bool(sub), row, ip,
