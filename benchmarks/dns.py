@@ -150,6 +150,12 @@ class Server:
                 raise RuntimeError(f"{name} did not start: {self.log.read()[-3000:].decode(errors='replace')}")
             time.sleep(0.01)
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     @property
     def pid(self) -> int:
         # rbldnsd -n and `python -m mailrep.dns` run in the process taskset exec'd
@@ -365,26 +371,17 @@ def main() -> None:
         r["first_answer_s"] = round(first_answer_s(lambda port: mailrep(work, sfull, port)), 3)
         if args.defended:
             for label, snap in (("empty", sempty), ("full", sfull)):
-                srv = mailrep_node(work, snap, free_port())
-                try:
+                with mailrep_node(work, snap, free_port()) as srv:
                     mem[f"defended_{label}_kb"] = rss_kb(srv.pid)
                     if label == "full":
                         runs["defended cold"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
                         runs["defended 20k qps"] = dnsperf(srv.port, cold, secs, "-Q", "20000", pid=srv.pid)
                         mem["defended_after_runs_kb"] = rss_kb(srv.pid)
-                finally:
-                    srv.stop()
-            srv = mailrep_node(work, sfull, free_port(), count=False)
-            try:
+            with mailrep_node(work, sfull, free_port(), count=False) as srv:
                 runs["defended cold, no counting"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
-            finally:
-                srv.stop()
             # the plain node once more, after the defended ones: the pair brackets them in time
-            srv = mailrep(work, sfull, free_port())
-            try:
+            with mailrep(work, sfull, free_port()) as srv:
                 runs["mailrep cold, again"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
-            finally:
-                srv.stop()
             r["defended_first_answer_s"] = round(first_answer_s(lambda port: mailrep_node(work, sfull, port)), 3)
         r["runs"] = runs
         r["memory"] = mem

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tests.dns.conftest import mailrep_dns
+from tests.dns.conftest import mailrep_dns, udp_exchange
 from tests.dns.digtool import dig
 
 pytestmark = pytest.mark.peer
@@ -128,13 +128,7 @@ def test_unknown_opcodes(port, opcode, status):
 
 
 def _udp(port: int, packet: bytes, timeout: float = 2.0) -> bytes | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(packet, ("127.0.0.1", port))
-        try:
-            return s.recv(65535)
-        except TimeoutError:
-            return None
+    return udp_exchange(port, packet, timeout)
 
 
 def test_formerr_and_silence_over_raw_udp(port):
