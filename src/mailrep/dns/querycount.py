@@ -59,10 +59,10 @@ class QueryCounter:
         self.flushed = 0  # batches handed over
         self.failed = 0
         self.pending: list[dict[Hashable, int]] = []  # full tables waiting for the flusher
-        # more counts drained by take(), already by address text (the C fast path's table), and
-        # full such tables waiting for the flusher
+        # more counts taken by take(), by address text (the C fast path's), and full such
+        # tables waiting for the flusher: each a call that makes the table
         self.sources: list[Callable[[], dict[str, int]]] = []
-        self.pending_text: list[dict[str, int]] = []
+        self.pending_text: list[Callable[[], dict[str, int]]] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -78,8 +78,9 @@ class QueryCounter:
         self.pending.append(table)
         self._wake_flusher()
 
-    def spill_text(self, table: dict[str, int]) -> None:
-        """A full table by address text (the C fast path's) for the flusher."""
+    def spill_text(self, table: Callable[[], dict[str, int]]) -> None:
+        """A full table by address text for the flusher, made when taken (the C fast path's:
+        the UDP thread only copies it out)."""
         self.pending_text.append(table)
         self._wake_flusher()
 
@@ -92,8 +93,9 @@ class QueryCounter:
         tables, self.pending = self.pending, []
         tables.append(self.counts)
         self.counts = {}
-        texts, self.pending_text = self.pending_text, []
-        texts.extend(source() for source in self.sources)
+        made, self.pending_text = self.pending_text, []
+        made.extend(self.sources)
+        texts = [make() for make in made]
         out: dict[str, int] = {}
         for t in tables:
             for sub, n in list(t.items()):  # one C-level copy: the UDP thread may still add one
