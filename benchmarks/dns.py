@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/dns.py            # 1,000,000 listed IPv4, 10 s per dnsperf run
     .venv/bin/python benchmarks/dns.py --quick    # 100,000 listed, 5 s runs
     .venv/bin/python benchmarks/dns.py --defended # and mailrep with its defences on, beside
-    options: --entries N --seconds S --json --defended
+    .venv/bin/python benchmarks/dns.py --defended --rounds 3   # and 3 interleaved rounds more
+    options: --entries N --seconds S --json --defended --rounds N
 
 Data: N random public IPv4 addresses (+127.0.0.2) as one rbldnsd `ip4set` file, and the same
 data saved as a mailrep snapshot. Queries: a dnsperf file of 50% listed / 50% unlisted A
@@ -19,7 +20,10 @@ Each server runs pinned to CPU 0 (taskset), dnsperf pinned to CPU 1, one after t
 With --defended, mailrep also runs as a public node with its defences on (RRL with limits far
 above the benchmark rate, metrics, query counting flushed every 5 s to a callback that keeps
 the totals; `--serve-node`, below), and once more without the counting (its cost): cold-file
-full-load runs, memory per entry with the defences on, and start to first answer.
+full-load runs, memory per entry with the defences on, and start to first answer. With
+--rounds N (N > 1) the four servers (rbldnsd, mailrep, defended, defended without counting)
+then take turns on the cold file N times more, and the medians of the per-round ratios are
+printed: on a shared machine a neighbour's burst hits one run, not a whole column.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -41,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -224,6 +230,29 @@ def first_answer_s(start: Callable[[int], Server]) -> float:
     return best
 
 
+def interleaved(rounds: int, qfile: Path, secs: float,
+                servers: dict[str, Callable[[int], Server]]) -> dict[str, Any]:
+    """Each server in turn on `qfile`, `rounds` times: every run, and the median per-round ratios."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    for _ in range(rounds):
+        for name, start in servers.items():
+            with start(free_port()) as srv:
+                runs[name].append(dnsperf(srv.port, qfile, secs, pid=srv.pid))
+
+    def median_ratio(a: str, b: str, key: str) -> float:
+        return round(statistics.median(x[key] / y[key] for x, y in zip(runs[a], runs[b], strict=True)), 3)
+
+    return {
+        "runs": runs,
+        "defended_vs_rbldnsd_qps": median_ratio("defended", "rbldnsd", "qps"),
+        "defended_vs_rbldnsd_cpu": median_ratio("rbldnsd", "defended", "cpu_us_per_q"),
+        "mailrep_vs_rbldnsd_qps": median_ratio("mailrep", "rbldnsd", "qps"),
+        "defended_vs_mailrep_qps": median_ratio("defended", "mailrep", "qps"),
+        "counting_qps": median_ratio("defended", "defended, no counting", "qps"),
+        "counting_cpu": median_ratio("defended", "defended, no counting", "cpu_us_per_q"),
+    }
+
+
 def mailrep(work: Path, snap: Path, port: int, *extra: str) -> Server:
     return Server("mailrep", [PY, "-m", "mailrep.cli.dns", "-b", f"127.0.0.1/{port}", "--snapshot", str(snap),
                               "--check-interval", "0.5", *extra], port, ROOT)
@@ -278,6 +307,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--defended", action="store_true",
                     help="also mailrep with RRL, metrics and query counting on (and without the counting)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="with --defended: N interleaved rounds of the four servers more (medians)")
     ap.add_argument("--serve-node", metavar="SNAPSHOT", help=argparse.SUPPRESS)  # the defended worker
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--no-count", action="store_true", help=argparse.SUPPRESS)
@@ -383,6 +414,12 @@ def main() -> None:
             with mailrep(work, sfull, free_port()) as srv:
                 runs["mailrep cold, again"] = dnsperf(srv.port, cold, secs, pid=srv.pid)
             r["defended_first_answer_s"] = round(first_answer_s(lambda port: mailrep_node(work, sfull, port)), 3)
+            if args.rounds > 1:
+                r["rounds"] = interleaved(args.rounds, cold, secs, {
+                    "rbldnsd": lambda port: rbldnsd(work, full, port),
+                    "mailrep": lambda port: mailrep(work, sfull, port),
+                    "defended": lambda port: mailrep_node(work, sfull, port),
+                    "defended, no counting": lambda port: mailrep_node(work, sfull, port, count=False)})
         r["runs"] = runs
         r["memory"] = mem
         r["bytes_per_entry"] = {
@@ -432,6 +469,15 @@ def main() -> None:
               f"{r['defended_first_answer_s']} s")
         print(f"query counting on vs off (defended, cold): {100 * r['counting_cost_qps']:.1f} % of queries/s, "
               f"{100 * r['counting_cost_cpu']:+.1f} % CPU per query (target < 5 %)")
+    rounds = r.get("rounds")
+    if isinstance(rounds, dict):
+        print(f"\n{args.rounds} interleaved rounds, cold file (qps / CPU us per query of each run):")
+        for name, rr in rounds["runs"].items():
+            print(f"  {name:24} " + "  ".join(f"{x['qps']:7.0f} / {x['cpu_us_per_q']:.2f}" for x in rr))
+        print(f"median of the per-round ratios: defended / rbldnsd {rounds['defended_vs_rbldnsd_qps']}x by "
+              f"queries/s, {rounds['defended_vs_rbldnsd_cpu']}x by CPU per query; undefended / rbldnsd "
+              f"{rounds['mailrep_vs_rbldnsd_qps']}x; defended / undefended {rounds['defended_vs_mailrep_qps']}x; "
+              f"counting on / off: {rounds['counting_qps']}x queries/s, {rounds['counting_cpu']}x CPU per query")
 
 
 if __name__ == "__main__":
