@@ -13,7 +13,8 @@ Each URL is returned once, in the order seen. HTML (and HTML mislabelled as text
 entity-decoded first, so `href`/`src` attribute values are found like bare text.
 
 Each `Url` carries its host (lower case, IDN as punycode) and the registered domain from the
-Public Suffix List snapshot bundled with tldextract; nothing is fetched from the network.
+Public Suffix List snapshot bundled with tldextract (read by `psl.py`); nothing is fetched
+from the network.
 The registered domain honours the PSL's private section (`evil.github.io` stays apart from
 `github.io`), and a host that is itself a private suffix falls back to the ICANN answer
 (`s3.amazonaws.com` -> `amazonaws.com`). IPv4/IPv6 literal hosts have domain ''.
@@ -35,10 +36,11 @@ from functools import lru_cache
 from itertools import chain as _chain
 from urllib.parse import unquote
 
-import tldextract
-
 from mailrep.trace import mime
 from mailrep.trace.message import Flag, Message
+from mailrep.trace.psl import is_ip as _is_ip
+from mailrep.trace.psl import known_tld as _known_tld
+from mailrep.trace.psl import registered_domain
 
 MAX_URL_CHARS = 2048
 MAX_TEXT_BYTES = 256 * 1024  # decoded text scanned per message
@@ -93,58 +95,6 @@ class Url:
 
     def to_dict(self) -> dict[str, str]:
         return {"url": self.url, "host": self.host, "domain": self.domain}
-
-
-@lru_cache(maxsize=1)
-def _extractor() -> tldextract.TLDExtract:
-    # Only the snapshot shipped inside the tldextract package: no URLs, no disk cache.
-    return tldextract.TLDExtract(
-        cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True, include_psl_private_domains=True
-    )
-
-
-@lru_cache(maxsize=65536)
-def registered_domain(host: str) -> str:
-    """The registered domain (public suffix plus one label) of a host name, '' for IP
-    literals and hosts under no known suffix."""
-    host = host.strip().rstrip(".").lower()
-    if not host or _is_ip(host):
-        return ""
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            return ""
-    ext = _extractor()
-    r = ext.extract_str(host)
-    if r.domain and r.suffix:
-        return f"{r.domain}.{r.suffix}"
-    if r.suffix and r.is_private:
-        r = ext.extract_str(host, include_psl_private_domains=False)
-        if r.domain and r.suffix:
-            return f"{r.domain}.{r.suffix}"
-    return ""
-
-
-@lru_cache(maxsize=1)
-def _tlds() -> frozenset[str]:
-    """The top-level domains of the PSL snapshot (the last label of every suffix: some TLDs,
-    such as `za`, are listed only through their second levels), IDN ones also in punycode."""
-    out: set[str] = set()
-    for suffix in _extractor().tlds:
-        tld = suffix.rpartition(".")[2].lstrip("!*")
-        if tld and tld not in out:
-            out.add(tld)
-            if not tld.isascii():
-                try:
-                    out.add(tld.encode("idna").decode("ascii"))
-                except UnicodeError:
-                    pass
-    return frozenset(out)
-
-
-def _known_tld(tld: str) -> bool:
-    return tld in _tlds()
 
 
 def extract_urls(
@@ -356,13 +306,6 @@ def _ipv4(labels: list[str]) -> str | None:
     if len(labels) != 4 or any(len(x) > 3 or int(x) > 255 for x in labels):
         return None
     return ".".join(str(int(x)) for x in labels)
-
-
-def _is_ip(host: str) -> bool:
-    if ":" in host:
-        return True
-    parts = host.split(".")
-    return len(parts) == 4 and all(p.isdigit() for p in parts)
 
 
 def _strip_trailing(rest: str) -> str:
