@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from mailrep.clock import system_clock
 from mailrep.errors import BadInput, MailrepError
 
 if TYPE_CHECKING:
+    import typer
+
     from mailrep.trace.trust import TrustConfig
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -141,8 +141,65 @@ def _results(files: list[str], config: TrustConfig, explain_mode: bool, now: dat
         yield from pool.imap(_job, items, chunksize=max(1, min(64, len(items) // (jobs * 8))))
 
 
+def _regex_cache_file() -> str | None:
+    """Where the compiled Received patterns are kept between runs (the user's cache dir)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.path.join(os.path.expanduser("~"), ".cache") if os.path.expanduser("~") != "~" else "")
+    if not base:
+        return None
+    return os.path.join(base, "mailrep", f"trace-regex-{sys.implementation.cache_tag}-{sys.hexversion:x}.marshal")
+
+
+def _load_regex_cache(path: str | None) -> None:
+    from mailrep.trace import regex_cache
+
+    if path is None:
+        return
+    try:
+        with open(path, "rb") as fh:
+            regex_cache.load(fh.read())
+    except OSError:
+        pass  # first run, or no cache dir: the patterns are compiled as they are used
+
+
+def _save_regex_cache(path: str | None) -> None:
+    """Write what this run compiled, for the next run; best effort (atomic rename)."""
+    import os
+
+    from mailrep.trace import regex_cache
+
+    if path is None or not regex_cache.changed():
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(regex_cache.export())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime, jobs: int = 1) -> int:
-    """Trace `files` and print their lines, in the order given, `jobs` processes at a time."""
+    """Trace `files` and print their lines, in the order given, `jobs` processes at a time.
+
+    The compiled Received patterns are loaded from the user's cache dir and what this run
+    had to compile is saved there (trace/regex_cache.py): a run starts in milliseconds
+    instead of compiling ~0.25 s of patterns."""
+    cache_file = _regex_cache_file()
+    _load_regex_cache(cache_file)
+    try:
+        return _run(files, config, explain_mode=explain_mode, now=now, jobs=jobs)
+    finally:
+        _save_regex_cache(cache_file)
+
+
+def _run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime, jobs: int) -> int:
     failures = 0
     out = sys.stdout
     pending: list[str] = []
@@ -176,7 +233,62 @@ def config_from(mailhosts: str | None) -> TrustConfig:
     return TrustConfig.from_section(dict(load_settings().section("trace")))
 
 
+def trace_command(files: list[str], mailhosts: str | None, explain_mode: bool, jobs: int) -> int:
+    """The command's body, whichever parser read the options: its exit status."""
+    try:
+        config = config_from(mailhosts)
+    except BadInput as e:
+        print(f"mailrep trace: {e.message}", file=sys.stderr)
+        return 2
+    try:
+        return run(files, config, explain_mode=explain_mode, now=system_clock(), jobs=jobs)
+    except BrokenPipeError:
+        return 0
+
+
+def parse_fast(args: list[str]) -> tuple[list[str], str | None, bool, int] | None:
+    """The arguments after `trace` as (files, mailhosts, explain, jobs), read without typer
+    (whose import and option handling cost ~0.2 s of every run); None for anything else
+    (--help, a bad or unknown option, no file), which the typer command then answers."""
+    files: list[str] = []
+    mailhosts: str | None = None
+    explain_mode = False
+    jobs = "1"
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            files += args[i:]
+            break
+        if arg == "-" or not arg.startswith("-"):
+            files.append(arg)
+        elif arg == "--explain":
+            explain_mode = True
+        elif arg in ("--mailhosts", "--jobs", "-j"):
+            if i == len(args):
+                return None
+            if arg == "--mailhosts":
+                mailhosts = args[i]
+            else:
+                jobs = args[i]
+            i += 1
+        elif arg.startswith("--mailhosts="):
+            mailhosts = arg.partition("=")[2]
+        elif arg.startswith("--jobs="):
+            jobs = arg.partition("=")[2]
+        elif arg.startswith("-j") and not arg.startswith("-j-"):
+            jobs = arg[2:]
+        else:
+            return None
+    if not files or not (jobs.isascii() and jobs.isdigit()) or int(jobs) < 1:
+        return None
+    return files, mailhosts, explain_mode, int(jobs)
+
+
 def register(app: typer.Typer) -> None:
+    import typer
+
     @app.command("trace")
     def trace(
         files: list[str] = typer.Argument(..., help="message or mbox files, or - for stdin"),
@@ -189,13 +301,4 @@ def register(app: typer.Typer) -> None:
         """Trace messages to the host that injected them.
 
         One JSON object per message per line."""
-        try:
-            config = config_from(mailhosts)
-        except BadInput as e:
-            typer.echo(f"mailrep trace: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        try:
-            code = run(files, config, explain_mode=explain_, now=system_clock(), jobs=jobs)
-        except BrokenPipeError:
-            code = 0
-        raise typer.Exit(code)
+        raise typer.Exit(trace_command(files, mailhosts, explain_, jobs))
