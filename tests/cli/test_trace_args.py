@@ -3,6 +3,7 @@ typer command, or None so that typer answers (help, errors)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -61,3 +62,10 @@ def test_the_installed_command_does_not_import_typer(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(msg)], capture_output=True, text=True, timeout=60)
     assert out.stderr.split() == ["False", "False", "0"]
     assert '"domain": "example.co.uk"' in out.stdout or '"domain":"example.co.uk"' in out.stdout
+
+
+def test_lines_are_compact_json_and_lone_surrogates_still_encode():
+    line = {"file": "é.eml", "urls": [{"url": "http://x.example/\u00e9"}], "error": None}
+    assert trace_cli._encode(line) == '{"file":"é.eml","urls":[{"url":"http://x.example/é"}],"error":null}'
+    odd = {"file": "bad\udcff.eml"}  # orjson refuses lone surrogates: json writes them
+    assert json.loads(trace_cli._encode(odd)) == odd

@@ -393,7 +393,7 @@ def test_pathological_inputs_complete():
 
 
 
-_URL_BITS = st.sampled_from([*"hHtTpPsSxXfFwW*:/\\.@-_ 09\u017f\u0130\u212a<a=\"",
+_URL_BITS = st.sampled_from([*"hHtTpPsSxXfFwW*:/\\.@-_ 09\u017f\u0130\u212a<a=\"\u00e9\u201c",
                              "http://", "HTTPS://", "www.", "WwW1.", "hxxp:\\\\", "h**ps://", "fxp://"])
 
 
@@ -405,4 +405,18 @@ def test_fast_candidate_scan_finds_exactly_what_the_pattern_finds(text):
     def spans(ms):
         return [(m.span(), m.group("scheme"), m.group("www"), m.group("rest")) for m in ms]
 
-    assert spans(urls_module._candidates(text)) == spans(urls_module._CANDIDATE.finditer(text))
+    fast = urls_module._candidates(text, urls_module._folded(text))
+    assert spans(fast) == spans(urls_module._CANDIDATE.finditer(text))
+
+
+@given(st.lists(st.sampled_from([*"[](){}.:dDoOtT x\u00e9\u0130\u201c", "dot", "DoT", "[.]", "(dot)"]), max_size=30).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_obfuscation_hint_on_folded_bytes_is_the_pattern(text):
+    import mailrep.trace.urls as urls_module
+
+    low = urls_module._folded(text)
+    if isinstance(low, bytes):
+        fast = urls_module._OBFUSCATION_HINT_LOW.search(low) is not None
+        assert fast == (urls_module._OBFUSCATION_HINT.search(text) is not None)
+    else:  # the str path keeps the characters at their indexes, or gives up
+        assert low is None or len(low) == len(text)

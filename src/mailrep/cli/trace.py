@@ -10,7 +10,8 @@ to that size, its lines flagged `file_cut`, and a warning goes to stderr. The ex
 when every input was traced whole, 1 when some were not or were cut, 2 for bad options. This
 is the one place where trace errors become output.
 
-Output is written in blocks (about 1 MiB), not line by line. `--jobs N` traces the files in N
+Lines are compact JSON (orjson) written in blocks (about 1 MiB), not line by line; the
+options are read without typer unless --help or an error needs it (start-up). `--jobs N` traces the files in N
 forked processes (patterns and the Public Suffix List loaded once, before the fork) and prints
 their lines in the order given, the same bytes as with one process; it pays off for large
 inputs only (default 1).
@@ -35,7 +36,18 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # built once, not per line
+_JSON = json.JSONEncoder(ensure_ascii=False).encode  # for what orjson refuses (lone surrogates)
+
+
+def _encode(line: dict[str, Any]) -> str:
+    """One output line's JSON (compact, UTF-8 as is): orjson, ~10x faster than json."""
+    import orjson
+
+    try:
+        return orjson.dumps(line).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return _JSON(line)
+
 _FLUSH_CHARS = 1 << 20  # output is written in blocks of about 1 MiB, not line by line
 _JOB: tuple[TrustConfig, bool, datetime] | None = None  # what --jobs workers inherit by fork
 
@@ -60,7 +72,7 @@ def _error_line(name: str, error: str) -> dict[str, Any]:
 def _error_text(name: str, error: str, explain_mode: bool, label: str | None = None) -> str:
     if explain_mode:
         return f"== {label or name}\nError: {error}\n"
-    return _ENCODE(_error_line(name, error)) + "\n"
+    return _encode(_error_line(name, error)) + "\n"
 
 
 def _trace_file(name: str, data: bytes | None, err: str | None, config: TrustConfig,
@@ -104,7 +116,7 @@ def _trace_file(name: str, data: bytes | None, err: str | None, config: TrustCon
         if explain_mode:
             out.append(f"== {label}\nError: {line['error']}\n")
         else:
-            out.append(_ENCODE(line))
+            out.append(_encode(line))
             out.append("\n")
     return "".join(out), failures, warning
 
