@@ -139,6 +139,20 @@ class Groups(Protocol):
 Post = Callable[[Fields, Groups], None]
 
 
+def _test(guard: Guard) -> Callable[[str], bool]:
+    """The guard as one predicate, chosen once (not per line): what `_passes` decides."""
+    if guard is None:
+        return lambda text: True
+    if isinstance(guard, str):
+        return lambda text: guard in text
+    if isinstance(guard, tuple) and not isinstance(guard[-1], re.Pattern):
+        parts = tuple(guard)
+        return lambda text: all(part in text for part in parts)
+    if callable(guard) and not isinstance(guard, (tuple, re.Pattern)):
+        return guard
+    return lambda text: _passes(guard, text)
+
+
 def _passes(guard: Guard, text: str) -> bool:
     if guard is None:
         return True
@@ -206,7 +220,7 @@ class _Shifted:
 class _Rule:
     """A pattern anchored at the start of the text (or anywhere), behind optional guards."""
 
-    __slots__ = ("_rx", "anywhere", "guard", "pattern", "unless")
+    __slots__ = ("_passes", "_refused", "_rx", "anywhere", "guard", "pattern", "unless")
 
     def __init__(self, pattern: str, guard: Guard, unless: Guard, anywhere: bool) -> None:
         self.pattern = pattern
@@ -214,6 +228,8 @@ class _Rule:
         self.guard = guard
         self.unless = unless
         self.anywhere = anywhere
+        self._passes = _test(guard)
+        self._refused = None if unless is None else _test(unless)
 
     @property
     def rx(self) -> re.Pattern[str]:
@@ -227,9 +243,9 @@ class _Rule:
         return _lookahead(self.guard) + _lookahead(self.unless, negate=True) + body
 
     def apply(self, text: str, work: Fields) -> Outcome:
-        if not _passes(self.guard, text):
+        if not self._passes(text):
             return None
-        if self.unless is not None and _passes(self.unless, text):
+        if self._refused is not None and self._refused(text):
             return None
         m = self.rx.search(text) if self.anywhere else self.rx.match(text)
         return None if m is None else self.decide(m, 0, work)
@@ -362,11 +378,11 @@ class Family:
     __slots__ = ("branches",)
 
     def __init__(self, *branches: tuple[Guard, tuple[Step, ...]]) -> None:
-        self.branches = tuple((guard, table(*steps)) for guard, steps in branches)
+        self.branches = tuple((_test(guard), table(*steps)) for guard, steps in branches)
 
     def apply(self, text: str, work: Fields) -> Outcome:
-        for guard, steps in self.branches:
-            if _passes(guard, text):
+        for passes, steps in self.branches:
+            if passes(text):
                 return run(steps, text, work)
         return None
 

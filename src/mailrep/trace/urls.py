@@ -63,6 +63,8 @@ _CANDIDATE = re.compile(
     (?P<rest>[^\s<>"'`\x00-\x1f\x7f]{1,MAXLEN})""".replace("MAXLEN", str(MAX_URL_CHARS)),
     re.I | re.X,
 )
+_P = (ord("p"), "p")  # a character of folded text: an int in bytes, a str in str
+_S = (ord("s"), "s")
 # `_OBFUSCATION_HINT` over the folded Latin-1 bytes of a text (see `_folded`): no re.I, faster
 _OBFUSCATION_HINT_LOW = re.compile(rb"[\[({](?:\.|dot|:)[\])}]")
 # HTML mislabelled as text/plain (common in spam) still gets its entities decoded.
@@ -81,6 +83,7 @@ _TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _UNICODE_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _TRAILING = ".,;:!?'\"*|"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+_MAYBE_STRIPPED = frozenset(_TRAILING + "".join(_CLOSERS) + "t")  # last characters `_strip_trailing` may cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,26 +150,29 @@ def _iter_urls(text: str, budget: list[int]) -> Iterator[Url]:
         low = _folded(text)
     found: list[tuple[int, Url]] = []
     spans: list[tuple[int, int]] = []
+    left = budget[0]
     for m in _candidates(text, low):
-        budget[0] -= 1
-        if budget[0] < 0:
+        left -= 1
+        if left < 0:
             break
-        spans.append(m.span())
-        scheme, rest = m.group("scheme"), m.group("rest")
+        start = m.start()
+        spans.append((start, m.end()))
+        scheme, www, rest = m.group(1, 2, 3)  # scheme, www, rest
         if scheme:
             url = normalise(_SCHEMES.get(scheme.lower(), "http"), rest)
         else:
-            url = normalise("http", m.group("www") + rest)
+            url = normalise("http", www + rest)
         if url is not None:
-            found.append((m.start(), url))
+            found.append((start, url))
         if ":" in rest or "%3" in rest:  # `_EMBEDDED` needs `:` or `%3a`
             for e in _EMBEDDED.finditer(rest):
-                budget[0] -= 1
+                left -= 1
                 inner = rest[e.end():].partition("&")[0]
                 inner_url = normalise("https" if e.group(1).lower().endswith("s") else "http", unquote(inner))
                 if inner_url is not None:
-                    found.append((m.start() + e.start(), inner_url))
-    if budget[0] > 0:
+                    found.append((start + e.start(), inner_url))
+    budget[0] = left
+    if left > 0:
         found.extend(_bare_domains(text, spans, budget))
     found.sort(key=lambda item: item[0])
     for _, url in found:
@@ -196,7 +202,12 @@ def _candidates(text: str, low: bytes | str | None) -> Iterator[re.Match[str]]:
     for needle in ("://", ":\\\\"):
         at = text.find(needle)
         while at >= 0:
-            starts.update((at - 5, at - 4, at - 3))
+            # every scheme ends in p (http, hxxp, h**p: 4 long; ftp, fxp: 3) or s (https...: 5)
+            last = low[at - 1] if at else 0
+            if last in _P:
+                starts.update((at - 4, at - 3))
+            elif last in _S or (last == "\u017f"):  # `ſ` is `s` under re.I
+                starts.add(at - 5)
             at = text.find(needle, at + 1)
     www = b"www" if isinstance(low, bytes) else "www"
     at = low.find(www)  # type: ignore[arg-type]
@@ -248,7 +259,9 @@ def normalise(scheme: str, rest: str) -> Url | None:
     """Build a `Url` from a scheme and what followed `scheme://`, or None for garbage."""
     # Drop the fragment first, so punctuation it leaves behind (`/?#x`) is stripped too and
     # the normalised URL reads back as itself.
-    rest = _strip_trailing(rest.partition("#")[0])
+    rest = rest.partition("#")[0]
+    if rest and rest[-1] in _MAYBE_STRIPPED:
+        rest = _strip_trailing(rest)
     cut = _AUTHORITY_END.search(rest)
     authority, path = (rest[: cut.start()], rest[cut.start():]) if cut else (rest, "")
     path = path.replace("\\", "/")
@@ -275,12 +288,21 @@ def normalise(scheme: str, rest: str) -> Url | None:
         port = ""
     else:
         port = ":" + port.lstrip("0")
-    host = clean_host(host_text)
+    named = _host(host_text)
+    if named is None:
+        return None
+    host, shown, domain = named
+    return Url(f"{scheme}://{shown}{port}{path or '/'}", host, domain)
+
+
+@lru_cache(maxsize=16384)
+def _host(text: str) -> tuple[str, str, str] | None:
+    """`clean_host(text)`, that host as a URL shows it, and its registered domain."""
+    host = clean_host(text)
     if host is None:
         return None
     shown = f"[{host}]" if ":" in host else host
-    domain = "" if _is_ip(host) else registered_domain(host)
-    return Url(f"{scheme}://{shown}{port}{path or '/'}", host, domain)
+    return host, shown, "" if _is_ip(host) else registered_domain(host)
 
 
 @lru_cache(maxsize=16384)
