@@ -134,7 +134,11 @@ def read_message(raw: bytes | str) -> Message:
         name, value = fm.group(1, 2)
         if b"\n" in value:
             value = _FOLD.sub(b" ", value)
-        headers.append((name.decode("ascii"), decode_line(value).strip()))
+        try:  # decode_line, inline: this runs for every header of every message
+            text_value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text_value = value.decode("latin-1")
+        headers.append((name.decode("ascii"), text_value.strip()))
         pos = fm.end() + 1
 
     if not headers:
