@@ -120,3 +120,17 @@ def test_tldextract_not_imported(name):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_known_tld_is_membership_in_tlds():
+    every = psl.tlds()
+    idn = {t for t in every if t.isascii() and t not in psl._ascii_tlds()}
+    assert idn and all(t.startswith("xn--") for t in idn)  # what known_tld's shortcut relies on
+    probes = every | {"xn--zz", "xn--p1ai", "comm", "", "x", "рф", "co.uk", "xn--"}
+    assert {t for t in probes if psl.known_tld(t)} == {t for t in probes if t in every}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcxn-1рф")), max_size=8))
+def test_known_tld_on_generated_names(name):
+    assert psl.known_tld(name) == (name in psl.tlds())

@@ -420,3 +420,15 @@ def test_obfuscation_hint_on_folded_bytes_is_the_pattern(text):
         assert fast == (urls_module._OBFUSCATION_HINT.search(text) is not None)
     else:  # the str path keeps the characters at their indexes, or gives up
         assert low is None or len(low) == len(text)
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab_-9.")), max_size=70), min_size=1, max_size=4).map(".".join))
+@settings(max_examples=400, deadline=None)
+def test_one_pattern_for_all_labels_is_each_label_checked(host):
+    import re
+
+    import mailrep.trace.urls as urls_module
+
+    label = re.compile(urls_module._LABEL)
+    each = all(label.fullmatch(part) for part in host.split("."))
+    assert (urls_module._LABELS.fullmatch(host) is not None) == each

@@ -50,14 +50,15 @@ class SuffixList:
 
 
 def _trie(public: frozenset[str], private: frozenset[str]) -> _Trie:
-    nodes: set[str] = set()
-    ends: dict[str, bool] = {}
-    for rules, is_private in ((public, False), (private, True)):
-        for rule in rules:
-            labels = rule.split(".")
-            for i in range(len(labels)):
-                nodes.add(".".join(labels[i:]))
-            ends[rule] = is_private
+    ends = dict.fromkeys(public, False)
+    ends.update(dict.fromkeys(private, True))  # a rule in both sections counts as private
+    nodes = set(ends)
+    for rule in ends:  # and every tail of every rule
+        dot = rule.find(".")
+        while dot >= 0:
+            rule = rule[dot + 1:]
+            nodes.add(rule)
+            dot = rule.find(".")
     return _Trie(frozenset(nodes), ends)
 
 
@@ -182,8 +183,19 @@ def tlds() -> frozenset[str]:
     return frozenset(out)
 
 
+@lru_cache(maxsize=1)
+def _ascii_tlds() -> frozenset[str]:
+    psl = _snapshot()
+    return frozenset(tld for suffix in psl.public + psl.private
+                     if (tld := suffix.rpartition(".")[2].lstrip("!*")) and tld.isascii())
+
+
 def known_tld(tld: str) -> bool:
-    return tld in tlds()
+    """`tld in tlds()`, without building `tlds()` (~20 ms: IDNA-encoding the IDN TLDs) for
+    an ASCII name that is not `xn--`: every IDN TLD encodes to `xn--...` (tested)."""
+    if tld in _ascii_tlds():
+        return True
+    return (tld.startswith("xn--") or not tld.isascii()) and tld in tlds()
 
 
 def is_ip(host: str) -> bool:

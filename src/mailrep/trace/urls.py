@@ -78,7 +78,8 @@ _BARE_TLD = re.compile(r"\.(?:com|net|org|info|biz|edu|gov)(?:\.[a-z]{2})?(?![\w
 _HOST_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
 _NOT_BEFORE_BARE = frozenset("@/\\:%=&?#$+~")
 _PATH = re.compile(r"/[^\s<>\"'`\x00-\x1f\x7f]{0,2047}")
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_LABELS = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")  # every dot-separated label is a _LABEL
 _TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _UNICODE_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _TRAILING = ".,;:!?'\"*|"
@@ -332,11 +333,8 @@ def clean_host(text: str) -> str | None:
             return _ipv4([str(int(host, 16))])
         except ValueError:
             return None
-    if len(labels) < 2 or not _TLD.fullmatch(labels[-1]):
+    if len(labels) < 2 or not _TLD.fullmatch(labels[-1]) or not _LABELS.fullmatch(host):
         return None
-    for label in labels:
-        if not _LABEL.fullmatch(label):
-            return None
     if not _known_tld(labels[-1]):
         return None
     return host
