@@ -15,16 +15,16 @@ does the second step:
 It stays pure (bytes in, bytes out): the command (cli/trace.py) owns the file, in the user's
 own cache dir (trusted like the `.pyc` files beside it). The code is only reused by the very
 Python that generated it (its bytecode magic number, `_sre.MAGIC` and code size are the saved
-header, the caller keys the file by the exact Python version; a checksum covers the rest), and anything unexpected (another Python, a damaged blob, code
+header, the caller keys the file by the exact Python version; a CRC covers the rest against damage), and anything unexpected (another Python, a damaged blob, code
 the engine refuses, `re` internals that moved) falls back to compiling, so the patterns are
 always the ones `re` would build; tests/trace/test_regex_cache.py checks that they match alike.
 """
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import re
+import zlib
 from array import array
 from importlib.util import MAGIC_NUMBER
 from typing import Any
@@ -51,7 +51,7 @@ def load(blob: bytes) -> bool:
         return False
     try:
         header, digest, payload = marshal.loads(blob)
-        if tuple(header) != _HEADER or hashlib.blake2b(payload).digest() != digest:
+        if tuple(header) != _HEADER or zlib.crc32(payload) != digest:
             return False
         entries = marshal.loads(payload)
         if not isinstance(entries, dict):
@@ -70,7 +70,7 @@ def export() -> bytes:
     global _changed
     _changed = False
     payload = marshal.dumps(_code)
-    return marshal.dumps((_HEADER, hashlib.blake2b(payload).digest(), payload))
+    return marshal.dumps((_HEADER, zlib.crc32(payload), payload))
 
 
 def changed() -> bool:
