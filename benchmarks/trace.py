@@ -11,7 +11,9 @@
    reported apart, so both "with" and "without start-up" ratios are printed. Wall and CPU time
    are both given: on a shared machine CPU time is the steadier comparison.
    The installed `mailrep trace` command over the same files (JSON out, process start-up
-   included) is timed too.
+   included, best of --rounds, after one run that fills the user's compiled-pattern cache) is
+   compared with sa-relays start-up included (targets: >= 10x wall and CPU; in process >=
+   12x), and the command on one file gives its start-up (target <= 0.3 s).
 2. Pathological set: generated hostile headers (deep nesting, long runs of one character,
    hundreds of Received lines, huge originating-IP headers, a 300 kB header line). Each
    message is traced --rounds times and its best wall and best CPU time kept (to filter
@@ -84,11 +86,20 @@ def bench_sa(files: list[Path]) -> dict[str, float]:
             "wall": max(wall - s_wall, 1e-9), "cpu": max(cpu - s_cpu, 1e-9)}
 
 
-def bench_command(files: list[Path]) -> dict[str, float]:
-    exe = Path(sys.executable).with_name("mailrep")
-    wall, cpu, out = run_child([str(exe), "trace", *map(str, files)], b"")
-    assert sum(1 for line in out.splitlines() if line.strip()) == len(files)
-    return {"wall": wall, "cpu": cpu}
+def bench_command(files: list[Path], rounds: int) -> dict[str, float]:
+    """The installed command over all the files, and over one file (its start-up), each the
+    best of `rounds` runs; one run first so that the compiled patterns are in the user's cache
+    (as for every run after a user's first)."""
+    exe = str(Path(sys.executable).with_name("mailrep"))
+    run_child([exe, "trace", str(files[0])], b"")
+    best = {"wall": float("inf"), "cpu": float("inf"), "one_wall": float("inf"), "one_cpu": float("inf")}
+    for _ in range(rounds):
+        wall, cpu, out = run_child([exe, "trace", *map(str, files)], b"")
+        assert sum(1 for line in out.splitlines() if line.strip()) == len(files)
+        best["wall"], best["cpu"] = min(best["wall"], wall), min(best["cpu"], cpu)
+        wall, cpu, _ = run_child([exe, "trace", str(files[0])], b"")
+        best["one_wall"], best["one_cpu"] = min(best["one_wall"], wall), min(best["one_cpu"], cpu)
+    return best
 
 
 def pathological() -> dict[str, tuple[str, bytes]]:
@@ -167,7 +178,7 @@ def main() -> None:
     print(f"corpus: {n} messages (messages/spam + messages/ham)")
     ours = bench_ours(files, args.rounds)
     sa = bench_sa(files)
-    cmd = bench_command(files)
+    cmd = bench_command(files, args.rounds)
     patho = bench_pathological(args.rounds)
 
     def rate(secs: float) -> float:
@@ -182,14 +193,18 @@ def main() -> None:
     print(f"{'':44} {'msgs/s wall':>12} {'msgs/s CPU':>12}")
     for label, w, c in rows:
         print(f"{label:44} {rate(w):12.0f} {rate(c):12.0f}")
-    print(f"start-up: mailrep {ours['startup_wall'] * 1000:.0f} ms wall / {ours['startup_cpu'] * 1000:.0f} ms CPU; "
-          f"SpamAssassin {sa['startup_wall'] * 1000:.0f} ms wall / {sa['startup_cpu'] * 1000:.0f} ms CPU")
+    print(f"start-up: mailrep {ours['startup_wall'] * 1000:.0f} ms wall / {ours['startup_cpu'] * 1000:.0f} ms CPU "
+          f"(in process: imports, first call); SpamAssassin {sa['startup_wall'] * 1000:.0f} ms wall / "
+          f"{sa['startup_cpu'] * 1000:.0f} ms CPU")
+    print(f"`mailrep trace` of one file (start-up included): {cmd['one_wall'] * 1000:.0f} ms wall / "
+          f"{cmd['one_cpu'] * 1000:.0f} ms CPU (target <= 300 ms)")
     ratios = {
         "wall_vs_sa_without_startup": sa["wall"] / ours["wall"],
         "cpu_vs_sa_without_startup": sa["cpu"] / ours["cpu"],
         "wall_vs_sa_with_startup": sa["total_wall"] / ours["wall"],
         "cpu_vs_sa_with_startup": sa["total_cpu"] / ours["cpu"],
         "command_wall_vs_sa_with_startup": sa["total_wall"] / cmd["wall"],
+        "command_cpu_vs_sa_with_startup": sa["total_cpu"] / cmd["cpu"],
     }
     for k, v in ratios.items():
         print(f"ratio {k}: {v:.1f}x")

@@ -74,9 +74,10 @@ IO_STDLIB = frozenset({
     "xmlrpc", "zipfile", "_thread",
 })
 PURE_STDLIB = frozenset(sys.stdlib_module_names) - {n for n in IO_STDLIB if "." not in n}
-# Third-party libraries the pure layers use and that do no I/O as used: tldextract with the
-# suffix list bundled in its package (trace/urls.py builds it with no URLs and no cache dir).
-PURE_THIRD_PARTY = frozenset({"tldextract"})
+# Third-party libraries the pure layers may use, if they do no I/O as used. None today:
+# trace/psl.py reads the suffix list bundled in the tldextract package as data, without
+# importing tldextract.
+PURE_THIRD_PARTY: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailrep.errors import NotMail
@@ -85,3 +85,25 @@ def test_round_trip(headers, eol, body):
 def test_decode_words_is_total():
     for v in ["=?utf-8?q?a?=", "=?", "=?utf-8?b?****?=", "plain", "=?utf-8?q?=FF=FE?="]:
         assert isinstance(decode_words(v), str)
+
+
+@given(st.lists(st.sampled_from([b"X-A", b":", b" ", b"\t", b"\n", b"v", b"\n ", b"\n\t", b"\r", b"\n\n", b"\xff"]),
+                max_size=40).map(b"".join))
+@settings(max_examples=400, deadline=None)
+def test_one_field_match_is_name_then_search_for_the_end(text):
+    """message._FIELD (one match a field) reads what the name match and the search for the
+    first line end not followed by a blank read."""
+    import re
+
+    from mailrep.trace import message as message_module
+
+    end_rx = re.compile(rb"\n(?![ \t])")
+    for pos in range(len(text)):
+        one = message_module._FIELD.match(text, pos)
+        name = message_module._FIELD_NAME.match(text, pos)
+        assert (one is None) == (name is None)
+        if one is not None and name is not None:
+            fe = end_rx.search(text, name.end())
+            end = len(text) if fe is None else fe.start()
+            assert one.group(1, 2) == (name.group(1), text[name.end():end])
+            assert one.end() == end

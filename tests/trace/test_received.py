@@ -433,7 +433,7 @@ def test_combined_alternation_decides_like_the_rules_in_order(text, cut, extra):
         fast, slow = received_module._Work(), received_module._Work()
         got = combined.apply(text, fast)
         want = None
-        for rule in combined.rules.values():
+        for rule in combined.rules:
             if (want := rule.apply(text, slow)) is not None:
                 break
         assert got == want

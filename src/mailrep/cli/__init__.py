@@ -21,15 +21,19 @@ Help is plain text wrapped at 80 columns (`common.group`).
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import TYPE_CHECKING
 
 from mailrep import __version__
+
+if TYPE_CHECKING:
+    import typer
 
 HELP = "mailrep: e-mail reputation clearinghouse"
 
 
 def _version(show: bool) -> None:
+    import typer
+
     if show:
         typer.echo(f"mailrep {__version__}")
         raise typer.Exit()
@@ -37,6 +41,8 @@ def _version(show: bool) -> None:
 
 def make_app() -> typer.Typer:
     """A new typer app with every command registered."""
+    import typer
+
     from mailrep.cli import (
         admin,
         bond,
@@ -76,6 +82,8 @@ def make_app() -> typer.Typer:
 def _trace_app() -> typer.Typer:
     """The app with `trace` alone: `mailrep trace ...` loads neither the other command modules
     nor what they import (start-up is part of every trace a user runs)."""
+    import typer
+
     from mailrep.cli import trace
     from mailrep.cli.common import group
 
@@ -92,6 +100,12 @@ def _trace_app() -> typer.Typer:
 
 def main() -> None:
     if sys.argv[1:2] == ["trace"]:
+        # `mailrep trace FILE...`, its options read by hand: no typer (nor the pydantic it
+        # loads) in the start-up of every trace; --help and bad options go to typer below
+        from mailrep.cli.trace import parse_fast, trace_command
+
+        if (parsed := parse_fast(sys.argv[2:])) is not None:
+            sys.exit(trace_command(*parsed))
         _trace_app()()
         return
     make_app()()

@@ -10,7 +10,8 @@ to that size, its lines flagged `file_cut`, and a warning goes to stderr. The ex
 when every input was traced whole, 1 when some were not or were cut, 2 for bad options. This
 is the one place where trace errors become output.
 
-Output is written in blocks (about 1 MiB), not line by line. `--jobs N` traces the files in N
+Lines are compact JSON (orjson) written in blocks (about 1 MiB), not line by line; the
+options are read without typer unless --help or an error needs it (start-up). `--jobs N` traces the files in N
 forked processes (patterns and the Public Suffix List loaded once, before the fork) and prints
 their lines in the order given, the same bytes as with one process; it pays off for large
 inputs only (default 1).
@@ -24,18 +25,29 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 from mailrep.clock import system_clock
 from mailrep.errors import BadInput, MailrepError
 
 if TYPE_CHECKING:
+    import typer
+
     from mailrep.trace.trust import TrustConfig
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # built once, not per line
+_JSON = json.JSONEncoder(ensure_ascii=False).encode  # for what orjson refuses (lone surrogates)
+
+
+def _encode(line: dict[str, Any]) -> str:
+    """One output line's JSON (compact, UTF-8 as is): orjson, ~10x faster than json."""
+    import orjson
+
+    try:
+        return orjson.dumps(line).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return _JSON(line)
+
 _FLUSH_CHARS = 1 << 20  # output is written in blocks of about 1 MiB, not line by line
 _JOB: tuple[TrustConfig, bool, datetime] | None = None  # what --jobs workers inherit by fork
 
@@ -60,7 +72,7 @@ def _error_line(name: str, error: str) -> dict[str, Any]:
 def _error_text(name: str, error: str, explain_mode: bool, label: str | None = None) -> str:
     if explain_mode:
         return f"== {label or name}\nError: {error}\n"
-    return _ENCODE(_error_line(name, error)) + "\n"
+    return _encode(_error_line(name, error)) + "\n"
 
 
 def _trace_file(name: str, data: bytes | None, err: str | None, config: TrustConfig,
@@ -104,7 +116,7 @@ def _trace_file(name: str, data: bytes | None, err: str | None, config: TrustCon
         if explain_mode:
             out.append(f"== {label}\nError: {line['error']}\n")
         else:
-            out.append(_ENCODE(line))
+            out.append(_encode(line))
             out.append("\n")
     return "".join(out), failures, warning
 
@@ -141,8 +153,65 @@ def _results(files: list[str], config: TrustConfig, explain_mode: bool, now: dat
         yield from pool.imap(_job, items, chunksize=max(1, min(64, len(items) // (jobs * 8))))
 
 
+def _regex_cache_file() -> str | None:
+    """Where the compiled Received patterns are kept between runs (the user's cache dir)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.path.join(os.path.expanduser("~"), ".cache") if os.path.expanduser("~") != "~" else "")
+    if not base:
+        return None
+    return os.path.join(base, "mailrep", f"trace-regex-{sys.implementation.cache_tag}-{sys.hexversion:x}.marshal")
+
+
+def _load_regex_cache(path: str | None) -> None:
+    from mailrep.trace import regex_cache
+
+    if path is None:
+        return
+    try:
+        with open(path, "rb") as fh:
+            regex_cache.load(fh.read())
+    except OSError:
+        pass  # first run, or no cache dir: the patterns are compiled as they are used
+
+
+def _save_regex_cache(path: str | None) -> None:
+    """Write what this run compiled, for the next run; best effort (atomic rename)."""
+    import os
+
+    from mailrep.trace import regex_cache
+
+    if path is None or not regex_cache.changed():
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(regex_cache.export())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime, jobs: int = 1) -> int:
-    """Trace `files` and print their lines, in the order given, `jobs` processes at a time."""
+    """Trace `files` and print their lines, in the order given, `jobs` processes at a time.
+
+    The compiled Received patterns are loaded from the user's cache dir and what this run
+    had to compile is saved there (trace/regex_cache.py): a run starts in milliseconds
+    instead of compiling ~0.25 s of patterns."""
+    cache_file = _regex_cache_file()
+    _load_regex_cache(cache_file)
+    try:
+        return _run(files, config, explain_mode=explain_mode, now=now, jobs=jobs)
+    finally:
+        _save_regex_cache(cache_file)
+
+
+def _run(files: list[str], config: TrustConfig, *, explain_mode: bool, now: datetime, jobs: int) -> int:
     failures = 0
     out = sys.stdout
     pending: list[str] = []
@@ -176,7 +245,62 @@ def config_from(mailhosts: str | None) -> TrustConfig:
     return TrustConfig.from_section(dict(load_settings().section("trace")))
 
 
+def trace_command(files: list[str], mailhosts: str | None, explain_mode: bool, jobs: int) -> int:
+    """The command's body, whichever parser read the options: its exit status."""
+    try:
+        config = config_from(mailhosts)
+    except BadInput as e:
+        print(f"mailrep trace: {e.message}", file=sys.stderr)
+        return 2
+    try:
+        return run(files, config, explain_mode=explain_mode, now=system_clock(), jobs=jobs)
+    except BrokenPipeError:
+        return 0
+
+
+def parse_fast(args: list[str]) -> tuple[list[str], str | None, bool, int] | None:
+    """The arguments after `trace` as (files, mailhosts, explain, jobs), read without typer
+    (whose import and option handling cost ~0.2 s of every run); None for anything else
+    (--help, a bad or unknown option, no file), which the typer command then answers."""
+    files: list[str] = []
+    mailhosts: str | None = None
+    explain_mode = False
+    jobs = "1"
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            files += args[i:]
+            break
+        if arg == "-" or not arg.startswith("-"):
+            files.append(arg)
+        elif arg == "--explain":
+            explain_mode = True
+        elif arg in ("--mailhosts", "--jobs", "-j"):
+            if i == len(args):
+                return None
+            if arg == "--mailhosts":
+                mailhosts = args[i]
+            else:
+                jobs = args[i]
+            i += 1
+        elif arg.startswith("--mailhosts="):
+            mailhosts = arg.partition("=")[2]
+        elif arg.startswith("--jobs="):
+            jobs = arg.partition("=")[2]
+        elif arg.startswith("-j") and not arg.startswith("-j-"):
+            jobs = arg[2:]
+        else:
+            return None
+    if not files or not (jobs.isascii() and jobs.isdigit()) or int(jobs) < 1:
+        return None
+    return files, mailhosts, explain_mode, int(jobs)
+
+
 def register(app: typer.Typer) -> None:
+    import typer
+
     @app.command("trace")
     def trace(
         files: list[str] = typer.Argument(..., help="message or mbox files, or - for stdin"),
@@ -189,13 +313,4 @@ def register(app: typer.Typer) -> None:
         """Trace messages to the host that injected them.
 
         One JSON object per message per line."""
-        try:
-            config = config_from(mailhosts)
-        except BadInput as e:
-            typer.echo(f"mailrep trace: {e.message}", err=True)
-            raise typer.Exit(2) from None
-        try:
-            code = run(files, config, explain_mode=explain_, now=system_clock(), jobs=jobs)
-        except BrokenPipeError:
-            code = 0
-        raise typer.Exit(code)
+        raise typer.Exit(trace_command(files, mailhosts, explain_, jobs))

@@ -100,9 +100,22 @@ def split(data: bytes) -> list[bytes]:
     """The messages of an mbox in memory; data not starting with `From ` is one message."""
     if not data.startswith(b"From "):
         return [data]
-    if b"\nFrom " not in data and b"\rFrom " not in data:
+    if not _may_split(data):
         return [_single(data)]
     return [raw for _, raw in split_lines(data.splitlines(keepends=True))] or [data]
+
+
+def _may_split(data: bytes) -> bool:
+    """Whether a `From ` line after the first could start a message: only one shaped like an
+    envelope line can (`_starts`), and body lines such as `From the desk of` are not, so most
+    single messages skip the line-by-line walk."""
+    for eol in (b"\nFrom ", b"\rFrom "):
+        at = data.find(eol)
+        while at >= 0:
+            if _ENVELOPE.match(data, at + 1):
+                return True
+            at = data.find(eol, at + 1)
+    return False
 
 
 def _single(data: bytes) -> bytes:

@@ -22,7 +22,8 @@ _BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r(?!\n))")
 # not followed by a space or tab (continuation lines). Unfolding replaces every line end and
 # the blanks around it by one space. All single-character repeats: linear, and fast in sre.
 _FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
-_FIELD_END = re.compile(rb"\n(?![ \t])")
+# ... and with its value, which runs to the first line end that is not followed by a blank:
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:([^\n]*+(?:\n[ \t][^\n]*+)*+)")
 _FOLD = re.compile(rb"[ \t]*\n[ \t\n]*")
 
 
@@ -120,7 +121,7 @@ def read_message(raw: bytes | str) -> Message:
     garbage_at = -1
     size = len(text)
     while pos < size:
-        fm = _FIELD_NAME.match(text, pos)
+        fm = _FIELD.match(text, pos)
         if fm is None:
             end = _line_end(text, pos)
             line = text[pos:end]
@@ -130,13 +131,15 @@ def read_message(raw: bytes | str) -> Message:
                 break
             pos = end + 1
             continue
-        fe = _FIELD_END.search(text, fm.end())
-        end = size if fe is None else fe.start()
-        value = text[fm.end():end]
+        name, value = fm.group(1, 2)
         if b"\n" in value:
             value = _FOLD.sub(b" ", value)
-        headers.append((fm.group(1).decode("ascii"), decode_line(value).strip()))
-        pos = end + 1
+        try:  # decode_line, inline: this runs for every header of every message
+            text_value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text_value = value.decode("latin-1")
+        headers.append((name.decode("ascii"), text_value.strip()))
+        pos = fm.end() + 1
 
     if not headers:
         raise NotMail("not an e-mail message: no header block found (expected 'Name: value' lines)")

@@ -162,8 +162,9 @@ class Part:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         key = name.lower()
+        size = len(key)
         for n, v in self.headers:
-            if n.lower() == key:
+            if len(n) == size and n.lower() == key:  # the length first: most names differ
                 return v
         return default
 
