@@ -133,13 +133,11 @@ class Reputation:
             everything = full or last is None or last["at"].date() != today
             new = self._entities(store.raw_days(conn, first, today), store.domain_days(conn, first, today))
             on_days = store.days_on(conn, first, today)
-            touched = set(new) | {(kind, key) for kind, key, _ in on_days}
+            touched = new.keys() | on_days.keys()
             keys = None if everything else touched
             # many keys: one scan beats thousands of (kind, key) IN (...) chunks
             few = sorted(touched) if keys is not None and len(keys) <= BULK_KEYS else None
             old = store.current_values(conn, few)
-            if keys is not None:
-                old = {k: v for k, v in old.items() if k in touched}
             total_days = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
             if first > win_first:
                 total_days += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
@@ -150,13 +148,15 @@ class Reputation:
         listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
         totals = model.world(total_days, now, cfg)
         score = model.Scorer(totals, now, cfg)
-        scope = set(new) | set(stored) | set(old) if keys is None else touched
+        scope = touched | stored.keys() | old.keys() if keys is None else set(touched)
         scope.discard(WORLD)
         changed: list[tuple[Any, ...]] = []
+        daily: list[tuple[Any, ...]] = []  # the daily rows that differ from the stored ones
+        stale: list[store.DayKey] = []  # stored daily rows of the rebuilt days with no evidence left
         n_published = 0
         rescored = 0
-        scores: dict[tuple[str, str], float | None] = {}
         no_rows: list[store.DailyRow] = []
+        no_days: dict[date, Any] = {}
         # Same day, and the previous run was this instance's with this config: the stored daily
         # rows are what it scored, so an entity whose rows on the rebuilt days, listing and
         # first_seen are unchanged keeps its score; only its magnitudes follow the world (and
@@ -166,24 +166,34 @@ class Reputation:
         same_world = since is not None and since[2] == totals
         same_share = since is not None and since[3] == score.share
         yesterday = today - timedelta(days=1)
-        moved = {k[:2] for k in on_days if k[2] not in new.get(k[:2], ())}  # type: ignore[comparison-overlap]
         # the hot loop (once per entity): plain tuples in and out, see model.Scorer
         for kind_key in scope:
             kind, key = kind_key
-            rows: list[Any] = stored.get(kind_key, no_rows)
-            fresh = new.get(kind_key)
+            fresh = new.get(kind_key, no_days)
+            was = on_days.get(kind_key, no_days)
             prev = old.get(kind_key)
             listed = key in listed_ips if kind == "ip" else key in listed_nets if kind == "net" else False
-            if (since is not None and prev is not None and prev[_LISTED] == listed and kind_key not in moved
-                    and (same_share or not fresh or yesterday not in fresh)
-                    and all(on_days.get((kind, key, d), _NO_DAY)[:5] == tuple(c) for d, c in (fresh or {}).items())):
+            # the entity's daily counters on the rebuilt days as stored (days, values)?
+            same_days = len(was) == len(fresh)
+            if same_days:
+                for d, c in fresh.items():
+                    w = was.get(d)
+                    if w is None or w[0] != c[0] or w[1] != c[1] or w[2] != c[2] or w[3] != c[3] or w[4] != c[4]:
+                        same_days = False
+                        break
+            if not same_days:
+                stale += [(kind, key, d) for d in was if d not in fresh]
+            if (since is not None and same_days and prev is not None and prev[_LISTED] == listed
+                    and (same_share or yesterday not in fresh)):
                 if same_world:
-                    scores[kind_key] = prev[0]
-                    continue
-                month = sum(r[1] for r in rows) + sum(c[0] for d, c in (fresh or {}).items() if d >= win_first)
-                r = (*prev[:2], *score.magnitudes(prev[_VOLUME_DAY], month), *prev[4:])
+                    r = prev
+                else:
+                    month = sum(r[1] for r in stored.get(kind_key, no_rows)) + sum(
+                        c[0] for d, c in fresh.items() if d >= win_first)
+                    r = (*prev[:2], *score.magnitudes(prev[_VOLUME_DAY], month), *prev[4:])
             else:
                 rescored += 1
+                rows: list[Any] = stored.get(kind_key, no_rows)
                 if fresh:
                     rows = rows + [(d, *c) for d, c in fresh.items()]
                 first_seen = prev[_FIRST_SEEN] if prev is not None else None
@@ -192,28 +202,33 @@ class Reputation:
                         if row[0] < first_seen:
                             first_seen = row[0]
                 r = score(rows, first_seen, listed)
-            scores[kind_key] = r[0]
+            # today's daily row carries the score, a past day keeps the one its last run stored;
+            # an unchanged day is not rewritten
+            for d, c in fresh.items():
+                w = was.get(d)
+                values = (*c, r[0] if d == today else w[5] if w is not None else None)
+                if w != values:
+                    daily.append((kind, key, d, *values))
             if prev is None:
                 changed.append((kind, key, *r))
                 n_published += 1
-            elif prev != r:
+            elif prev is not r and prev != r:
                 changed.append((kind, key, *r))
                 if any(prev[i] != r[i] for i in _PUBLISHED_AT):
                     n_published += 1
-
-        def daily() -> Iterator[tuple[Any, ...]]:
-            # only the rows that differ from the stored ones (an unchanged day is not rewritten)
-            for (kind, key), days in new.items():
-                s = scores.get((kind, key))
-                for d, c in days.items():
-                    values = (*c, s if d == today else None)
-                    if on_days.get((kind, key, d)) != values:
-                        yield (kind, key, d, *values)
+        # the world's own daily rows (no score)
+        was = on_days.get(WORLD, no_days)
+        fresh = new.get(WORLD, no_days)
+        stale += [(*WORLD, d) for d in was if d not in fresh]
+        for d, c in fresh.items():
+            w = was.get(d)
+            values = (*c, w[5] if w is not None else None)
+            if w != values:
+                daily.append((*WORLD, d, *values))
 
         n_daily = sum(len(days) for days in new.values())
-        stale = [k for k in on_days if k[2] not in new.get(k[:2], ())]  # type: ignore[comparison-overlap]
         with self.db.transaction() as conn:
-            store.sync_days(conn, stale, daily())
+            store.sync_days(conn, stale, daily)
             store.prune(conn, today - timedelta(days=cfg.history_days - 1))
             store.upsert_current_values(conn, changed)
             run_id = store.add_run(conn, now, first, today, len(scope), n_published, everything)
