@@ -17,6 +17,7 @@ entity. It is idempotent: the same evidence and `now` give the same rows.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -118,6 +119,18 @@ class Reputation:
         return out
 
     def recompute(self, now: datetime, *, full: bool = False) -> Run:
+        # A run holds a few million small tuples and dicts at 1M entities and makes no reference
+        # cycles: the cyclic collector's passes over them (each young-generation overflow, and
+        # full passes that grow with the heap) cost more than the run itself. Paused for the run.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._recompute(now, full)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _recompute(self, now: datetime, full: bool) -> Run:
         cfg = self.config
         today = now.date()
         win_first = today - timedelta(days=cfg.window_days - 1)
@@ -185,12 +198,16 @@ class Reputation:
                 stale += [(kind, key, d) for d in was if d not in fresh]
             if (since is not None and same_days and prev is not None and prev[_LISTED] == listed
                     and (same_share or yesterday not in fresh)):
-                if same_world:
-                    r = prev
-                else:
-                    month = sum(r[1] for r in stored.get(kind_key, no_rows)) + sum(
-                        c[0] for d, c in fresh.items() if d >= win_first)
-                    r = (*prev[:2], *score.magnitudes(prev[_VOLUME_DAY], month), *prev[4:])
+                r = prev
+                if not same_world:
+                    before = stored.get(kind_key)
+                    month = sum([row[1] for row in before]) if before else 0
+                    for d, c in fresh.items():
+                        if d >= win_first:
+                            month += c[0]
+                    mags = score.magnitudes(prev[_VOLUME_DAY], month)
+                    if mags[0] != prev[2] or mags[1] != prev[3]:
+                        r = (*prev[:2], *mags, *prev[4:])
             else:
                 rescored += 1
                 rows: list[Any] = stored.get(kind_key, no_rows)
@@ -255,13 +272,21 @@ class Reputation:
         with self.db.read() as conn:
             hist = next(iter(store.iter_window(conn, today - timedelta(days=cfg.history_days - 1), today,
                                                [(kind, key)])), (None, []))[1]
-            world = next(iter(store.iter_window(conn, today - timedelta(days=cfg.window_days - 1), today,
-                                                [WORLD])), (None, []))[1]
+            world = self.world_rows(conn, now)
             prev = store.current(conn, [(kind, key)]).get((kind, key))
-        days = [model.Day(d, *c[:5]) for d, *c in hist]
-        first_seen = prev["first_seen"] if prev is not None else None
-        r = model.reputation(days, [model.Day(d, *c[:5]) for d, *c in world], now,
-                             first_seen=first_seen, listed=listed, cfg=cfg)
+        return self.summary(hist, world, now, prev["first_seen"] if prev is not None else None, listed)
+
+    def world_rows(self, conn: Any, now: datetime) -> list[store.DailyRow]:
+        """The observed world's daily rows of the window (the magnitudes' denominators)."""
+        today = now.date()
+        return next(iter(store.iter_window(conn, today - timedelta(days=self.config.window_days - 1), today,
+                                           [WORLD])), (None, []))[1]
+
+    def summary(self, hist: list[store.DailyRow], world: list[store.DailyRow], now: datetime,
+                first_seen: date | None, listed: bool) -> dict[str, Any]:
+        """The public view of one entity (or an aggregate of several) from its daily rows."""
+        r = model.reputation([model.Day(d, *c[:5]) for d, *c in hist], [model.Day(d, *c[:5]) for d, *c in world],
+                             now, first_seen=first_seen, listed=listed, cfg=self.config)
 
         def pair(attr: str) -> dict[str, int]:
             return {"day": getattr(r.day, attr), "month": getattr(r.month, attr)}

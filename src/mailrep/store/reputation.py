@@ -155,18 +155,25 @@ def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, 
 
 
 def domain_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, Counts]]:
-    """Complaints per registered domain and day: the domains of the URLs each counted report
-    advertises (from its stored trace), once per report."""
+    """Complaints and trap hits per registered domain and day: the domains of the URLs each
+    counted report or trap hit advertises (from its stored trace), once per message."""
     lo, hi = _start(first), _start(last + timedelta(days=1))
     src, counted = _counted_reports()
     q = (sa.select(reports.c.received_at, reports.c.channel, reports.c.trace_json).select_from(src)
          .where(counted, reports.c.received_at >= lo, reports.c.received_at < hi))
     out: dict[str, dict[date, Counts]] = {}
-    for at, channel, trace in conn.execute(q):
-        urls = (trace or {}).get("urls") or []
+
+    def add(at: datetime, trace: Any, col: int) -> None:
+        urls = (trace if isinstance(trace, dict) else {}).get("urls") or []
         for dom in {u.get("domain") for u in urls if isinstance(u, dict) and u.get("domain")}:
-            row = out.setdefault(str(dom).lower(), {}).setdefault(at.date(), [0, 0, 0, 0, 0])
-            row[3 if channel == "fbl" else 2] += 1
+            out.setdefault(str(dom).lower(), {}).setdefault(at.date(), [0, 0, 0, 0, 0])[col] += 1
+
+    for at, channel, trace in conn.execute(q):
+        add(at, trace, 3 if channel == "fbl" else 2)
+    q = sa.select(trap_hits.c.received_at, trap_hits.c.trace_json).where(
+        trap_hits.c.counted.is_(True), trap_hits.c.received_at >= lo, trap_hits.c.received_at < hi)
+    for at, trace in conn.execute(q):
+        add(at, trace, 4)
     return out
 
 
