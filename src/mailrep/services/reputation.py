@@ -194,7 +194,7 @@ class Reputation:
                     if w is None or w[0] != c[0] or w[1] != c[1] or w[2] != c[2] or w[3] != c[3] or w[4] != c[4]:
                         same_days = False
                         break
-            if not same_days:
+            if not same_days and was:
                 stale += [(kind, key, d) for d in was if d not in fresh]
             if (since is not None and same_days and prev is not None and prev[_LISTED] == listed
                     and (same_share or yesterday not in fresh)):
@@ -212,7 +212,7 @@ class Reputation:
                 rescored += 1
                 rows: list[Any] = stored.get(kind_key, no_rows)
                 if fresh:
-                    rows = rows + [(d, *c) for d, c in fresh.items()]
+                    rows = [*rows, *[(d, *c) for d, c in fresh.items()]] if rows else [(d, *c) for d, c in fresh.items()]
                 first_seen = prev[_FIRST_SEEN] if prev is not None else None
                 if first_seen is not None:
                     for row in rows:

@@ -118,6 +118,19 @@ def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, 
     days: dict[Any, date] = {}
 
     def add(rows: Iterable[Any], col: int) -> None:
+        if not out:  # the first source: one row per (ip, day), nothing to add to
+            for ip, d, n in rows:
+                day = days.get(d)
+                if day is None:
+                    day = days[d] = d if isinstance(d, date) else date.fromisoformat(d)
+                per = out.get(ip)
+                row = [0, 0, 0, 0, 0]
+                row[col] = int(n)
+                if per is None:
+                    out[ip] = {day: row}
+                else:
+                    per[day] = row
+            return
         for ip, d, n in rows:
             day = days.get(d)
             if day is None:
@@ -241,34 +254,16 @@ def days_on(conn: Connection, first: date, last: date) -> dict[tuple[str, str], 
     return out
 
 
-def _driver_rows(conn: Connection, rows: Iterable[Sequence[Any]], dates: Sequence[int]) -> Iterable[Sequence[Any]]:
-    # SQLite gets the date columns (positions `dates`) as ISO text, as SQLAlchemy's Date stores them
-    if conn.dialect.name != "sqlite" or not dates:
-        return rows
-    if len(dates) == 1:
-        i = dates[0]
-        return ((*r[:i], None if r[i] is None else r[i].isoformat(), *r[i + 1:]) for r in rows)
-    return (tuple(v.isoformat() if j in dates and v is not None else v for j, v in enumerate(r)) for r in rows)
-
-
-def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]], dates: Sequence[int] = (),
-                 batch: int = 50_000) -> int:
+def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]], batch: int = 50_000) -> int:
     """The driver's own executemany (no SQLAlchemy compile and bind processing per row: much
-    cheaper for 100k+ rows); `sql` uses ? marks, `dates` are the positions of date values."""
+    cheaper for 100k+ rows); `sql` uses ? marks. Date values go to SQLite as ISO text (the
+    adapter `store.db` registers), as SQLAlchemy's Date stores them."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = sql.replace("?", mark)
-    n = 0
-    part: list[Sequence[Any]] = []
-    for r in _driver_rows(conn, rows, dates):
-        part.append(r)
-        if len(part) >= batch:
-            conn.exec_driver_sql(sql, part)  # type: ignore[arg-type]
-            n += len(part)
-            part = []
-    if part:
-        conn.exec_driver_sql(sql, part)  # type: ignore[arg-type]
-        n += len(part)
-    return n
+    todo = rows if isinstance(rows, list) else list(rows)
+    for i in range(0, len(todo), batch):
+        conn.exec_driver_sql(sql, todo[i:i + batch])  # type: ignore[arg-type]
+    return len(todo)
 
 
 def _upsert_sql(table: sa.Table, key: Sequence[str]) -> str:
@@ -283,8 +278,8 @@ def _upsert_sql(table: sa.Table, key: Sequence[str]) -> str:
 def sync_days(conn: Connection, stale: Iterable[DayKey], rows: Iterable[tuple[Any, ...]]) -> int:
     """Delete the daily rows `stale` (kind, key, day), upsert `rows` (rep_daily column order):
     the recompute's rewrite of its days, writing only what changed. Returns rows written."""
-    _executemany(conn, 'DELETE FROM rep_daily WHERE "kind" = ? AND "key" = ? AND "day" = ?', stale, (2,))
-    return _executemany(conn, _upsert_sql(rep_daily, ("kind", "key", "day")), rows, (2,))
+    _executemany(conn, 'DELETE FROM rep_daily WHERE "kind" = ? AND "key" = ? AND "day" = ?', stale)
+    return _executemany(conn, _upsert_sql(rep_daily, ("kind", "key", "day")), rows)
 
 
 def replace_days(conn: Connection, first: date, last: date, rows: Iterable[dict[str, Any]]) -> int:
@@ -376,7 +371,7 @@ def current_values(conn: Connection, keys: Sequence[tuple[str, str]] | None = No
 
 def upsert_current_values(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     """Upsert current rows given as tuples in CURRENT_COLS order (the driver's executemany)."""
-    return _executemany(conn, _upsert_sql(rep_current, ("kind", "key")), rows, (CURRENT_COLS.index("first_seen"),))
+    return _executemany(conn, _upsert_sql(rep_current, ("kind", "key")), rows)
 
 
 def iter_scored(conn: Connection, kind: str) -> Iterator[dict[str, Any]]:
