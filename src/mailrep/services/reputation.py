@@ -22,6 +22,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from mailrep.errors import BadInput
@@ -37,6 +38,7 @@ BULK_KEYS = 10_000
 PUBLISHED = ("score", "mag_day", "mag_month", "complaints_day", "first_seen", "listed")
 _VALUE_COLS = store.CURRENT_COLS[2:]  # model.Scored's order
 _PUBLISHED_AT = tuple(_VALUE_COLS.index(c) for c in PUBLISHED)
+_published = itemgetter(*_PUBLISHED_AT)
 _FIRST_SEEN = _VALUE_COLS.index("first_seen")
 _LISTED = _VALUE_COLS.index("listed")
 _VOLUME_DAY = _VALUE_COLS.index("volume_day")
@@ -180,7 +182,13 @@ class Reputation:
         same_share = since is not None and since[3] == score.share
         yesterday = today - timedelta(days=1)
         # the hot loop (once per entity): plain tuples in and out, see model.Scorer
-        for kind_key in scope:
+        # In key order as far as it is known (the evidence comes grouped by address, sorted):
+        # the rows are then written in the order of the tables' keys, which SQLite's B-trees take
+        # much faster than a random (set) order once they outgrow the page cache.
+        order = [k for k in new if k != WORLD]
+        if len(order) < len(scope):
+            order += scope.difference(new)
+        for kind_key in order:
             kind, key = kind_key
             fresh = new.get(kind_key, no_days)
             was = on_days.get(kind_key, no_days)
@@ -231,7 +239,7 @@ class Reputation:
                 n_published += 1
             elif prev is not r and prev != r:
                 changed.append((kind, key, *r))
-                if any(prev[i] != r[i] for i in _PUBLISHED_AT):
+                if _published(prev) != _published(r):
                     n_published += 1
         # the world's own daily rows (no score)
         was = on_days.get(WORLD, no_days)

@@ -261,8 +261,12 @@ def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]], batc
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = sql.replace("?", mark)
     todo = rows if isinstance(rows, list) else list(rows)
-    for i in range(0, len(todo), batch):
-        conn.exec_driver_sql(sql, todo[i:i + batch])  # type: ignore[arg-type]
+    cur = conn.connection.cursor()  # the DBAPI cursor of this transaction's connection
+    try:
+        for i in range(0, len(todo), batch):
+            cur.executemany(sql, todo[i:i + batch])
+    finally:
+        cur.close()
     return len(todo)
 
 
