@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -69,19 +70,20 @@ def dashboard(request: Request) -> Response:
                 rule=views.FILTER_RULE)
 
 
-@router.get("/sender.csv")
-def dashboard_csv(request: Request) -> Response:
+def _export(request: Request, rows_of: Callable[[Request, dict[str, Any]], list[dict[str, Any]]],
+            fields: tuple[str, ...], suffix: str) -> Response:
     got = _sender(request)
     if got is None:
         return RedirectResponse("/login?next=/sender", status_code=303)
     sender = got[2]
-    return _csv(_ip_rows(request, sender), CSV_FIELDS, f"mailrep-{sender['name']}")
+    return _csv(rows_of(request, sender), fields, f"mailrep-{sender['name']}{suffix}")
+
+
+@router.get("/sender.csv")
+def dashboard_csv(request: Request) -> Response:
+    return _export(request, _ip_rows, CSV_FIELDS, "")
 
 
 @router.get("/sender-domains.csv")
 def domains_csv(request: Request) -> Response:
-    got = _sender(request)
-    if got is None:
-        return RedirectResponse("/login?next=/sender", status_code=303)
-    sender = got[2]
-    return _csv(_domain_rows(request, sender), DOMAIN_CSV_FIELDS, f"mailrep-{sender['name']}-domains")
+    return _export(request, _domain_rows, DOMAIN_CSV_FIELDS, "-domains")
