@@ -265,6 +265,38 @@ def test_sender_asks_for_delisting_and_a_deputy_approves(site, driver):
     assert "approved" in text(driver) and "relay closed, checked" in text(driver)
 
 
+def test_sender_dashboard_shows_the_organisation_its_addresses_and_domains(site, driver):
+    from datetime import UTC, datetime, timedelta
+
+    from mailrep.config import Settings
+    from mailrep.run import build_services
+    from mailrep.store import accounts
+    from mailrep.store.tables import volume
+    from tests.services.test_reputation import complaint
+
+    now = datetime.now(UTC)
+    db = Database(site.db_url)
+    try:
+        services = build_services(Settings(), db)
+        services.bond.enrol("acme-browser", now, networks=["45.20.0.0/24"], domains=["acme-browser.example"])
+        with db.transaction() as conn:
+            token = accounts.create_token(conn, accounts.get_account(conn, "acme-browser").id, now)
+            conn.execute(volume.insert().values(ip="45.20.0.5", count=50_000, period_start=now - timedelta(hours=2),
+                                                period_end=now - timedelta(minutes=5), received_at=now))
+        for _ in range(3):
+            complaint(db, "45.20.0.5", at=now - timedelta(minutes=30), domain="acme-browser.example")
+        services.reputation.recompute(now, full=True)
+    finally:
+        db.dispose()
+    sign_in(driver, site, token)
+    assert driver.current_url.endswith("/sender")
+    body = text(driver)
+    assert "Organisation" in body and "Score (-10 to +10)" in body and "confidence" in body
+    assert "45.20.0.5" in body and "50000" in body
+    assert "acme-browser.example" in body and "not reported" in body
+    check(driver, "sender")
+
+
 def test_stats_and_docs(site, driver):
     driver.get(site.srv.base + "/stats")
     assert "Reports per day by channel" in text(driver)

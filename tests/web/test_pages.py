@@ -315,7 +315,7 @@ def test_pages_need_no_javascript(api, path):
     assert "<script" not in browser(api).get(path, headers=HTML).text
 
 
-def _rep_evidence(api, ip: str, n: int, complaints: int = 0) -> None:
+def _rep_evidence(api, ip: str, n: int, complaints: int = 0, domain: str | None = None) -> None:
     from mailrep.store.tables import volume
     from tests.services.test_reputation import complaint
 
@@ -324,7 +324,7 @@ def _rep_evidence(api, ip: str, n: int, complaints: int = 0) -> None:
         conn.execute(volume.insert().values(ip=ip, count=n, period_start=now - timedelta(hours=20),
                                             period_end=now - timedelta(hours=1), received_at=now))
     for _ in range(complaints):
-        complaint(api.db, ip, at=now - timedelta(hours=1))
+        complaint(api.db, ip, at=now - timedelta(hours=1), domain=domain)
     api.client.app.state.ctx.services.reputation.recompute(now, full=True)
 
 
@@ -351,7 +351,7 @@ def test_sender_dashboard_rows_csv_and_403(api):
     api.client.app.state.ctx.services.bond.enrol("acme-mail", now, networks=["45.16.0.0/24"], domains=["acme.example"])
     with api.db.transaction() as conn:
         api.tokens["acme-mail"] = accounts.create_token(conn, accounts.get_account(conn, "acme-mail").id, now)
-    _rep_evidence(api, "45.16.0.7", 1000, complaints=5)  # 0.5 %: red
+    _rep_evidence(api, "45.16.0.7", 1000, complaints=5, domain="acme.example")  # 0.5 %: red
     _rep_evidence(api, "45.16.0.8", 100_000)  # clean: green
     _rep_evidence(api, "45.17.0.1", 1000)  # not the sender's
     c = sign_in(api, "acme-mail")
@@ -365,6 +365,39 @@ def test_sender_dashboard_rows_csv_and_403(api):
     assert set(rows) == {"45.16.0.7", "45.16.0.8"}
     assert rows["45.16.0.7"]["colour"] == "red" and rows["45.16.0.7"]["complaint_rate"] == "0.500%"
     assert rows["45.16.0.8"]["colour"] == "green" and rows["45.16.0.8"]["volume"] == "100000"
+    # the organisation: its two addresses summed, its domain beside them
+    org = api.client.get("/api/v1/reputation/org/acme-mail", headers=api.auth("acme-mail")).json()
+    assert org["volume"]["day"] == 101_000 and org["complaints"]["day"] == 5 and org["score"] is not None
+    assert 'id="organisation"' in page.text and f"{org['score']:+.1f} ({org['confidence']} confidence" in page.text
+    assert "Addresses with data</dt><dd>2<" in page.text
+    assert '<a href="/lookup?domain=acme.example">acme.example</a>' in page.text and 'id="domains"' in page.text
+    doms = list(csv.DictReader(io.StringIO(c.get("/sender-domains.csv").text)))
+    assert [(d["domain"], d["complaints"], d["volume"], d["colour"]) for d in doms] == [("acme.example", "5", "", "red")]
     assert sign_in(api, "alice").get("/sender", headers=HTML).status_code == 403
     assert sign_in(api, "alice").get("/sender.csv").status_code == 403
+    assert sign_in(api, "alice").get("/sender-domains.csv").status_code == 403
     assert browser(api).get("/sender", headers=HTML, follow_redirects=False).status_code == 303
+
+
+def test_organisation_api_is_for_its_own_sender_and_staff(api):
+    from mailrep.store import accounts
+
+    now = api.clock.now
+    bond = api.client.app.state.ctx.services.bond
+    bond.enrol("org-one", now, networks=["45.18.0.0/24"], domains=["one.example"])
+    bond.enrol("org-two", now, networks=["45.19.0.0/24"])
+    with api.db.transaction() as conn:
+        for name in ("org-one", "org-two"):
+            api.tokens[name] = accounts.create_token(conn, accounts.get_account(conn, name).id, now)
+    _rep_evidence(api, "45.18.0.1", 20_000)
+    own = api.client.get("/api/v1/reputation/org/org-one", headers=api.auth("org-one"))
+    assert own.status_code == 200, own.text
+    body = own.json()
+    assert body["organisation"] == "org-one" and body["networks"] == ["45.18.0.0/24"]
+    assert body["volume"]["day"] == 20_000 and [i["ip"] for i in body["ips"]] == ["45.18.0.1"]
+    assert body["domains"][0]["domain"] == "one.example" and body["score"] is not None
+    assert api.client.get("/api/v1/reputation/org/org-one", headers=api.auth("deputy")).json() == body
+    assert api.client.get("/api/v1/reputation/org/org-one", headers=api.auth("org-two")).status_code == 403
+    assert api.client.get("/api/v1/reputation/org/org-one", headers=api.auth("alice")).status_code == 403
+    assert api.client.get("/api/v1/reputation/org/org-one").status_code == 401
+    assert api.client.get("/api/v1/reputation/org/no-such", headers=api.auth("admin")).status_code == 404

@@ -40,7 +40,7 @@ bounded; never higher with more complaints or trap hits; never lower as evidence
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -353,62 +353,81 @@ class Scorer:
                 None if volume_month <= 0 or w_month <= 0 else
                 round(math.log10(min(1.0, volume_month / w_month)) + MAGNITUDE_TOP, 2))
 
-    def __call__(self, rows: Iterable[CountRow], first_seen: date | None, listed: bool) -> Scored:
+    def __call__(self, rows: Sequence[CountRow], first_seen: date | None, listed: bool) -> Scored:
         (window, min_volume, z, volume_max, volume_weight, volume_ref, neg_trap_weight, trap_ref, age_max,
          age_full_days, listed_penalty, neg_complaint_weight, complaint_ref, complaint_cutoff, high_width,
          medium_width, half_life) = self._k
         today = self.today
         yesterday = self.yesterday
         share = self.share
-        inside: list[tuple[int, CountRow]] = []
+        decay = self._decay
         mv = mq = mc = mt = 0
         v = q = c = t = 0.0
         earliest: date | None = None
-        for r in rows:
-            d = r[0]
-            if earliest is None or d < earliest:
-                earliest = d
+        if len(rows) == 1:
+            # the common case (one day of evidence): no per-day lists; the same operations
+            r = rows[0]
+            d = earliest = r[0]
             age = (today - d).days
+            c_dec = t_dec = 0.0
             if 0 <= age < window:
-                inside.append((age, r))
-                comp = r[3] + r[4]
-                mv += r[1]
-                mq += r[2]
-                mc += comp
-                mt += r[5]
+                mv, mq, mc, mt = r[1], r[2], r[3] + r[4], r[5]
                 w = 1.0 if d == today else share if d == yesterday else 0.0
                 if w:
-                    v += w * r[1]
-                    q += w * r[2]
-                    c += w * comp
-                    t += w * r[5]
+                    v, q, c, t = w * mv, w * mq, w * mc, w * mt
+                f = decay.get(age)
+                if f is None:
+                    f = decay[age] = 0.5 ** (age / half_life)
+                c_dec, t_dec = f * mc, f * mt
+        else:
+            inside: list[tuple[int, CountRow]] = []
+            for r in rows:
+                d = r[0]
+                if earliest is None or d < earliest:
+                    earliest = d
+                age = (today - d).days
+                if 0 <= age < window:
+                    inside.append((age, r))
+                    comp = r[3] + r[4]
+                    mv += r[1]
+                    mq += r[2]
+                    mc += comp
+                    mt += r[5]
+                    w = 1.0 if d == today else share if d == yesterday else 0.0
+                    if w:
+                        v += w * r[1]
+                        q += w * r[2]
+                        c += w * comp
+                        t += w * r[5]
+            ws: list[float] = []
+            for age, _ in inside:
+                f = decay.get(age)
+                if f is None:
+                    f = decay[age] = 0.5 ** (age / half_life)
+                ws.append(f)
+            c_dec = sum([f * (r[3] + r[4]) for f, (_, r) in zip(ws, inside, strict=True)])
+            t_dec = sum([f * r[5] for f, (_, r) in zip(ws, inside, strict=True)])
         vd, qd, cd, td = round(v), round(q), round(c), round(t)
-        mag_day, mag_month = self.magnitudes(vd, mv)
+        w_day, w_month = self.w_day, self.w_month
+        log10 = math.log10
+        mag_day = (None if vd <= 0 or w_day <= 0 else round(log10(min(1.0, vd / w_day)) + MAGNITUDE_TOP, 2))
+        mag_month = (None if mv <= 0 or w_month <= 0 else round(log10(min(1.0, mv / w_month)) + MAGNITUDE_TOP, 2))
         if first_seen is None:
             first_seen = earliest
         n = max(mv, mq)
         if n < min_volume:
             return (None, "none", mag_day, mag_month, vd, cd, td, qd, first_seen, listed, FORMULA)
-        decay = self._decay
-        ws: list[float] = []
-        for age, _ in inside:
-            f = decay.get(age)
-            if f is None:
-                f = decay[age] = 0.5 ** (age / half_life)
-            ws.append(f)
-        c_dec = sum([f * (r[3] + r[4]) for f, (_, r) in zip(ws, inside, strict=True)])
-        t_dec = sum([f * r[5] for f, (_, r) in zip(ws, inside, strict=True)])
         p = min(1.0, c_dec / n)
         p_lo, p_hi = wilson(p, n, z)
         trap_rate = t_dec / n
         age_days = (today - first_seen).days if first_seen is not None else 0
-        credit = min(volume_max, volume_weight * math.log10(1.0 + n / volume_ref))
-        traps = neg_trap_weight * math.log10(1.0 + trap_rate / trap_ref)
+        credit = min(volume_max, volume_weight * log10(1.0 + n / volume_ref))
+        traps = neg_trap_weight * log10(1.0 + trap_rate / trap_ref)
         aged = age_max * min(1.0, max(0, age_days) / age_full_days)
         lst = -listed_penalty if listed else 0.0
-        lo = (neg_complaint_weight * math.log10(1.0 + p_hi / complaint_ref)
+        lo = (neg_complaint_weight * log10(1.0 + p_hi / complaint_ref)
               + credit * max(0.0, 1.0 - p_hi / complaint_cutoff) + traps + aged + lst)
-        hi = (neg_complaint_weight * math.log10(1.0 + p_lo / complaint_ref)
+        hi = (neg_complaint_weight * log10(1.0 + p_lo / complaint_ref)
               + credit * max(0.0, 1.0 - p_lo / complaint_cutoff) + traps + aged + lst)
         low = min(SCORE_MAX, max(SCORE_MIN, lo))
         high = min(SCORE_MAX, max(SCORE_MIN, hi))

@@ -10,6 +10,7 @@
     stats       headline figures and the series of the /stats page
     bond        bonded senders: enrolment, deposits, debits, disputes, the allowlist
     reputation  sender reputation: DNS query counts, recompute, IP / network / domain views
+    organisation  an enrolled sender as a reputation entity: its addresses and domains, one score
     notify      abuse notification: contacts (RDAP, cache, overrides), the outbox worker
 
 Each is a class built with its dependencies; `mailrep.run.build_services` builds them all once
@@ -28,6 +29,7 @@ from mailrep.services.dbl import DomainBlocklist
 from mailrep.services.delisting import Delisting
 from mailrep.services.lookup import Lookup
 from mailrep.services.notify import AbuseContacts, Notifier
+from mailrep.services.organisation import Organisations
 from mailrep.services.publish import Publish
 from mailrep.services.reports import Reports
 from mailrep.services.reputation import Reputation
@@ -51,6 +53,10 @@ class Services:
     dbl: DomainBlocklist
     notifier: Notifier | None = None
 
+    @property
+    def organisations(self) -> Organisations:
+        return Organisations(self.reputation)
+
 
 __all__ = ["AbuseContacts", "Accounts", "Blocklist", "Bond", "Delisting", "DomainBlocklist", "Lookup",
-           "Notifier", "Publish", "Reports", "Reputation", "Services", "Stats"]
+           "Notifier", "Organisations", "Publish", "Reports", "Reputation", "Services", "Stats"]

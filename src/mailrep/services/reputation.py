@@ -17,10 +17,12 @@ entity. It is idempotent: the same evidence and `now` give the same rows.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from mailrep.errors import BadInput
@@ -36,6 +38,7 @@ BULK_KEYS = 10_000
 PUBLISHED = ("score", "mag_day", "mag_month", "complaints_day", "first_seen", "listed")
 _VALUE_COLS = store.CURRENT_COLS[2:]  # model.Scored's order
 _PUBLISHED_AT = tuple(_VALUE_COLS.index(c) for c in PUBLISHED)
+_published = itemgetter(*_PUBLISHED_AT)
 _FIRST_SEEN = _VALUE_COLS.index("first_seen")
 _LISTED = _VALUE_COLS.index("listed")
 _VOLUME_DAY = _VALUE_COLS.index("volume_day")
@@ -118,6 +121,18 @@ class Reputation:
         return out
 
     def recompute(self, now: datetime, *, full: bool = False) -> Run:
+        # A run holds a few million small tuples and dicts at 1M entities and makes no reference
+        # cycles: the cyclic collector's passes over them (each young-generation overflow, and
+        # full passes that grow with the heap) cost more than the run itself. Paused for the run.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._recompute(now, full)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _recompute(self, now: datetime, full: bool) -> Run:
         cfg = self.config
         today = now.date()
         win_first = today - timedelta(days=cfg.window_days - 1)
@@ -133,13 +148,11 @@ class Reputation:
             everything = full or last is None or last["at"].date() != today
             new = self._entities(store.raw_days(conn, first, today), store.domain_days(conn, first, today))
             on_days = store.days_on(conn, first, today)
-            touched = set(new) | {(kind, key) for kind, key, _ in on_days}
+            touched = new.keys() | on_days.keys()
             keys = None if everything else touched
             # many keys: one scan beats thousands of (kind, key) IN (...) chunks
             few = sorted(touched) if keys is not None and len(keys) <= BULK_KEYS else None
             old = store.current_values(conn, few)
-            if keys is not None:
-                old = {k: v for k, v in old.items() if k in touched}
             total_days = [_day(d, c) for d, c in new.get(WORLD, {}).items()]
             if first > win_first:
                 total_days += [model.Day(d, *c[:5]) for _, rows in store.iter_window(conn, win_first, first - timedelta(days=1),
@@ -150,13 +163,15 @@ class Reputation:
         listed_nets = {network_of(k) for k in listed_ips if "/" not in k}
         totals = model.world(total_days, now, cfg)
         score = model.Scorer(totals, now, cfg)
-        scope = set(new) | set(stored) | set(old) if keys is None else touched
+        scope = touched | stored.keys() | old.keys() if keys is None else set(touched)
         scope.discard(WORLD)
         changed: list[tuple[Any, ...]] = []
+        daily: list[tuple[Any, ...]] = []  # the daily rows that differ from the stored ones
+        stale: list[store.DayKey] = []  # stored daily rows of the rebuilt days with no evidence left
         n_published = 0
         rescored = 0
-        scores: dict[tuple[str, str], float | None] = {}
         no_rows: list[store.DailyRow] = []
+        no_days: dict[date, Any] = {}
         # Same day, and the previous run was this instance's with this config: the stored daily
         # rows are what it scored, so an entity whose rows on the rebuilt days, listing and
         # first_seen are unchanged keeps its score; only its magnitudes follow the world (and
@@ -166,54 +181,79 @@ class Reputation:
         same_world = since is not None and since[2] == totals
         same_share = since is not None and since[3] == score.share
         yesterday = today - timedelta(days=1)
-        moved = {k[:2] for k in on_days if k[2] not in new.get(k[:2], ())}  # type: ignore[comparison-overlap]
         # the hot loop (once per entity): plain tuples in and out, see model.Scorer
-        for kind_key in scope:
+        # In key order as far as it is known (the evidence comes grouped by address, sorted):
+        # the rows are then written in the order of the tables' keys, which SQLite's B-trees take
+        # much faster than a random (set) order once they outgrow the page cache.
+        order = [k for k in new if k != WORLD]
+        if len(order) < len(scope):
+            order += scope.difference(new)
+        for kind_key in order:
             kind, key = kind_key
-            rows: list[Any] = stored.get(kind_key, no_rows)
-            fresh = new.get(kind_key)
+            fresh = new.get(kind_key, no_days)
+            was = on_days.get(kind_key, no_days)
             prev = old.get(kind_key)
             listed = key in listed_ips if kind == "ip" else key in listed_nets if kind == "net" else False
-            if (since is not None and prev is not None and prev[_LISTED] == listed and kind_key not in moved
-                    and (same_share or not fresh or yesterday not in fresh)
-                    and all(on_days.get((kind, key, d), _NO_DAY)[:5] == tuple(c) for d, c in (fresh or {}).items())):
-                if same_world:
-                    scores[kind_key] = prev[0]
-                    continue
-                month = sum(r[1] for r in rows) + sum(c[0] for d, c in (fresh or {}).items() if d >= win_first)
-                r = (*prev[:2], *score.magnitudes(prev[_VOLUME_DAY], month), *prev[4:])
+            # the entity's daily counters on the rebuilt days as stored (days, values)?
+            same_days = len(was) == len(fresh)
+            if same_days:
+                for d, c in fresh.items():
+                    w = was.get(d)
+                    if w is None or w[0] != c[0] or w[1] != c[1] or w[2] != c[2] or w[3] != c[3] or w[4] != c[4]:
+                        same_days = False
+                        break
+            if not same_days and was:
+                stale += [(kind, key, d) for d in was if d not in fresh]
+            if (since is not None and same_days and prev is not None and prev[_LISTED] == listed
+                    and (same_share or yesterday not in fresh)):
+                r = prev
+                if not same_world:
+                    before = stored.get(kind_key)
+                    month = sum([row[1] for row in before]) if before else 0
+                    for d, c in fresh.items():
+                        if d >= win_first:
+                            month += c[0]
+                    mags = score.magnitudes(prev[_VOLUME_DAY], month)
+                    if mags[0] != prev[2] or mags[1] != prev[3]:
+                        r = (*prev[:2], *mags, *prev[4:])
             else:
                 rescored += 1
+                rows: list[Any] = stored.get(kind_key, no_rows)
                 if fresh:
-                    rows = rows + [(d, *c) for d, c in fresh.items()]
+                    rows = [*rows, *[(d, *c) for d, c in fresh.items()]] if rows else [(d, *c) for d, c in fresh.items()]
                 first_seen = prev[_FIRST_SEEN] if prev is not None else None
                 if first_seen is not None:
                     for row in rows:
                         if row[0] < first_seen:
                             first_seen = row[0]
                 r = score(rows, first_seen, listed)
-            scores[kind_key] = r[0]
+            # today's daily row carries the score, a past day keeps the one its last run stored;
+            # an unchanged day is not rewritten
+            for d, c in fresh.items():
+                w = was.get(d)
+                values = (*c, r[0] if d == today else w[5] if w is not None else None)
+                if w != values:
+                    daily.append((kind, key, d, *values))
             if prev is None:
                 changed.append((kind, key, *r))
                 n_published += 1
-            elif prev != r:
+            elif prev is not r and prev != r:
                 changed.append((kind, key, *r))
-                if any(prev[i] != r[i] for i in _PUBLISHED_AT):
+                if _published(prev) != _published(r):
                     n_published += 1
-
-        def daily() -> Iterator[tuple[Any, ...]]:
-            # only the rows that differ from the stored ones (an unchanged day is not rewritten)
-            for (kind, key), days in new.items():
-                s = scores.get((kind, key))
-                for d, c in days.items():
-                    values = (*c, s if d == today else None)
-                    if on_days.get((kind, key, d)) != values:
-                        yield (kind, key, d, *values)
+        # the world's own daily rows (no score)
+        was = on_days.get(WORLD, no_days)
+        fresh = new.get(WORLD, no_days)
+        stale += [(*WORLD, d) for d in was if d not in fresh]
+        for d, c in fresh.items():
+            w = was.get(d)
+            values = (*c, w[5] if w is not None else None)
+            if w != values:
+                daily.append((*WORLD, d, *values))
 
         n_daily = sum(len(days) for days in new.values())
-        stale = [k for k in on_days if k[2] not in new.get(k[:2], ())]  # type: ignore[comparison-overlap]
         with self.db.transaction() as conn:
-            store.sync_days(conn, stale, daily())
+            store.sync_days(conn, stale, daily)
             store.prune(conn, today - timedelta(days=cfg.history_days - 1))
             store.upsert_current_values(conn, changed)
             run_id = store.add_run(conn, now, first, today, len(scope), n_published, everything)
@@ -240,13 +280,21 @@ class Reputation:
         with self.db.read() as conn:
             hist = next(iter(store.iter_window(conn, today - timedelta(days=cfg.history_days - 1), today,
                                                [(kind, key)])), (None, []))[1]
-            world = next(iter(store.iter_window(conn, today - timedelta(days=cfg.window_days - 1), today,
-                                                [WORLD])), (None, []))[1]
+            world = self.world_rows(conn, now)
             prev = store.current(conn, [(kind, key)]).get((kind, key))
-        days = [model.Day(d, *c[:5]) for d, *c in hist]
-        first_seen = prev["first_seen"] if prev is not None else None
-        r = model.reputation(days, [model.Day(d, *c[:5]) for d, *c in world], now,
-                             first_seen=first_seen, listed=listed, cfg=cfg)
+        return self.summary(hist, world, now, prev["first_seen"] if prev is not None else None, listed)
+
+    def world_rows(self, conn: Any, now: datetime) -> list[store.DailyRow]:
+        """The observed world's daily rows of the window (the magnitudes' denominators)."""
+        today = now.date()
+        return next(iter(store.iter_window(conn, today - timedelta(days=self.config.window_days - 1), today,
+                                           [WORLD])), (None, []))[1]
+
+    def summary(self, hist: list[store.DailyRow], world: list[store.DailyRow], now: datetime,
+                first_seen: date | None, listed: bool) -> dict[str, Any]:
+        """The public view of one entity (or an aggregate of several) from its daily rows."""
+        r = model.reputation([model.Day(d, *c[:5]) for d, *c in hist], [model.Day(d, *c[:5]) for d, *c in world],
+                             now, first_seen=first_seen, listed=listed, cfg=self.config)
 
         def pair(attr: str) -> dict[str, int]:
             return {"day": getattr(r.day, attr), "month": getattr(r.month, attr)}

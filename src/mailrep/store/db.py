@@ -29,9 +29,11 @@ writer (a unique key inserted first, a PostgreSQL deadlock or serialization fail
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,13 @@ def _create_private(path: Path) -> None:
 def _is_conflict(orig: Any) -> bool:
     return (getattr(orig, "sqlstate", None) in _PG_CONFLICTS
             or getattr(orig, "sqlite_errorcode", None) in _SQLITE_UNIQUE)
+
+
+# A date bound straight through the driver (the bulk writes of `store.reputation`) is stored as
+# ISO text, as SQLAlchemy's Date stores it. (The standard library's own date adapter does the
+# same but is deprecated from Python 3.12; SQLAlchemy binds text, never a date, so this only
+# names what raw driver calls get.)
+sqlite3.register_adapter(date, date.isoformat)
 
 
 def _sqlite_engine(url: sa.URL, **kw: Any) -> Engine:

@@ -40,6 +40,8 @@ _CHUNK = 500
 COUNTERS = ("volume", "dns_queries", "complaints", "fbl", "trap_hits")
 Counts = list[int]  # one value per COUNTERS entry
 CURRENT_COLS = tuple(c.name for c in rep_current.columns)
+_FIRST_SEEN = CURRENT_COLS.index("first_seen")
+_LISTED = CURRENT_COLS.index("listed")
 
 
 class day_of(FunctionElement[str]):
@@ -116,6 +118,19 @@ def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, 
     days: dict[Any, date] = {}
 
     def add(rows: Iterable[Any], col: int) -> None:
+        if not out:  # the first source: one row per (ip, day), nothing to add to
+            for ip, d, n in rows:
+                day = days.get(d)
+                if day is None:
+                    day = days[d] = d if isinstance(d, date) else date.fromisoformat(d)
+                per = out.get(ip)
+                row = [0, 0, 0, 0, 0]
+                row[col] = int(n)
+                if per is None:
+                    out[ip] = {day: row}
+                else:
+                    per[day] = row
+            return
         for ip, d, n in rows:
             day = days.get(d)
             if day is None:
@@ -128,11 +143,12 @@ def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, 
                 row = per[day] = [0, 0, 0, 0, 0]
             row[col] += int(n)
 
-    vday = day_of(volume.c.period_end)
-    add(conn.execute(sa.select(volume.c.ip, vday, sa.func.sum(volume.c.count))
-                     .where(volume.c.period_end >= lo, volume.c.period_end < hi).group_by(volume.c.ip, vday)).all(), 0)
-    add(conn.execute(sa.select(dns_queries.c.ip, dns_queries.c.day, dns_queries.c.count)
-                     .where(dns_queries.c.day >= first, dns_queries.c.day <= last)).all(), 1)
+    # the two big sources (a row per IP and day or more) straight from the driver's cursor
+    vday = "substr(period_end, 1, 10)" if conn.dialect.name == "sqlite" else "to_char(period_end, 'YYYY-MM-DD')"
+    add(_cursor_rows(conn, f"SELECT ip, {vday}, sum(count) FROM volume WHERE period_end >= ? AND period_end < ? "
+                           f"GROUP BY ip, {vday}", (_time_param(conn, lo), _time_param(conn, hi))), 0)
+    add(_cursor_rows(conn, "SELECT ip, day, count FROM dns_queries WHERE day >= ? AND day <= ?",
+                     (_day_param(conn, first), _day_param(conn, last))), 1)
     src, counted = _counted_reports()
     rday = day_of(reports.c.received_at)
     fbl = reports.c.channel == "fbl"
@@ -152,18 +168,25 @@ def raw_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, 
 
 
 def domain_days(conn: Connection, first: date, last: date) -> dict[str, dict[date, Counts]]:
-    """Complaints per registered domain and day: the domains of the URLs each counted report
-    advertises (from its stored trace), once per report."""
+    """Complaints and trap hits per registered domain and day: the domains of the URLs each
+    counted report or trap hit advertises (from its stored trace), once per message."""
     lo, hi = _start(first), _start(last + timedelta(days=1))
     src, counted = _counted_reports()
     q = (sa.select(reports.c.received_at, reports.c.channel, reports.c.trace_json).select_from(src)
          .where(counted, reports.c.received_at >= lo, reports.c.received_at < hi))
     out: dict[str, dict[date, Counts]] = {}
-    for at, channel, trace in conn.execute(q):
-        urls = (trace or {}).get("urls") or []
+
+    def add(at: datetime, trace: Any, col: int) -> None:
+        urls = (trace if isinstance(trace, dict) else {}).get("urls") or []
         for dom in {u.get("domain") for u in urls if isinstance(u, dict) and u.get("domain")}:
-            row = out.setdefault(str(dom).lower(), {}).setdefault(at.date(), [0, 0, 0, 0, 0])
-            row[3 if channel == "fbl" else 2] += 1
+            out.setdefault(str(dom).lower(), {}).setdefault(at.date(), [0, 0, 0, 0, 0])[col] += 1
+
+    for at, channel, trace in conn.execute(q):
+        add(at, trace, 3 if channel == "fbl" else 2)
+    q = sa.select(trap_hits.c.received_at, trap_hits.c.trace_json).where(
+        trap_hits.c.counted.is_(True), trap_hits.c.received_at >= lo, trap_hits.c.received_at < hi)
+    for at, trace in conn.execute(q):
+        add(at, trace, 4)
     return out
 
 
@@ -176,40 +199,75 @@ DayKey = tuple[str, str, date]  # kind, key, day
 DayValues = tuple[int, int, int, int, int, float | None]  # COUNTERS..., score
 
 
-def days_on(conn: Connection, first: date, last: date) -> dict[DayKey, DayValues]:
-    """The stored daily rows of the days `first`..`last` (what `sync_days` diffs against)."""
-    q = sa.select(*rep_daily.c).where(rep_daily.c.day >= first, rep_daily.c.day <= last)
-    return {(kind, key, d): tuple(rest) for kind, key, d, *rest in conn.execute(q).all()}  # type: ignore[misc]
+def _cursor_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Rows of `sql` (? marks) straight from the driver's cursor: plain tuples, no SQLAlchemy
+    result processing (for the recompute's bulk reads of ~1M rows). Dates come back as the
+    driver gives them (ISO text on SQLite): see `_as_day`."""
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(sql, tuple(params))
+        return cur.fetchall()
+    finally:
+        cur.close()
 
 
-def _driver_rows(conn: Connection, rows: Iterable[Sequence[Any]], dates: Sequence[int]) -> Iterable[Sequence[Any]]:
-    # SQLite gets the date columns (positions `dates`) as ISO text, as SQLAlchemy's Date stores them
-    if conn.dialect.name != "sqlite" or not dates:
-        return rows
-    if len(dates) == 1:
-        i = dates[0]
-        return ((*r[:i], None if r[i] is None else r[i].isoformat(), *r[i + 1:]) for r in rows)
-    return (tuple(v.isoformat() if j in dates and v is not None else v for j, v in enumerate(r)) for r in rows)
+def _day_param(conn: Connection, d: date) -> Any:
+    # a date bound through the driver: SQLite keeps SQLAlchemy's Date as ISO text
+    return d.isoformat() if conn.dialect.name == "sqlite" else d
 
 
-def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]], dates: Sequence[int] = (),
-                 batch: int = 50_000) -> int:
+def _time_param(conn: Connection, t: datetime) -> Any:
+    # a time bound through the driver: naive UTC, as text on SQLite (UTCDateTime's storage)
+    naive = t.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(" ", timespec="microseconds") if conn.dialect.name == "sqlite" else naive
+
+
+def _day_cache() -> Any:
+    """A function text-or-date -> date, memoised (a bulk read holds a handful of distinct days)."""
+    seen: dict[Any, date] = {}
+
+    def as_day(v: Any) -> date:
+        d = seen.get(v)
+        if d is None:
+            d = seen[v] = v if isinstance(v, date) else date.fromisoformat(v)
+        return d
+
+    return as_day
+
+
+def days_on(conn: Connection, first: date, last: date) -> dict[tuple[str, str], dict[date, DayValues]]:
+    """The stored daily rows of the days `first`..`last` per entity (what `sync_days` diffs against)."""
+    as_day = _day_cache()
+    rows = _cursor_rows(conn, 'SELECT "kind", "key", "day", "volume", "dns_queries", "complaints", "fbl", '
+                              '"trap_hits", "score" FROM rep_daily WHERE "day" >= ? AND "day" <= ?',
+                        (_day_param(conn, first), _day_param(conn, last)))
+    out: dict[tuple[str, str], dict[date, DayValues]] = {}
+    for r in rows:
+        kk = (r[0], r[1])
+        days = out.get(kk)
+        if days is None:
+            out[kk] = {as_day(r[2]): r[3:]}
+        else:
+            days[as_day(r[2])] = r[3:]
+    return out
+
+
+def _executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]], batch: int = 50_000) -> int:
     """The driver's own executemany (no SQLAlchemy compile and bind processing per row: much
-    cheaper for 100k+ rows); `sql` uses ? marks, `dates` are the positions of date values."""
+    cheaper for 100k+ rows); `sql` uses ? marks. Date values go to SQLite as ISO text (the
+    adapter `store.db` registers), as SQLAlchemy's Date stores them."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = sql.replace("?", mark)
-    n = 0
-    part: list[Sequence[Any]] = []
-    for r in _driver_rows(conn, rows, dates):
-        part.append(r)
-        if len(part) >= batch:
-            conn.exec_driver_sql(sql, part)  # type: ignore[arg-type]
-            n += len(part)
-            part = []
-    if part:
-        conn.exec_driver_sql(sql, part)  # type: ignore[arg-type]
-        n += len(part)
-    return n
+    todo = rows if isinstance(rows, list) else list(rows)
+    cur = conn.connection.cursor()  # the DBAPI cursor of this transaction's connection
+    try:
+        for i in range(0, len(todo), batch):
+            cur.executemany(sql, todo[i:i + batch])
+    finally:
+        cur.close()
+    return len(todo)
 
 
 def _upsert_sql(table: sa.Table, key: Sequence[str]) -> str:
@@ -224,8 +282,8 @@ def _upsert_sql(table: sa.Table, key: Sequence[str]) -> str:
 def sync_days(conn: Connection, stale: Iterable[DayKey], rows: Iterable[tuple[Any, ...]]) -> int:
     """Delete the daily rows `stale` (kind, key, day), upsert `rows` (rep_daily column order):
     the recompute's rewrite of its days, writing only what changed. Returns rows written."""
-    _executemany(conn, 'DELETE FROM rep_daily WHERE "kind" = ? AND "key" = ? AND "day" = ?', stale, (2,))
-    return _executemany(conn, _upsert_sql(rep_daily, ("kind", "key", "day")), rows, (2,))
+    _executemany(conn, 'DELETE FROM rep_daily WHERE "kind" = ? AND "key" = ? AND "day" = ?', stale)
+    return _executemany(conn, _upsert_sql(rep_daily, ("kind", "key", "day")), rows)
 
 
 def replace_days(conn: Connection, first: date, last: date, rows: Iterable[dict[str, Any]]) -> int:
@@ -301,9 +359,13 @@ def upsert_current(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 def current_values(conn: Connection, keys: Sequence[tuple[str, str]] | None = None,
                    ) -> dict[tuple[str, str], tuple[Any, ...]]:
     """Like `current`, as plain tuples (the columns after kind and key, CURRENT_COLS order)."""
-    q = sa.select(rep_current)
     if keys is None:
-        return {(kind, key): tuple(rest) for kind, key, *rest in conn.execute(q).all()}
+        as_day = _day_cache()
+        names = ", ".join(f'"{c}"' for c in CURRENT_COLS)
+        return {(r[0], r[1]): (*r[2:_FIRST_SEEN], None if r[_FIRST_SEEN] is None else as_day(r[_FIRST_SEEN]),
+                               bool(r[_LISTED]), *r[_LISTED + 1:])
+                for r in _cursor_rows(conn, f"SELECT {names} FROM rep_current")}
+    q = sa.select(rep_current)
     out: dict[tuple[str, str], tuple[Any, ...]] = {}
     for i in range(0, len(keys), _CHUNK):
         part = q.where(sa.tuple_(rep_current.c.kind, rep_current.c.key).in_(keys[i:i + _CHUNK]))
@@ -313,7 +375,7 @@ def current_values(conn: Connection, keys: Sequence[tuple[str, str]] | None = No
 
 def upsert_current_values(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
     """Upsert current rows given as tuples in CURRENT_COLS order (the driver's executemany)."""
-    return _executemany(conn, _upsert_sql(rep_current, ("kind", "key")), rows, (CURRENT_COLS.index("first_seen"),))
+    return _executemany(conn, _upsert_sql(rep_current, ("kind", "key")), rows)
 
 
 def iter_scored(conn: Connection, kind: str) -> Iterator[dict[str, Any]]:

@@ -1,13 +1,18 @@
 """Sender reputation (public): an IP, its network, a domain; score, confidence, magnitudes,
-counts per day and month, explanation and daily history. No data: 200 with `score: null`."""
+counts per day and month, explanation and daily history. No data: 200 with `score: null`.
+An organisation (an enrolled sender: its addresses summed, its domains beside them) is shown
+to that sender's own token and to staff."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 
+from mailrep.errors import NotAllowed
+from mailrep.roles import Role
 from mailrep.web.api.common import error_responses
+from mailrep.web.auth import Caller, role
 from mailrep.web.context import ctx
 
 router = APIRouter(tags=["public"])
@@ -18,6 +23,18 @@ router = APIRouter(tags=["public"])
 def network(request: Request, cidr: str = Path(max_length=64)) -> dict[str, Any]:
     c = ctx(request)
     return c.services.reputation.network(cidr, c.clock())
+
+
+@router.get("/reputation/org/{name}", responses=error_responses(401, 403, 404),
+            summary="Reputation of an organisation (an enrolled sender: its own token, or staff): "
+                    "score over its addresses, its addresses and domains, daily history")
+def organisation(request: Request, name: str = Path(max_length=64),
+                 caller: Caller = Depends(role(Role.SENDER, Role.DEPUTY, Role.ADMIN))) -> dict[str, Any]:
+    c = ctx(request)
+    if caller.role == Role.SENDER and caller.account.name != name:
+        raise NotAllowed("a sender token shows its own organisation only")
+    now = c.clock()
+    return c.services.organisations.view(c.services.bond.get(name, now), now)
 
 
 @router.get("/reputation/domain/{domain}", responses=error_responses(400),

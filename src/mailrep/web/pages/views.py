@@ -166,5 +166,7 @@ def complaint_rate(volume: int, complaints: int) -> str:
 
 
 def sender_rows(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**d, "complaint_rate": complaint_rate(d["volume"], d["complaints"]),
-             "colour": filter_colour(d["volume"], d["complaints"], d["trap_hits"])} for d in days]
+    """The dashboard's rows with their complaint rate and colour (a domain's volume is None:
+    telemetry reports addresses, so its colour follows the no-volume rule)."""
+    return [{**d, "complaint_rate": complaint_rate(d["volume"] or 0, d["complaints"]),
+             "colour": filter_colour(d["volume"] or 0, d["complaints"], d["trap_hits"])} for d in days]
