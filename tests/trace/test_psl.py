@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from functools import cache
-from pathlib import Path
 
 import pytest
 import tldextract
@@ -15,8 +14,9 @@ from hypothesis import strategies as st
 from mailrep.trace import psl
 from mailrep.trace.message import read_message
 from mailrep.trace.urls import extract_urls
+from tests import peers
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "messages"
+CORPUS = peers.CORPUS / "messages"
 
 
 @cache

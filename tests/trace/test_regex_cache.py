@@ -7,15 +7,15 @@ import marshal
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailrep.trace import regex_cache
 from mailrep.trace.received_patterns import IP, LOCALHOST, compile_
+from tests import peers
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = peers.CORPUS
 SAMPLES = [c["received"] for c in json.loads((CORPUS / "received" / "sa_rcvd_cases.json").read_text())["cases"]]
 PATTERNS = [
     (r"(\S+) \((\S+) \[({IP})\]\) by (\S+) ", 0),
